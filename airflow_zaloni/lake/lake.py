@@ -1,0 +1,272 @@
+"""The lake: a root URI holding datasets by zone, read through manifests and written through transactions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from airflow_zaloni.lake import locks
+from airflow_zaloni.lake.errors import LakeError
+from airflow_zaloni.lake.manifest import MANIFEST_NAME, STATE_NAME, schema_from_json
+from airflow_zaloni.lake.paths import ZONES, DatasetRef, validate_partition
+from airflow_zaloni.lake.storage import Storage, open_storage
+from airflow_zaloni.lake.transaction import JOURNAL_DIR, OWNER_NAME, Transaction, apply_journal
+from airflow_zaloni.lake.writer import DEFAULT_MAX_ROWS_PER_FILE, DEFAULT_ROW_GROUP_ROWS
+
+
+class Lake:
+    """A lake rooted at ``root``: a path, ``file://``, ``webhdfs://<conn_id>@/path`` or any fsspec URL.
+
+    :param root: root of the lake.
+    :param storage_options: options for the fsspec filesystem of the root.
+    :param row_group_rows: rows per Parquet row group of the writers made by this lake's transactions.
+    :param max_rows_per_file: rows per Parquet file before a writer starts the next file.
+    :param stale_after: seconds after which the staging folder or lock of an attempt on another host counts as
+        abandoned (on this host a dead pid is recognised at once).
+    """
+
+    def __init__(
+        self,
+        root: str,
+        *,
+        storage_options: dict[str, Any] | None = None,
+        row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
+        max_rows_per_file: int = DEFAULT_MAX_ROWS_PER_FILE,
+        stale_after: float = locks.DEFAULT_STALE_AFTER,
+    ) -> None:
+        self.root = root
+        self.storage: Storage = open_storage(root, storage_options)
+        self.row_group_rows = row_group_rows
+        self.max_rows_per_file = max_rows_per_file
+        self.stale_after = stale_after
+
+    def __repr__(self) -> str:
+        return f"Lake({self.root!r})"
+
+    # -- places ----------------------------------------------------------------------------------------------------
+    def dataset_path(self, ref: DatasetRef) -> str:
+        return self.storage.join(ref.zone, ref.system, ref.name)
+
+    def partition_path(self, ref: DatasetRef, partition: str) -> str:
+        return f"{self.dataset_path(ref)}/{validate_partition(partition)}"
+
+    def uri(self, ref: DatasetRef, partition: str | None = None) -> str:
+        """A URI of the dataset (or partition) for lineage and Asset events."""
+        path = self.dataset_path(ref) if partition is None else self.partition_path(ref, partition)
+        return (
+            f"{self.storage.protocol}://{path}"
+            if self.storage.protocol == "file"
+            else f"{self.root.rstrip('/')}/{ref.key}"
+        )
+
+    def writer_defaults(self) -> dict[str, Any]:
+        return {"row_group_rows": self.row_group_rows, "max_rows_per_file": self.max_rows_per_file}
+
+    # -- writing ---------------------------------------------------------------------------------------------------
+    def transaction(self, **kwargs: Any) -> Transaction:
+        """A new :class:`Transaction` (``run_id``, ``try_number``, ``producer``, ``txn_id``)."""
+        self.check_writable()
+        return Transaction(self, **kwargs)
+
+    def check_writable(self) -> None:
+        """Fail early, naming the root, when the lake cannot be written."""
+        try:
+            self.storage.makedirs(self.storage.base)
+            probe = self.storage.join(f"_zaloni_probe_{time.time_ns()}")
+            with self.storage.open_write(probe) as f:
+                f.write(b"")
+            self.storage.remove(probe)
+        except (OSError, PermissionError) as exc:
+            raise LakeError(f"lake root {self.root!r} is not writable: {exc}") from exc
+
+    # -- recovery ----------------------------------------------------------------------------------------------------
+    def recover(self) -> list[str]:
+        """Roll forward the commits of killed attempts; returns their transaction ids."""
+        done: list[str] = []
+        journal_dir = self.storage.join(JOURNAL_DIR)
+        for name in self.storage.listdir(journal_dir):
+            if not name.endswith(".json"):
+                continue
+            path = f"{journal_dir}/{name}"
+            journal = self.storage.read_json(path)
+            if not journal or locks.owner_is_alive(journal.get("owner"), stale_after=self.stale_after):
+                continue
+            txn_id = journal["txn_id"]
+            datasets = sorted({m["dataset"] for m in journal["moves"]} | set(journal["states"]))
+            held: list[str] = []
+            try:
+                for dataset in datasets:
+                    lock = f"{dataset}/_commit.lock"
+                    locks.acquire(self.storage, lock, txn_id, stale_after=self.stale_after)
+                    held.append(lock)
+                if self.storage.exists(path):
+                    apply_journal(self, journal)
+                    self.storage.remove(path)
+                    done.append(txn_id)
+            except locks.LockHeld:
+                continue
+            finally:
+                for lock in held:
+                    locks.release(self.storage, lock, txn_id)
+        return done
+
+    def clean_staging(self, ref: DatasetRef, *, keep: str | None = None) -> list[str]:
+        """Remove staging and trash folders of dead attempts on ``ref``; returns what was removed."""
+        pending = {n[:-5] for n in self.storage.listdir(self.storage.join(JOURNAL_DIR)) if n.endswith(".json")}
+        removed = []
+        base = self.dataset_path(ref)
+        for area in ("_staging", "_trash"):
+            for txn_id in self.storage.listdir(f"{base}/{area}"):
+                if txn_id == keep or txn_id in pending:
+                    continue
+                folder = f"{base}/{area}/{txn_id}"
+                owner = self.storage.read_json(f"{folder}/{OWNER_NAME}") if area == "_staging" else None
+                if area == "_staging" and owner is None:
+                    # The owner record is written right after the folder is made; without it, go by age.
+                    try:
+                        owner = {"host": "?", "created": self.storage.mtime(folder)}
+                    except (OSError, FileNotFoundError):
+                        owner = None
+                if area == "_staging" and locks.owner_is_alive(owner, stale_after=self.stale_after):
+                    continue
+                self.storage.remove(folder)
+                removed.append(folder)
+        return removed
+
+    # -- reading ---------------------------------------------------------------------------------------------------
+    def state(self, ref: DatasetRef) -> dict[str, Any]:
+        return self.storage.read_json(f"{self.dataset_path(ref)}/{STATE_NAME}") or {}
+
+    def watermark(self, ref: DatasetRef) -> Any:
+        """The watermark of the last commit of ``ref`` (``None`` before the first incremental commit)."""
+        self.recover()
+        return self.state(ref).get("watermark")
+
+    def incremental_window(self, ref: DatasetRef, partition: str) -> tuple[Any, Any]:
+        """Lower (exclusive) and upper (inclusive, or ``None`` for open) bounds of an incremental run.
+
+        A first run of an interval reads from the dataset's watermark onwards. A re-run of an interval that was
+        already committed replays the range that commit covered -- from its ``watermark.before`` -- so it lands the
+        same rows again (replacing its partition) instead of nothing, and never rows that later partitions hold.
+        For the most recent commit the range stays open, so late rows are not lost.
+        """
+        self.recover()
+        state = self.state(ref)
+        manifest = self.manifest(ref, partition)
+        if manifest is None:
+            return state.get("watermark"), None
+        before = manifest["watermark"]["before"]
+        last = state.get("last_commit", {})
+        if last.get("txn_id") == manifest.get("txn_id"):
+            return before, None
+        return before, manifest["watermark"]["after"]
+
+    def manifest(self, ref: DatasetRef, partition: str) -> dict[str, Any] | None:
+        data = self.storage.read_json(f"{self.partition_path(ref, partition)}/{MANIFEST_NAME}")
+        return data if isinstance(data, dict) else None
+
+    def partitions(self, ref: DatasetRef) -> list[str]:
+        """Committed partitions of ``ref`` (those with a manifest), sorted."""
+        base = self.dataset_path(ref)
+        return [
+            name
+            for name in self.storage.listdir(base)
+            if "=" in name and not name.startswith(("_", ".")) and self.storage.exists(f"{base}/{name}/{MANIFEST_NAME}")
+        ]
+
+    def datasets(self, zone: str | None = None) -> list[DatasetRef]:
+        refs = []
+        for z in ZONES if zone is None else (zone,):
+            for system in self.storage.listdir(self.storage.join(z)):
+                if system.startswith(("_", ".")):
+                    continue
+                for name in self.storage.listdir(self.storage.join(z, system)):
+                    if name.startswith(("_", ".")):
+                        continue
+                    try:
+                        refs.append(DatasetRef(z, system, name))
+                    except LakeError:
+                        continue
+        return refs
+
+    def schema(self, ref: DatasetRef, partition: str | None = None) -> pa.Schema | None:
+        parts = [partition] if partition else list(reversed(self.partitions(ref)))
+        for p in parts:
+            manifest = self.manifest(ref, p)
+            if manifest and manifest.get("schema"):
+                return schema_from_json(manifest["schema"])
+        return None
+
+    def data_files(self, ref: DatasetRef, partition: str) -> list[str]:
+        """Paths of the Parquet files the manifest of ``partition`` lists (what a commit published)."""
+        manifest = self.manifest(ref, partition)
+        if manifest is None:
+            raise LakeError(f"{ref} has no committed partition {partition!r}")
+        base = self.partition_path(ref, partition)
+        return [f"{base}/{f['path']}" for f in manifest["files"] if f.get("rows") is not None]
+
+    def iter_batches(
+        self,
+        ref: DatasetRef,
+        partition: str | None = None,
+        *,
+        columns: list[str] | None = None,
+        batch_size: int = 65536,
+    ) -> Iterator[pa.RecordBatch]:
+        """Committed rows of ``ref`` (one partition or all), batch by batch in bounded memory."""
+        for p in [partition] if partition else self.partitions(ref):
+            for path in self.data_files(ref, p):
+                with self.storage.open_read(path) as f:
+                    yield from pq.ParquetFile(f).iter_batches(batch_size=batch_size, columns=columns)
+
+    def read_table(
+        self, ref: DatasetRef, partition: str | None = None, *, columns: list[str] | None = None
+    ) -> pa.Table:
+        """Committed rows of ``ref`` as one table (for small data and tests; use :meth:`iter_batches` otherwise)."""
+        tables = []
+        for p in [partition] if partition else self.partitions(ref):
+            for path in self.data_files(ref, p):
+                with self.storage.open_read(path) as f:
+                    tables.append(pq.read_table(f, columns=columns))
+        if not tables:
+            schema = self.schema(ref, partition)
+            if schema is None:
+                return pa.table({})
+            return schema.empty_table() if columns is None else schema.empty_table().select(columns)
+        return pa.concat_tables(tables, promote_options="permissive")
+
+    # -- checking ----------------------------------------------------------------------------------------------------
+    def verify(self, refs: list[DatasetRef] | None = None) -> list[str]:
+        """Re-read every committed file and compare size and sha256 with its manifest; returns the problems."""
+        problems: list[str] = []
+        for ref in refs if refs is not None else self.datasets():
+            for partition in self.partitions(ref):
+                manifest = self.manifest(ref, partition) or {}
+                base = self.partition_path(ref, partition)
+                for entry in manifest.get("files", []):
+                    path = f"{base}/{entry['path']}"
+                    try:
+                        digest = hashlib.sha256()
+                        size = 0
+                        with self.storage.open_read(path) as f:
+                            while chunk := f.read(8 << 20):
+                                digest.update(chunk)
+                                size += len(chunk)
+                    except FileNotFoundError:
+                        problems.append(f"{path}: missing (listed in {ref} {partition} manifest)")
+                        continue
+                    if size != entry["bytes"]:
+                        problems.append(f"{path}: size {size} bytes, manifest says {entry['bytes']}")
+                    elif digest.hexdigest() != entry["sha256"]:
+                        problems.append(f"{path}: sha256 {digest.hexdigest()} does not match the manifest")
+        return problems
+
+
+def dumps_manifest(manifest: dict[str, Any]) -> str:
+    return json.dumps(manifest, indent=2, default=str)
