@@ -187,9 +187,10 @@ class Transaction:
                 try:
                     locks.acquire(storage, lock, self.txn_id)
                 except locks.LockHeld as exc:
+                    owner = exc.owner
                     raise CommitConflictError(
-                        f"{ref}: another attempt is committing this dataset right now "
-                        f"(transaction {exc.owner.get('txn_id')}, host {exc.owner.get('host')}, pid {exc.owner.get('pid')})"
+                        f"{ref}: another attempt is committing this dataset right now (transaction "
+                        f"{owner.get('txn_id')}, host {owner.get('host')}, pid {owner.get('pid')})"
                     ) from exc
                 held.append(lock)
             self._check_conflicts()

@@ -187,7 +187,9 @@ class LakeWriter:
                 for f, g in zip(batch.schema, self.schema)
                 if not f.type.equals(g.type)
             ]
-            raise LakeError(f"{self.ref} {self.partition}: batch does not fit the schema ({'; '.join(diffs)}): {exc}")
+            raise LakeError(
+                f"{self.ref} {self.partition}: batch does not fit the schema ({'; '.join(diffs)}): {exc}"
+            ) from exc
 
     def _flush(self) -> None:
         if not self._pending:
