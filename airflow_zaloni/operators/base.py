@@ -1,0 +1,196 @@
+"""The ingest base: the one place where an operator wires a hook, a source and the lake writer.
+
+Every ingest operator takes ``dataset``, ``zone`` (default ``raw``), ``system`` and ``lake_root`` (default
+``[zaloni] lake_root``) the same way, writes the partition of the run's data interval in one transaction, emits an
+Asset event for the dataset, returns a small XCom summary and reports OpenLineage facets (guarded: lineage never fails
+a task).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import Asset, BaseOperator
+
+from airflow_zaloni import config
+from airflow_zaloni.lake import DatasetRef, Lake, LakeWriter, Transaction, partition_for_interval
+from airflow_zaloni.utils.progress import ProgressLogger
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_zaloni.sources.base import Source
+
+
+def lake_asset(zone: str, system: str, dataset: str) -> Asset:
+    """The Airflow Asset that stands for a lake dataset (whatever the lake's root)."""
+    return Asset(name=f"zaloni/{zone}/{system}/{dataset}", uri=f"zaloni://lake/{zone}/{system}/{dataset}")
+
+
+def _templated(*values: Any) -> bool:
+    return any(isinstance(v, str) and "{{" in v for v in values)
+
+
+class LakeIngestOperator(BaseOperator):
+    """Base class of every ``<Source>ToLakeOperator``.
+
+    A subclass implements :meth:`make_source` for one dataset, or overrides :meth:`ingest` to land several datasets
+    in one commit (calling :meth:`land` for each). The partition replaced is the one of the run's data interval, so a
+    re-run lands the same data again instead of appending it.
+
+    :param dataset: name of the dataset in the lake. (templated)
+    :param zone: zone to write, ``raw`` by default. (templated)
+    :param system: source-system folder of the dataset; defaults to the operator's ``default_system``. (templated)
+    :param lake_root: root URI of the lake; defaults to ``[zaloni] lake_root``. (templated)
+    :param partition: partition to write (``key=value``); defaults to one derived from the data interval. (templated)
+    """
+
+    template_fields: Sequence[str] = ("dataset", "zone", "system", "lake_root", "partition")
+    ui_color = "#d6eaf8"
+    #: Folder under the zone that groups this operator's datasets, e.g. ``mainframe`` or ``warehouse``.
+    default_system: str = "files"
+
+    def __init__(
+        self,
+        *,
+        dataset: str,
+        zone: str = "raw",
+        system: str | None = None,
+        lake_root: str | None = None,
+        partition: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        system = system or self.default_system
+        if "outlets" not in kwargs and not _templated(dataset, zone, system):
+            kwargs["outlets"] = [lake_asset(zone, system, dataset)]
+        super().__init__(**kwargs)
+        self.dataset = dataset
+        self.zone = zone
+        self.system = system
+        self.lake_root = lake_root
+        self.partition = partition
+        #: Upper bound of an incremental re-run (see :meth:`Lake.incremental_window`); ``None`` means open.
+        self.watermark_upper: Any = None
+        self._summary: dict[str, Any] = {}
+        self._sources: list[dict[str, Any]] = []
+
+    # -- what subclasses implement ------------------------------------------------------------------------------------
+    def make_source(self, context: Context, watermark: Any) -> Source:
+        """The source of the dataset; ``watermark`` is the exclusive lower bound of an incremental read."""
+        raise NotImplementedError(f"{type(self).__name__} must implement make_source() or ingest()")
+
+    def ingest(self, txn: Transaction, context: Context, partition: str) -> None:
+        """Write the run's data into ``txn``; the default lands :meth:`make_source` into :attr:`dataset_ref`."""
+        ref = self.dataset_ref
+        lower, self.watermark_upper = txn.lake.incremental_window(ref, partition)
+        self.land(txn, ref, partition, self.make_source(context, lower), watermark_before=lower)
+
+    # -- helpers for subclasses -----------------------------------------------------------------------------------
+    @property
+    def dataset_ref(self) -> DatasetRef:
+        return DatasetRef(self.zone, self.system, self.dataset)
+
+    def get_lake(self) -> Lake:
+        options = config.writer_options()
+        return Lake(
+            self.lake_root or config.lake_root(),
+            row_group_rows=options["row_group_rows"],
+            max_rows_per_file=options["max_rows_per_file"],
+        )
+
+    def land(
+        self,
+        txn: Transaction,
+        ref: DatasetRef,
+        partition: str,
+        source: Source,
+        *,
+        watermark_before: Any = None,
+        **writer_options: Any,
+    ) -> LakeWriter:
+        """Stream ``source`` into ``partition`` of ``ref``, logging progress; set the watermark it reached."""
+        description = source.describe()
+        writer = txn.writer(ref, partition, schema=source.schema, source=description, **writer_options)
+        progress = ProgressLogger(self.log, f"{ref} {partition}", interval=config.progress_interval())
+        for batch in source.batches():
+            writer.write_batch(batch)
+            progress.update(batch.num_rows, batch.nbytes)
+        progress.done()
+        cursor = source.cursor
+        if cursor is not None:
+            txn.set_watermark(ref, cursor, before=watermark_before)
+        self._sources.append(description)
+        return writer
+
+    # -- Airflow ---------------------------------------------------------------------------------------------------
+    def execute(self, context: Context) -> dict[str, Any]:
+        lake = self.get_lake()
+        partition = self.partition or partition_for_interval(
+            context.get("data_interval_start"), context.get("data_interval_end"), run_id=context.get("run_id")
+        )
+        ti = context.get("ti")
+        producer = f"{type(self).__module__}.{type(self).__name__}"
+        with lake.transaction(
+            run_id=context.get("run_id"), try_number=getattr(ti, "try_number", None), producer=producer
+        ) as txn:
+            self.ingest(txn, context, partition)
+        summary = self._make_summary(lake, txn, partition)
+        self._emit_asset_events(context, summary)
+        self.log.info(
+            "Committed %s: %s rows, %.1f MB in %s file(s) to %s (transaction %s)",
+            ", ".join(f"{d['dataset']} {d['partition']}" for d in summary["datasets"]) or "nothing",
+            f"{summary['rows']:,}",
+            summary["bytes"] / 1e6,
+            summary["files"],
+            lake.root,
+            summary["txn_id"],
+        )
+        self._summary = summary
+        return summary
+
+    def _make_summary(self, lake: Lake, txn: Transaction, partition: str) -> dict[str, Any]:
+        datasets = txn.summary.get("datasets", [])
+        main = next((d for d in datasets if d["dataset"] == self.dataset_ref.key), datasets[0] if datasets else {})
+        return {
+            "lake_root": lake.root,
+            "dataset": self.dataset_ref.key,
+            "partition": partition,
+            "rows": main.get("rows") or 0,
+            "bytes": sum(d["bytes"] for d in datasets),
+            "files": sum(d["files"] for d in datasets),
+            "watermark": main.get("watermark"),
+            "txn_id": txn.txn_id,
+            "datasets": datasets,
+        }
+
+    def _emit_asset_events(self, context: Context, summary: dict[str, Any]) -> None:
+        events = context.get("outlet_events")
+        if events is None:
+            return
+        for d in summary["datasets"]:
+            zone, system, name = d["dataset"].split("/")
+            asset = lake_asset(zone, system, name)
+            if not any(isinstance(o, Asset) and o.uri == asset.uri for o in self.outlets):
+                continue
+            try:
+                events[asset].extra = {k: d[k] for k in ("partition", "rows", "bytes", "files")}
+            except Exception as exc:  # an event without extra is still an event
+                self.log.debug("could not attach extra to the asset event of %s: %s", asset.uri, exc)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Inputs from the source descriptions, outputs the lake datasets written; never fails the task."""
+        try:
+            from airflow.providers.common.compat.openlineage.facet import Dataset
+            from airflow.providers.openlineage.extractors import OperatorLineage
+
+            namespace = self.lake_root or config.lake_root()
+            inputs = [
+                Dataset(namespace=str(s.get("system", "source")), name=str(s.get("name") or s.get("object") or s))
+                for s in self._sources
+            ]
+            outputs = [Dataset(namespace=namespace, name=d["dataset"]) for d in self._summary.get("datasets", [])]
+            return OperatorLineage(inputs=inputs, outputs=outputs)
+        except Exception as exc:
+            self.log.info("OpenLineage facets not produced: %s", exc)
+            return None

@@ -1,0 +1,1 @@
+"""Shared helpers: one home for retry with backoff, progress logging, HTTP paging."""
