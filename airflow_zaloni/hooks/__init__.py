@@ -7,6 +7,8 @@ from typing import Any
 
 # Public name -> module that defines it. One line per class.
 _EXPORTS: dict[str, str] = {
+    "MainframeHook": "airflow_zaloni.hooks.mainframe",
+    "YarnHook": "airflow_zaloni.hooks.yarn",
 }
 
 __all__ = sorted(_EXPORTS)
