@@ -77,6 +77,8 @@ class ZosDataset:
     unit: str = "3390"
     referred: str = "2026/11/25"
     migrated: bool = False
+    #: Simulate an I/O error on the volume after this many bytes of a RETR (the server then answers 426).
+    fail_after: int | None = None
 
     def list_line(self, shown_name: str) -> str:
         if self.migrated:
@@ -190,6 +192,27 @@ class _RdwStripper:
     def close(self) -> None:
         self.closed = True
         self._file.close()
+
+
+class _FailingReader:
+    """Reads normally until ``limit`` bytes, then fails as a damaged volume would."""
+
+    def __init__(self, inner: Any, limit: int) -> None:
+        self._inner = inner
+        self._left = limit
+        self.name = getattr(inner, "name", "dataset")
+        self.closed = False
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left <= 0:
+            raise OSError(5, "I/O error reading the data set")
+        data = self._inner.read(min(size, self._left) if size >= 0 else self._left)
+        self._left -= len(data)
+        return bytes(data)
+
+    def close(self) -> None:
+        self.closed = True
+        self._inner.close()
 
 
 class _ZosFTPHandler(FTPHandler):
@@ -320,6 +343,8 @@ class _ZosFTPHandler(FTPHandler):
             self.respond(f"550 Data set {name} not found")
             return
         fd: Any = _RdwStripper(ds.path) if ds.recfm in _VARIABLE and not self.rdw else ds.path.open("rb")
+        if ds.fail_after is not None:
+            fd = _FailingReader(fd, ds.fail_after)
         recfm_word = "VARrecfm" if ds.recfm in _VARIABLE else "FIXrecfm"
         self._send(FileProducer(fd, self._current_type), f"125 Sending data set {ds.name} {recfm_word} {ds.lrecl}", fd)
 
@@ -400,7 +425,7 @@ def zos_ftp_server(tmp_path: Path, users: Mapping[str, str] | None = None) -> It
 
     def serve() -> None:
         while not stop.is_set():
-            server.serve_forever(timeout=0.05, blocking=False, handle_exit=False)
+            server.ioloop.loop(0.05, blocking=False)  # serve_forever(blocking=False) logs a start line per call
         server.close_all()
 
     thread = threading.Thread(target=serve, name="test-zos-ftp-server", daemon=True)
