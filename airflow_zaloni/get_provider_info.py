@@ -24,8 +24,54 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["software"],
             }
         ],
-        "connection-types": [],
-        "hooks": [],
+        "connection-types": [
+            {
+                "connection-type": "mainframe",
+                "hook-class-name": "airflow_zaloni.hooks.mainframe.MainframeHook",
+                "hook-name": "Mainframe (z/OS FTP/SFTP)",
+                "conn-fields": {
+                    "protocol": {
+                        "label": "Protocol",
+                        "description": "ftp (z/OS FTP), ftps (explicit TLS), sftp (z/OS OpenSSH) or local (files).",
+                        "schema": {"type": ["string", "null"], "enum": ["ftp", "ftps", "sftp", "local", None]},
+                    },
+                    "passive": {"label": "Passive mode (FTP)", "schema": {"type": ["boolean", "null"]}},
+                    "timeout": {"label": "Timeout (seconds)", "schema": {"type": ["number", "null"]}},
+                    "ca_file": {"label": "CA bundle (FTPS)", "schema": {"type": ["string", "null"]}},
+                    "key_file": {"label": "Private key file (SFTP)", "schema": {"type": ["string", "null"]}},
+                    "private_key": {
+                        "label": "Private key (SFTP)",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "host_key": {
+                        "label": "Host public key (SFTP)",
+                        "description": "The server's key line, e.g. 'ssh-ed25519 AAAA...'.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "no_host_key_check": {
+                        "label": "Skip host key check (SFTP)",
+                        "schema": {"type": ["boolean", "null"]},
+                    },
+                    "path_template": {
+                        "label": "Data set path template (SFTP)",
+                        "description": "How a data set name becomes an SFTP path; default //'{name}'.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "root": {"label": "Folder of data set files (local)", "schema": {"type": ["string", "null"]}},
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema"],
+                    "relabeling": {"login": "User ID"},
+                    "placeholders": {"host": "zos.example.com", "port": "21 (FTP/FTPS) or 22 (SFTP)"},
+                },
+            },
+        ],
+        "hooks": [
+            {
+                "integration-name": "Zaloni data lake",
+                "python-modules": ["airflow_zaloni.hooks.mainframe"],
+            },
+        ],
         "operators": [
             {
                 "integration-name": "Zaloni data lake",
