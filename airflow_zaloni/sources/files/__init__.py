@@ -1,0 +1,35 @@
+"""File ingest without Airflow: decode files to Arrow, remember what was ingested, land each file exactly once.
+
+* :mod:`.formats` -- CSV, JSON Lines, fixed-width, Parquet, Avro, ORC (gzip, bz2, xz, zip unpacked on the fly);
+* :mod:`.drift` -- schema drift between files and the policies that resolve it;
+* :mod:`.ledger` -- the ledger of ingested files (path, size, mtime, sha256, version);
+* :mod:`.ingest` -- one run: select, decide, land, decode, record, in one lake transaction.
+
+Listing and reading files on local disk, SFTP, FTP, WebHDFS and fsspec stores is in
+:mod:`airflow_zaloni.sources.filesystems`.
+"""
+
+from __future__ import annotations
+
+from airflow_zaloni.sources.files.drift import DRIFT_POLICIES, Drift
+from airflow_zaloni.sources.files.formats import FORMATS, FixedField, FormatOptions, Rejected, decode
+from airflow_zaloni.sources.files.ingest import COMPLETION_STRATEGIES, FileIngest, IngestResult, complete
+from airflow_zaloni.sources.files.ledger import LEDGER_SCHEMA, Ledger, LedgerEntry, landing_name
+
+__all__ = [
+    "COMPLETION_STRATEGIES",
+    "DRIFT_POLICIES",
+    "FORMATS",
+    "LEDGER_SCHEMA",
+    "Drift",
+    "FileIngest",
+    "FixedField",
+    "FormatOptions",
+    "IngestResult",
+    "Ledger",
+    "LedgerEntry",
+    "Rejected",
+    "complete",
+    "decode",
+    "landing_name",
+]

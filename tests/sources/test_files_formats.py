@@ -1,0 +1,172 @@
+"""Decoding files to Arrow: every format, compression, and each kind of bad input names what and where."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import zipfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.orc as paorc
+import pyarrow.parquet as pq
+import pytest
+
+from airflow_zaloni.sources.base import SourceError
+from airflow_zaloni.sources.files import FixedField, FormatOptions, decode, landing_name
+from airflow_zaloni.sources.files.drift import conform, resolve
+
+CSV = b"id,name,amount\n1,alpha,1.5\n2,beta,2.25\n3,gamma,\n"
+
+
+def read(path: Path, options: FormatOptions, schema: pa.Schema | None = None) -> tuple[pa.Table, list]:
+    decoded = decode(str(path), path.name, options, schema)
+    return pa.Table.from_batches(list(decoded.batches), schema=decoded.schema), decoded.rejected
+
+
+def test_csv_types_are_inferred_and_given_schema_wins(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes(CSV)
+    table, _ = read(path, FormatOptions())
+    assert table.column("id").to_pylist() == [1, 2, 3]
+    assert table.column("amount").to_pylist() == [1.5, 2.25, None]
+    given = pa.schema([("id", pa.string()), ("name", pa.string()), ("amount", pa.float64())])
+    table, _ = read(path, FormatOptions(), given)
+    assert table.column("id").to_pylist() == ["1", "2", "3"]
+
+
+def test_csv_delimiter_quoting_encoding_and_no_header(tmp_path: Path) -> None:
+    path = tmp_path / "latin.txt"
+    path.write_bytes('7;"Müller; Jürgen";"say ""hi"""\n'.encode("latin-1"))
+    options = FormatOptions(delimiter=";", header=False, column_names=("id", "name", "note"), encoding="latin-1")
+    table, _ = read(path, options)
+    assert table.to_pylist() == [{"id": 7, "name": "Müller; Jürgen", "note": 'say "hi"'}]
+
+
+@pytest.mark.parametrize(
+    ("suffix", "pack"),
+    [(".gz", gzip.compress), (".bz2", bz2.compress), (".xz", lzma.compress)],
+)
+def test_compressed_csv_is_unpacked_on_the_fly(tmp_path: Path, suffix: str, pack: object) -> None:
+    path = tmp_path / f"a.csv{suffix}"
+    path.write_bytes(pack(CSV))  # type: ignore[operator]
+    table, _ = read(path, FormatOptions())
+    assert table.num_rows == 3 and table.column("name").to_pylist() == ["alpha", "beta", "gamma"]
+
+
+def test_zip_members_are_read_in_turn(tmp_path: Path) -> None:
+    path = tmp_path / "two.csv.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("one.csv", CSV)
+        archive.writestr("two.csv", b"id,name,amount\n9,zeta,9.5\n")
+    table, _ = read(path, FormatOptions())
+    assert table.column("id").to_pylist() == [1, 2, 3, 9]
+
+
+def test_truncated_gzip_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "cut.csv.gz"
+    path.write_bytes(gzip.compress(CSV * 2000)[:-40])
+    with pytest.raises(SourceError, match=r"cut\.csv\.gz: compressed data is truncated"):
+        read(path, FormatOptions())
+
+
+def test_csv_row_with_wrong_field_count_fails_naming_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"id,name,amount\n1,a,1.0\n2,b\n3,c,3.0\n")
+    with pytest.raises(SourceError, match=r"bad\.csv line 3: expected 3 fields, got 2"):
+        read(path, FormatOptions())
+
+
+def test_csv_row_with_wrong_field_count_is_quarantined(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"id,name,amount\n1,a,1.0\n2,b\n3,c,3.0,extra\n4,d,4.0\n")
+    table, rejected = read(path, FormatOptions(bad_rows="quarantine"))
+    assert table.column("id").to_pylist() == [1, 4]
+    assert [(r.line, r.text) for r in rejected] == [(3, "2,b"), (4, "3,c,3.0,extra")]
+
+
+def test_jsonl_reads_and_bad_line_is_named_or_quarantined(tmp_path: Path) -> None:
+    path = tmp_path / "e.jsonl"
+    path.write_bytes(b'{"id": 1, "tags": ["x"]}\n{"id": 2, "tags": []}\n')
+    table, _ = read(path, FormatOptions(format="jsonl"))
+    assert table.to_pylist() == [{"id": 1, "tags": ["x"]}, {"id": 2, "tags": []}]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"id": 1}\n{"id": 2\n{"id": 3}\n')
+    with pytest.raises(SourceError, match=r"bad\.jsonl line 2: invalid JSON"):
+        read(bad, FormatOptions(format="jsonl"))
+    table, rejected = read(bad, FormatOptions(format="jsonl", bad_rows="quarantine"))
+    assert table.column("id").to_pylist() == [1, 3] and [r.line for r in rejected] == [2]
+
+
+def test_fixed_width_with_types_and_bad_value_named(tmp_path: Path) -> None:
+    spec = FixedField.parse_spec(
+        [{"name": "id", "width": 4, "type": "int32"}, ("name", 8), {"name": "amt", "width": 7, "type": "decimal(7,2)"}]
+    )
+    path = tmp_path / "f.dat"
+    path.write_bytes(b"0001alpha     12.50\r\n0002beta       3.00\n")
+    table, _ = read(path, FormatOptions(format="fixed", fixed_fields=spec))
+    assert table.schema.field("amt").type == pa.decimal128(7, 2)
+    assert table.to_pylist()[1]["id"] == 2 and table.to_pylist()[1]["name"] == "beta"
+    path.write_bytes(b"0001alpha     12.50\n00x2beta       3.00\n")
+    with pytest.raises(SourceError, match=r"f\.dat line 2, field 'id' \(columns 1-4\): '00x2'"):
+        read(path, FormatOptions(format="fixed", fixed_fields=spec))
+
+
+def test_parquet_orc_avro_pass_through(tmp_path: Path) -> None:
+    table = pa.table({"id": pa.array([1, 2], pa.int64()), "name": ["a", None]})
+    pq.write_table(table, tmp_path / "t.parquet")
+    paorc.write_table(table, str(tmp_path / "t.orc"))
+    import fastavro
+
+    avro_schema = {
+        "type": "record",
+        "name": "T",
+        "fields": [{"name": "id", "type": "long"}, {"name": "name", "type": ["null", "string"]}],
+    }
+    with open(tmp_path / "t.avro", "wb") as out:
+        fastavro.writer(out, avro_schema, table.to_pylist())
+    (tmp_path / "t.parquet.gz").write_bytes(gzip.compress((tmp_path / "t.parquet").read_bytes()))
+    for name in ("t.parquet", "t.orc", "t.avro", "t.parquet.gz"):
+        got, _ = read(tmp_path / name, FormatOptions(format="auto"))
+        assert got.to_pylist() == table.to_pylist(), name
+
+
+def test_drift_policies(tmp_path: Path) -> None:
+    a = pa.schema([("id", pa.int64()), ("name", pa.string())])
+    b = pa.schema([("id", pa.string()), ("extra", pa.float64())])
+    with pytest.raises(SourceError, match=r"b\.csv: new columns \['extra'\]; missing columns \['name'\]"):
+        resolve([("a.csv", a), ("b.csv", b)], "fail", None)
+    target, drifts = resolve([("a.csv", a), ("b.csv", b)], "string", None)
+    assert target == pa.schema([("id", pa.string()), ("name", pa.string()), ("extra", pa.float64())])
+    assert drifts[0].to_json()["changed"] == [{"column": "id", "from": "int64", "to": "string"}]
+    batch = pa.record_batch({"id": pa.array([7], pa.int64()), "name": ["x"]})
+    assert conform(batch, target, "a.csv").to_pylist() == [{"id": "7", "name": "x", "extra": None}]
+    widened, _ = resolve([("a", pa.schema([("v", pa.int32())])), ("b", pa.schema([("v", pa.float64())]))], "union", None)
+    assert widened.field("v").type == pa.float64()
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../../etc/passwd", "..", "C:evil.csv", "a/b/../../c.csv", "bad\x00name.csv", "new\nline.csv", "x\\y.csv"],
+)
+def test_landing_names_cannot_escape_the_lake(name: str) -> None:
+    from airflow_zaloni.lake import validate_name
+
+    safe = landing_name(name)
+    assert validate_name("file", safe) == safe  # the lake's own rule: one plain path segment, no '..'
+    assert "/" not in safe and "\\" not in safe and ":" not in safe
+
+
+def test_landing_names_keep_the_extension_and_stay_distinct() -> None:
+    assert landing_name("orders.csv") == "orders.csv"
+    a, b = landing_name("2026/11/orders.csv.gz"), landing_name("2026/12/orders.csv.gz")
+    assert a != b and a.endswith(".csv.gz") and b.endswith(".csv.gz")
+
+
+def test_binary_has_no_records(tmp_path: Path) -> None:
+    path = tmp_path / "x.bin"
+    path.write_bytes(io.BytesIO(b"\x00\x01").getvalue())
+    with pytest.raises(SourceError, match="landed as bytes only"):
+        decode(str(path), "x.bin", FormatOptions(format="binary"))
