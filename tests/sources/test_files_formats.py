@@ -143,7 +143,9 @@ def test_drift_policies(tmp_path: Path) -> None:
     assert drifts[0].to_json()["changed"] == [{"column": "id", "from": "int64", "to": "string"}]
     batch = pa.record_batch({"id": pa.array([7], pa.int64()), "name": ["x"]})
     assert conform(batch, target, "a.csv").to_pylist() == [{"id": "7", "name": "x", "extra": None}]
-    widened, _ = resolve([("a", pa.schema([("v", pa.int32())])), ("b", pa.schema([("v", pa.float64())]))], "union", None)
+    widened, _ = resolve(
+        [("a", pa.schema([("v", pa.int32())])), ("b", pa.schema([("v", pa.float64())]))], "union", None
+    )
     assert widened.field("v").type == pa.float64()
 
 

@@ -83,9 +83,7 @@ def test_rerun_of_a_partition_never_duplicates_even_after_the_files_were_archive
     fs = LocalFileSystem()
     result = run(lake, drop, "dt=2026-01-01", pattern="*.csv")
     archive = str(drop.parent / "archive")
-    assert complete(fs, result.completed, "move", archive, str(drop)) == [
-        f"moved {drop / 'a.csv'} -> {archive}/a.csv"
-    ]
+    assert complete(fs, result.completed, "move", archive, str(drop)) == [f"moved {drop / 'a.csv'} -> {archive}/a.csv"]
     write(drop, "b.csv", "id,v\n2,y\n")
     # Re-run of the same interval: a.csv is gone from the drop, but its partition keeps it (from the landing copy),
     # b.csv joins it; the partition is replaced, not appended, so id 1 appears once.
