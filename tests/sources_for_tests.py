@@ -51,7 +51,11 @@ class CounterSource:
                 raise RuntimeError(f"source failed after {self.fail_after} rows")
             ids = list(range(start, stop))
             yield pa.record_batch(
-                [pa.array(ids, pa.int64()), pa.array([f"n{i}" for i in ids]), pa.array([Decimal(i) / 100 for i in ids], pa.decimal128(12, 2))],
+                [
+                    pa.array(ids, pa.int64()),
+                    pa.array([f"n{i}" for i in ids]),
+                    pa.array([Decimal(i) / 100 for i in ids], pa.decimal128(12, 2)),
+                ],
                 schema=SCHEMA,
             )
             self._cursor = stop - 1
