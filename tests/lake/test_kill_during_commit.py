@@ -98,7 +98,7 @@ def test_sigkill_at_random_moments_never_shows_partial_data_and_lands_exactly_on
                 d = int(partition.rsplit("-", 1)[1])
                 assert ids == expected_ids(d), f"partial or duplicated partition {partition} visible after a kill"
         proc = start(root, day)
-        out, err = proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err.decode()
 
     assert kills >= 20
