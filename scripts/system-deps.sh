@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# System packages the project needs: the Kerberos headers that the HDFS provider's gssapi/krb5 build needs,
+# PostgreSQL server binaries (tests start their own server), and a JDK for Spark. Installed when running as root,
+# otherwise named in a clear error.
+set -euo pipefail
+
+missing=()
+command -v krb5-config >/dev/null 2>&1 || missing+=(libkrb5-dev)
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
+command -v java >/dev/null 2>&1 || missing+=(default-jdk-headless)
+command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+if [[ $(id -u) -ne 0 ]]; then
+  echo "error: these system packages are needed: ${missing[*]}" >&2
+  echo "       install them with: sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "installing system packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q "${missing[@]}" >/dev/null; }
