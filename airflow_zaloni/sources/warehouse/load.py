@@ -1,0 +1,236 @@
+"""Out of the lake: Arrow batches into a database table, in one database transaction.
+
+Modes:
+
+* ``append`` -- insert the rows;
+* ``replace`` -- ``DELETE`` every row, then insert, in the same transaction (readers see the old table until the
+  commit, then the new one; ``TRUNCATE`` would lock readers out and is not transactional everywhere);
+* ``upsert`` -- insert, or update the row with the same key: ``INSERT ... ON CONFLICT (key) DO UPDATE`` on
+  PostgreSQL and SQLite (a unique constraint on the key must exist), delete-then-insert by key elsewhere.
+
+On PostgreSQL (psycopg 3) rows travel by ``COPY ... FROM STDIN`` in CSV that pyarrow's C++ writer produces, batch
+by batch; an upsert copies into a temporary table first and merges from there. Elsewhere ``executemany`` inserts
+chunks of rows. Any failure rolls the transaction back: the table is as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import decimal
+import io
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from airflow_zaloni.sources.base import SourceError
+from airflow_zaloni.sources.warehouse import engines
+from airflow_zaloni.sources.warehouse.dialect import SqlDialect
+
+LoadMode = Literal["append", "replace", "upsert"]
+
+#: Rows per ``executemany`` call on the generic path.
+INSERT_CHUNK_ROWS = 10_000
+
+
+def sql_type(arrow_type: pa.DataType, dialect: SqlDialect) -> str:
+    """A column type for ``CREATE TABLE`` that holds ``arrow_type`` without loss (text when nothing fits)."""
+    postgres = dialect.name in ("postgresql", "postgres")
+    if pa.types.is_boolean(arrow_type):
+        return "BOOLEAN"
+    if pa.types.is_integer(arrow_type):
+        return {8: "SMALLINT", 16: "SMALLINT", 32: "INTEGER"}.get(arrow_type.bit_width, "BIGINT")
+    if pa.types.is_float32(arrow_type):
+        return "REAL"
+    if pa.types.is_floating(arrow_type):
+        return "DOUBLE PRECISION"
+    if pa.types.is_decimal(arrow_type):
+        return f"NUMERIC({arrow_type.precision},{arrow_type.scale})"
+    if pa.types.is_date(arrow_type):
+        return "DATE"
+    if pa.types.is_timestamp(arrow_type):
+        return "TIMESTAMP WITH TIME ZONE" if arrow_type.tz else "TIMESTAMP"
+    if pa.types.is_time(arrow_type):
+        return "TIME"
+    if pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type):
+        return "BYTEA" if postgres else "BLOB"
+    return "TEXT"
+
+
+def _table_columns(conn: Any, dialect: SqlDialect, table: str) -> list[str] | None:
+    """The columns of ``table``, or ``None`` when it does not exist."""
+    cur = conn.cursor()
+    try:
+        cur.execute(f"SELECT * FROM {dialect.quote_table(table)} WHERE 1 = 0")
+        return [d[0] for d in cur.description]
+    except Exception:
+        with contextlib.suppress(Exception):
+            conn.rollback()
+        return None
+    finally:
+        with contextlib.suppress(Exception):
+            cur.close()
+
+
+def load_batches(
+    conn: Any,
+    dialect: SqlDialect,
+    table: str,
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+    *,
+    mode: LoadMode = "append",
+    key: Sequence[str] = (),
+    create_table: bool = True,
+) -> int:
+    """Load ``batches`` (all of ``schema``) into ``table`` in one transaction; returns the rows loaded."""
+    if mode not in ("append", "replace", "upsert"):
+        raise SourceError(f"unknown load mode {mode!r}")
+    if mode == "upsert" and not key:
+        raise SourceError("upsert needs key columns")
+    missing_key = [k for k in key if k not in schema.names]
+    if missing_key:
+        raise SourceError(f"key column(s) {missing_key} are not in the dataset's columns {schema.names}")
+    with contextlib.suppress(Exception):
+        conn.autocommit = False
+    q = dialect.quote_identifier
+    target = dialect.quote_table(table)
+    existing = _table_columns(conn, dialect, table)
+    if existing is None:
+        if not create_table:
+            raise SourceError(f"table {table!r} does not exist (create_table is off)")
+        columns_sql = ", ".join(f"{q(f.name)} {sql_type(f.type, dialect)}" for f in schema)
+        primary = f", PRIMARY KEY ({', '.join(q(k) for k in key)})" if mode == "upsert" else ""
+        _execute(conn, f"CREATE TABLE {target} ({columns_sql}{primary})")
+    else:
+        absent = [n for n in schema.names if n not in existing]
+        if absent:
+            raise SourceError(f"table {table!r} has no column(s) {absent} (it has {existing})")
+    rows = 0
+    try:
+        if mode == "replace":
+            _execute(conn, f"DELETE FROM {target}")
+        if engines.driver_of(conn) == "psycopg":
+            rows = _copy_postgres(conn, dialect, target, schema, batches, mode, key)
+        else:
+            rows = _insert_many(conn, dialect, target, schema, batches, mode, key)
+        conn.commit()
+    except Exception as exc:
+        with contextlib.suppress(Exception):
+            conn.rollback()
+        if isinstance(exc, SourceError):
+            raise
+        raise SourceError(f"loading {table!r} ({mode}) failed after {rows} rows, rolled back: {exc}") from exc
+    return rows
+
+
+def _execute(conn: Any, sql: str, params: Sequence[Any] | None = None) -> None:
+    cur = conn.cursor()
+    try:
+        if params is None:
+            cur.execute(sql)
+        else:
+            cur.execute(sql, params)
+    finally:
+        cur.close()
+
+
+def _upsert_tail(dialect: SqlDialect, schema: pa.Schema, key: Sequence[str]) -> str:
+    q = dialect.quote_identifier
+    updates = [n for n in schema.names if n not in key]
+    action = "DO NOTHING" if not updates else "DO UPDATE SET " + ", ".join(f"{q(n)} = excluded.{q(n)}" for n in updates)
+    return f" ON CONFLICT ({', '.join(q(k) for k in key)}) {action}"
+
+
+# --------------------------------------------------------------------------------------------------- PostgreSQL
+
+
+def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Binary columns as PostgreSQL's hex escape (``\\x..``), which CSV COPY reads into bytea."""
+    if not any(pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) for f in batch.schema):
+        return batch
+    arrays = []
+    for array in batch.columns:
+        if pa.types.is_binary(array.type) or pa.types.is_large_binary(array.type):
+            array = pa.array([None if v is None else "\\x" + v.hex() for v in array.to_pylist()], pa.string())
+        arrays.append(array)
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
+def _copy_postgres(
+    conn: Any,
+    dialect: SqlDialect,
+    target: str,
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+    mode: LoadMode,
+    key: Sequence[str],
+) -> int:
+    q = dialect.quote_identifier
+    cols = ", ".join(q(n) for n in schema.names)
+    copy_into = target
+    if mode == "upsert":
+        copy_into = q("zaloni_load")
+        _execute(conn, f"CREATE TEMPORARY TABLE {copy_into} (LIKE {target} INCLUDING DEFAULTS) ON COMMIT DROP")
+    options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
+    rows = 0
+    with conn.cursor() as cur, cur.copy(f"COPY {copy_into} ({cols}) FROM STDIN (FORMAT csv)") as copy:
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            buffer = io.BytesIO()
+            pacsv.write_csv(_csv_ready(batch.select(schema.names)), buffer, options)
+            copy.write(buffer.getbuffer())
+            rows += batch.num_rows
+    if mode == "upsert":
+        _execute(
+            conn, f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {copy_into}{_upsert_tail(dialect, schema, key)}"
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------------------------------- any DB-API
+
+
+def _python_rows(batch: pa.RecordBatch, sqlite: bool) -> list[tuple[Any, ...]]:
+    columns = [c.to_pylist() for c in batch.columns]
+    if sqlite:
+        # sqlite3 cannot bind Decimal; its text form keeps every digit (NUMERIC affinity converts it on insert)
+        columns = [[str(v) if isinstance(v, decimal.Decimal) else v for v in col] for col in columns]
+    return list(zip(*columns))
+
+
+def _insert_many(
+    conn: Any,
+    dialect: SqlDialect,
+    target: str,
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+    mode: LoadMode,
+    key: Sequence[str],
+) -> int:
+    q = dialect.quote_identifier
+    sqlite = engines.driver_of(conn) == "sqlite3"
+    cols = ", ".join(q(n) for n in schema.names)
+    marks = ", ".join([dialect.placeholder] * len(schema.names))
+    insert = f"INSERT INTO {target} ({cols}) VALUES ({marks})"
+    delete = None
+    if mode == "upsert":
+        if sqlite:
+            insert += _upsert_tail(dialect, schema, key)
+        else:
+            delete = f"DELETE FROM {target} WHERE " + " AND ".join(f"{q(k)} = {dialect.placeholder}" for k in key)
+    rows = 0
+    cur = conn.cursor()
+    try:
+        for batch in batches:
+            for offset in range(0, batch.num_rows, INSERT_CHUNK_ROWS):
+                chunk = batch.slice(offset, INSERT_CHUNK_ROWS).select(schema.names)
+                if delete is not None:
+                    cur.executemany(delete, _python_rows(chunk.select(list(key)), sqlite))
+                cur.executemany(insert, _python_rows(chunk, sqlite))
+                rows += chunk.num_rows
+    finally:
+        cur.close()
+    return rows

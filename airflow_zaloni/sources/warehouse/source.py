@@ -1,0 +1,406 @@
+"""The warehouse source: a table or query of any DB-API database, streamed as Arrow batches.
+
+One extraction is planned on a control connection -- column types, the incremental predicate, split ranges --
+and read either there (one piece) or by several connections in threads (``num_splits``). On PostgreSQL every
+connection reads the same snapshot (``pg_export_snapshot``), so parallel pieces and the reconciliation count see
+exactly the same rows even while the table is being written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from airflow_zaloni.sources.base import DEFAULT_BATCH_ROWS, SourceError
+from airflow_zaloni.sources.warehouse import engines, watermark
+from airflow_zaloni.sources.warehouse.dialect import POSTGRES, SQLITE, SqlDialect
+from airflow_zaloni.sources.warehouse.query import ALIAS, Clause, Condition, Filter, QueryPlan
+from airflow_zaloni.sources.warehouse.splits import plan_ranges, read_in_parallel
+from airflow_zaloni.sources.warehouse.types import BatchBuilder, ColumnType
+
+log = logging.getLogger(__name__)
+
+Engine = Literal["auto", "dbapi", "adbc"]
+
+
+class WarehouseSource:
+    """Rows of a table or query as Arrow record batches, optionally incremental, split and reconciled.
+
+    :param connect: returns a new DB-API connection each call (an Airflow hook's ``get_conn``); one per split.
+    :param table: table to read (``schema.table`` allowed); exclusive with ``sql``.
+    :param sql: a SELECT to read instead of a table.
+    :param columns: columns of ``table`` to read (default all).
+    :param dialect: identifier quoting and placeholder style; default from the driver of the first connection.
+    :param incremental_column: a monotonic key or modification timestamp; only rows above ``watermark`` are read.
+    :param watermark: the dataset's stored watermark (as :mod:`.watermark` encodes it) or ``None`` for a full load.
+    :param upper: inclusive upper bound (a stored watermark) when re-running an interval already committed.
+    :param lookback: read again rows this far below the watermark (timedelta or seconds for time columns, a number
+        for numeric ones).
+    :param split_column: column whose range is cut into pieces read in parallel.
+    :param num_splits: connections reading in parallel (1 = no split).
+    :param boundary_sql: optional query returning one row ``(min, max)`` of the split column (Sqoop's
+        ``--boundary-query``), instead of ``MIN``/``MAX`` over the data.
+    :param split_filter: extra range clauses every read applies (used by mapped tasks that each read one range).
+    :param reconcile: after reading, compare the rows read with ``COUNT(*)`` under the same predicate and raise on
+        a mismatch.
+    :param engine: ``adbc`` (PostgreSQL protocol, binary COPY in C++), ``dbapi`` (any driver), or ``auto``.
+    :param batch_rows: rows per batch on the DB-API engine.
+    :param batch_bytes: bytes of COPY data per batch on the ADBC engine (driver default 16 MB).
+    """
+
+    def __init__(
+        self,
+        *,
+        connect: Callable[[], Any],
+        table: str | None = None,
+        sql: str | None = None,
+        columns: Sequence[str] | None = None,
+        dialect: SqlDialect | None = None,
+        incremental_column: str | None = None,
+        watermark: Any = None,
+        upper: Any = None,
+        lookback: Any = None,
+        split_column: str | None = None,
+        num_splits: int = 1,
+        boundary_sql: str | None = None,
+        split_filter: Sequence[Clause] = (),
+        reconcile: bool = False,
+        engine: Engine = "auto",
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        batch_bytes: int | None = None,
+    ) -> None:
+        if num_splits < 1:
+            raise SourceError(f"num_splits must be at least 1, got {num_splits}")
+        if num_splits > 1 and not split_column:
+            raise SourceError("num_splits > 1 needs a split_column")
+        if engine not in ("auto", "dbapi", "adbc"):
+            raise SourceError(f"unknown engine {engine!r} (auto, dbapi or adbc)")
+        self._connect = connect
+        self._table, self._sql, self._columns = table, sql, list(columns) if columns else None
+        self._dialect = dialect
+        self.incremental_column = incremental_column
+        self._stored_watermark = watermark
+        self._upper = upper
+        self._lookback = lookback
+        self.split_column = split_column
+        self.num_splits = num_splits
+        self._boundary_sql = boundary_sql
+        self._split_filter = tuple(split_filter)
+        self.reconcile = reconcile
+        self._engine: Engine = engine
+        self.batch_rows = batch_rows
+        self.batch_bytes = batch_bytes
+        QueryPlan(dialect or POSTGRES, table, sql, columns)  # validate table/sql early, before any I/O
+        self._schema: pa.Schema | None = None
+        self._cursor: Any = watermark
+        #: Findings for the manifest: type warnings, rows, NULLs in the incremental column, the engine used.
+        self.stats: dict[str, Any] = {}
+        self.warnings: list[str] = []
+
+    # ------------------------------------------------------------------------------------------------ Source API
+
+    @property
+    def schema(self) -> pa.Schema | None:
+        return self._schema
+
+    @property
+    def cursor(self) -> Any:
+        """The new watermark after iteration: the largest incremental value read, or the old one if none was."""
+        return self._cursor
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"system": "warehouse"}
+        out.update(QueryPlan(self._dialect or POSTGRES, self._table, self._sql, self._columns).describe())
+        if self._dialect is None:
+            out.pop("dialect", None)
+        for key, value in (
+            ("incremental_column", self.incremental_column),
+            ("lookback", str(self._lookback) if self._lookback is not None else None),
+            ("split_column", self.split_column),
+            ("num_splits", self.num_splits if self.split_column else None),
+            ("reconcile", self.reconcile or None),
+        ):
+            if value is not None:
+                out[key] = value
+        if self._split_filter:
+            out["split_range"] = [repr(c) for c in self._split_filter]
+        return out
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        conn = self._open()
+        try:
+            yield from self._extract(conn)
+        finally:
+            engines.close_quietly(conn)
+
+    # ------------------------------------------------------------------------------------------------- planning
+
+    def _open(self) -> Any:
+        try:
+            return self._connect()
+        except Exception as exc:
+            raise SourceError(f"cannot connect to the warehouse: {exc}") from exc
+
+    def _resolve_dialect(self, conn: Any) -> SqlDialect:
+        if self._dialect is None:
+            self._dialect = (
+                POSTGRES
+                if engines.is_postgres(conn)
+                else SQLITE
+                if engines.driver_of(conn) == "sqlite3"
+                else SqlDialect()
+            )
+        return self._dialect
+
+    def _use_adbc(self, conn: Any) -> bool:
+        if self._engine == "dbapi":
+            return False
+        ok = engines.driver_of(conn) == "psycopg" and engines.adbc_available()
+        if self._engine == "adbc" and not ok:
+            raise SourceError("engine 'adbc' needs a psycopg 3 connection and adbc-driver-postgresql")
+        return ok
+
+    def _run_scalar(self, conn: Any, sql: str, params: Sequence[Any] | None, what: str) -> Sequence[Any]:
+        cur = conn.cursor()
+        try:
+            if params is None:
+                cur.execute(sql)
+            else:
+                cur.execute(sql, params)
+            row = cur.fetchone()
+        except Exception as exc:
+            raise SourceError(f"{what} failed on {self._what()}: {exc}") from exc
+        finally:
+            with contextlib.suppress(Exception):
+                cur.close()
+        if row is None:
+            raise SourceError(f"{what} on {self._what()} returned no row")
+        return row
+
+    def _what(self) -> str:
+        return f"table {self._table!r}" if self._table else "the query"
+
+    def _extract(self, conn: Any) -> Iterator[pa.RecordBatch]:
+        dialect = self._resolve_dialect(conn)
+        plan = QueryPlan(dialect, self._table, self._sql, self._columns)
+        use_adbc = self._use_adbc(conn)
+        snapshot = self._begin_snapshot(conn) if engines.is_postgres(conn) else None
+        try:
+            columns = engines.column_types(conn, plan.probe()[0], self._table, dialect)
+        except SourceError:
+            raise
+        except Exception as exc:
+            raise SourceError(f"cannot read {self._what()}: {exc}") from exc
+        by_name = {c.name: c for c in columns}
+        builder = BatchBuilder(columns)
+        self._schema = builder.schema
+        where = Filter(self._split_filter)
+        inc_tag = None
+        if self.incremental_column:
+            inc_tag, where = self._incremental_filter(by_name, where)
+        pieces: list[Filter] = [where]
+        if self.split_column:
+            pieces = self._split_pieces(conn, plan, by_name, where)
+        expected = None
+        if self.reconcile:
+            sql, params = plan.count(where)
+            expected = int(self._run_scalar(conn, sql, params, "reconciliation count")[0])
+
+        self.stats = {"engine": "adbc" if use_adbc else "dbapi", "pieces": len(pieces)}
+        rows = nulls = 0
+        top: Any = None
+        batches = self._read(conn, plan, columns, builder, pieces, use_adbc, snapshot)
+        try:
+            for batch in batches:
+                if self._schema is None:
+                    self._schema = batch.schema
+                if batch.num_rows == 0:
+                    continue
+                rows += batch.num_rows
+                if self.incremental_column:
+                    values = batch.column(self.incremental_column)
+                    nulls += values.null_count
+                    batch_top = watermark.arrow_max(values)
+                    if batch_top is not None and (top is None or batch_top > top):
+                        top = batch_top
+                yield batch
+        except SourceError:
+            raise
+        except Exception as exc:
+            raise SourceError(f"reading {self._what()} failed after {rows} rows: {exc}") from exc
+        finally:
+            with contextlib.suppress(Exception):
+                conn.rollback()
+        if self._schema is None:
+            self._schema = builder.schema or pa.schema([pa.field(c.name, c.arrow_type or pa.string()) for c in columns])
+        self.warnings = list(builder.warnings)
+        self.stats["rows"] = rows
+        if self.warnings:
+            self.stats["type_warnings"] = self.warnings
+        if self.incremental_column:
+            self.stats["incremental_nulls"] = nulls
+            if inc_tag is None:
+                inc_tag = watermark.require_comparable(
+                    self.incremental_column, self._schema.field(self.incremental_column).type, ""
+                )
+            if top is not None:
+                encoded = watermark.encode(inc_tag, top)
+                if self._stored_watermark is None or _later(encoded, self._stored_watermark):
+                    self._cursor = encoded
+        if expected is not None:
+            self.stats["reconciled_count"] = expected
+            if expected != rows:
+                raise SourceError(
+                    f"reconciliation failed for {self._what()}: read {rows} rows but COUNT(*) under the same "
+                    f"predicate is {expected}; nothing is published"
+                )
+
+    def _incremental_filter(self, by_name: dict[str, ColumnType], where: Filter) -> tuple[str | None, Filter]:
+        col = self.incremental_column
+        assert col is not None
+        if col not in by_name:
+            raise SourceError(f"incremental column {col!r} is not among the columns read: {sorted(by_name)}")
+        ctype = by_name[col]
+        # an untyped column (an SQLite expression) is checked once the first batch has typed it
+        tag = None if ctype.arrow_type is None else watermark.require_comparable(col, ctype.arrow_type, ctype.db_type)
+        if self._upper is not None:
+            # a re-run of an already committed interval: replay exactly the range its commit covered
+            if tag is None:
+                raise SourceError(f"incremental column {col!r} has no declared type to bound a re-run with")
+            where = where.and_(Condition(col, "<=", watermark.decode(col, tag, self._upper)))
+        if self._stored_watermark is None:
+            return tag, where  # first run: everything
+        if tag is None:
+            raise SourceError(f"incremental column {col!r} has no declared type to compare the watermark with")
+        after = watermark.decode(col, tag, self._stored_watermark)
+        lower = watermark.apply_lookback(after, self._lookback)
+        op = ">=" if lower != after else ">"
+        return tag, where.and_(Condition(col, op, lower))
+
+    def _split_pieces(self, conn: Any, plan: QueryPlan, by_name: dict[str, ColumnType], where: Filter) -> list[Filter]:
+        col = self.split_column
+        assert col is not None
+        if col not in by_name:
+            raise SourceError(f"split column {col!r} is not among the columns read: {sorted(by_name)}")
+        if self._boundary_sql:
+            lower, upper = self._run_scalar(conn, self._boundary_sql, None, "boundary query")[:2]
+        else:
+            sql, params = plan.bounds(col, where)
+            lower, upper, _nulls = self._run_scalar(conn, sql, params, "split bounds")
+        if self.num_splits == 1 and not self._boundary_sql:
+            return [where]
+        return [where.and_(r) for r in plan_ranges(col, lower, upper, self.num_splits)]
+
+    # ------------------------------------------------------------------------------------------------- reading
+
+    def _begin_snapshot(self, conn: Any) -> str | None:
+        """Start a repeatable-read transaction and export its snapshot for the other connections."""
+        with contextlib.suppress(Exception):
+            conn.rollback()
+        conn.autocommit = False
+        cur = conn.cursor()
+        try:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cur.execute("SELECT pg_export_snapshot()")
+            row = cur.fetchone()
+        except Exception as exc:
+            raise SourceError(f"cannot start a read transaction: {exc}") from exc
+        finally:
+            cur.close()
+        return str(row[0]) if row else None
+
+    def _read(
+        self,
+        conn: Any,
+        plan: QueryPlan,
+        columns: list[ColumnType],
+        builder: BatchBuilder,
+        pieces: list[Filter],
+        use_adbc: bool,
+        snapshot: str | None,
+    ) -> Iterator[pa.RecordBatch]:
+        workers = min(self.num_splits, len(pieces))
+        if use_adbc:
+            schema = builder.schema
+            assert schema is not None  # PostgreSQL types are always known
+            select_list = engines.pg_select_list(columns, plan.dialect, ALIAS)
+            literal = engines.pg_literal(conn)
+            conninfo = engines.adbc_conninfo(conn)
+            queries = [plan.select(p, select_list, literal)[0] for p in pieces]
+
+            def open_adbc() -> tuple[Callable[[Any], Iterator[pa.RecordBatch]], Callable[[], None]]:
+                adbc = _adbc_connect(conninfo, snapshot)
+                return (lambda sql: engines.adbc_batches(adbc, sql, schema, self.batch_bytes)), (
+                    lambda: engines.close_quietly(adbc)
+                )
+
+            if workers <= 1:
+                read, close = open_adbc()
+                try:
+                    for sql in queries:
+                        yield from read(sql)
+                finally:
+                    close()
+                return
+            yield from read_in_parallel(queries, workers, open_adbc)
+            return
+
+        # on PostgreSQL, types without an Arrow mapping are cast to text by the server (its own text form)
+        pg_list = engines.pg_select_list(columns, plan.dialect, ALIAS) if engines.is_postgres(conn) else "*"
+        statements = [plan.select(p, pg_list) for p in pieces]
+        if workers <= 1:
+            for sql, params in statements:
+                yield from engines.dbapi_batches(conn, sql, params, builder, self.batch_rows)
+            return
+
+        def open_dbapi() -> tuple[Callable[[Any], Iterator[pa.RecordBatch]], Callable[[], None]]:
+            worker_conn = self._open()
+            if snapshot is not None:
+                _import_snapshot(worker_conn, snapshot)
+            # each worker converts with its own builder; the schema is already fixed by the first piece's types
+            worker_builder = BatchBuilder(builder.columns)
+
+            def read(statement: tuple[str, list[Any] | None]) -> Iterator[pa.RecordBatch]:
+                return engines.dbapi_batches(worker_conn, statement[0], statement[1], worker_builder, self.batch_rows)
+
+            return read, lambda: engines.close_quietly(worker_conn)
+
+        yield from read_in_parallel(statements, workers, open_dbapi)
+
+
+def _later(a: Any, b: Any) -> bool:
+    try:
+        return bool(a > b)
+    except TypeError:  # a watermark of another form (the column changed): the new one wins, as in the lake
+        return True
+
+
+def _import_snapshot(conn: Any, snapshot: str) -> None:
+    conn.autocommit = False
+    cur = conn.cursor()
+    try:
+        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        # SET takes no bind parameters; the server-generated id is quoted as a literal
+        cur.execute("SET TRANSACTION SNAPSHOT '{}'".format(snapshot.replace("'", "''")))
+    finally:
+        cur.close()
+
+
+def _adbc_connect(conninfo: str, snapshot: str | None) -> Any:
+    import adbc_driver_postgresql.dbapi as adbc_dbapi
+
+    conn = adbc_dbapi.connect(conninfo, autocommit=snapshot is None)
+    if snapshot is not None:
+        cur = conn.cursor()
+        try:
+            # snapshot ids are server-generated ("00000003-00000002-1"); quoted as a literal all the same
+            quoted = snapshot.replace("'", "''")
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cur.execute(f"SET TRANSACTION SNAPSHOT '{quoted}'")
+        finally:
+            cur.close()
+    return conn

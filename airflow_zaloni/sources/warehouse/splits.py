@@ -1,0 +1,145 @@
+"""Parallel splits, as Sqoop's ``--split-by``/``--num-mappers``: ranges of one column read by several connections.
+
+The column's range (``MIN``/``MAX`` under the run's predicate, or a user's boundary query) is cut into equal-width
+ranges. Equal widths suit evenly spread keys; skewed keys would leave one connection with most of the rows, so the
+range is cut into :data:`RANGES_PER_SPLIT` times more pieces than there are connections and each connection takes
+the next piece when it finishes one (work stealing): a dense piece delays one connection, not the whole read.
+Rows whose split column is NULL belong to the first piece, so every row is read exactly once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import itertools
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from airflow_zaloni.sources.base import SourceError
+from airflow_zaloni.sources.warehouse.query import Range
+
+#: Pieces per connection; more pieces balance skew better, at the cost of one query each.
+RANGES_PER_SPLIT = 4
+
+
+def _boundaries(lower: Any, upper: Any, pieces: int) -> list[Any]:
+    """``pieces + 1`` increasing boundaries from ``lower`` to ``upper`` (fewer when the range is narrow)."""
+    if isinstance(lower, bool) or isinstance(upper, bool):
+        raise SourceError("a boolean column cannot be a split column")
+    points: list[Any]
+    if isinstance(lower, int) and isinstance(upper, int):
+        points = [lower + (upper - lower) * i // pieces for i in range(pieces + 1)]
+    elif isinstance(lower, dt.datetime) and isinstance(upper, dt.datetime):
+        points = [lower + (upper - lower) * i / pieces for i in range(pieces + 1)]
+    elif isinstance(lower, dt.date) and isinstance(upper, dt.date):
+        first, last = lower.toordinal(), upper.toordinal()
+        points = [dt.date.fromordinal(first + (last - first) * i // pieces) for i in range(pieces + 1)]
+    elif isinstance(lower, decimal.Decimal) or isinstance(upper, decimal.Decimal):
+        lo, hi = decimal.Decimal(lower), decimal.Decimal(upper)
+        points = [lo + (hi - lo) * i / pieces for i in range(pieces + 1)]
+    elif isinstance(lower, int | float) and isinstance(upper, int | float):
+        points = [lower + (upper - lower) * i / pieces for i in range(pieces + 1)]
+    else:
+        raise SourceError(
+            f"cannot split on values of type {type(lower).__name__}; use an integer, decimal, date or timestamp column"
+        )
+    points[0], points[-1] = lower, upper
+    unique: list[Any] = []
+    for p in points:
+        if not unique or p > unique[-1]:
+            unique.append(p)
+    return unique
+
+
+def plan_ranges(column: str, lower: Any, upper: Any, connections: int) -> list[Range]:
+    """The pieces of a split read; an empty or all-NULL column gives one piece that reads everything.
+
+    The first piece is open downwards and the last upwards, so rows outside the bounds (a boundary query that
+    understates the range, rows added since ``MIN``/``MAX`` ran) are still read, by the outer pieces.
+    """
+    if lower is None or upper is None:
+        return [Range(column, or_null=True)]
+    bounds = _boundaries(lower, upper, max(1, connections) * RANGES_PER_SPLIT)
+    if len(bounds) <= 2:
+        return [Range(column, or_null=True)]
+    inner = bounds[1:-1]
+    pieces = [Range(column, upper=inner[0], or_null=True)]
+    pieces += [Range(column, lower=lo, upper=hi) for lo, hi in itertools.pairwise(inner)]
+    pieces.append(Range(column, lower=inner[-1]))
+    return pieces
+
+
+_DONE = object()
+
+
+def read_in_parallel(
+    pieces: Sequence[Any],
+    workers: int,
+    open_reader: Callable[[], tuple[Callable[[Any], Iterator[pa.RecordBatch]], Callable[[], None]]],
+    max_buffered: int = 4,
+) -> Iterator[pa.RecordBatch]:
+    """Read ``pieces`` with ``workers`` threads, each with its own connection, yielding batches as they come.
+
+    ``open_reader()`` runs in the worker thread and returns ``(read, close)``: ``read(piece)`` yields batches and
+    ``close()`` releases the connection. At most ``max_buffered`` batches per worker wait in memory (the drivers
+    release the GIL while they wait on the network, so threads overlap the reads). The first error stops every
+    worker and is raised here; closing the iterator early stops them too.
+    """
+    work: queue.Queue[Any] = queue.Queue()
+    for piece in pieces:
+        work.put(piece)
+    out: queue.Queue[Any] = queue.Queue(maxsize=max(1, workers) * max_buffered)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def worker() -> None:
+        try:
+            read, close = open_reader()
+        except BaseException as exc:
+            put(exc)
+            put(_DONE)
+            return
+        try:
+            while not stop.is_set():
+                try:
+                    piece = work.get_nowait()
+                except queue.Empty:
+                    break
+                for batch in read(piece):
+                    if not put(batch):
+                        return
+        except BaseException as exc:
+            put(exc)
+        finally:
+            close()
+            put(_DONE)
+
+    threads = [threading.Thread(target=worker, name=f"zaloni-split-{i}", daemon=True) for i in range(max(1, workers))]
+    for t in threads:
+        t.start()
+    running = len(threads)
+    try:
+        while running:
+            item = out.get()
+            if item is _DONE:
+                running -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
