@@ -7,9 +7,11 @@ need Airflow.
 
 from __future__ import annotations
 
+import os
 import re
 import ssl
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO
 
@@ -266,6 +268,18 @@ class MainframeHook(BaseHook):
         keep_rdw = info.is_variable if rdw is None else rdw
         raw = client.open(resolved, rdw=keep_rdw)
         return DatasetStream(raw, info, rdw=keep_rdw and isinstance(client, ZosFtpClient), where=client.where)
+
+    @staticmethod
+    def open_path(path: str | os.PathLike[str]) -> DatasetStream:
+        """Open a local file as a data set, without a connection (data already copied off the host)."""
+        file = Path(path)
+        try:
+            raw = file.open("rb")
+        except FileNotFoundError:
+            raise DatasetNotFoundError(f"no file {file}") from None
+        except IsADirectoryError:
+            raise MainframeTransferError(f"{file} is a folder, not a data set") from None
+        return DatasetStream(raw, DatasetInfo(name=str(file)), rdw=False, where=f"local file {file}")
 
     def retrieve(self, name: str, writer: Any, *, rdw: bool | None = None) -> RetrieveResult:
         """Copy a data set to ``writer`` (a binary file object or a callable taking bytes) in 1 MiB chunks."""

@@ -1,0 +1,95 @@
+"""Generate the small EBCDIC sample that ``example_dags/mainframe_ingest.py`` lands: a copybook and a data set.
+
+Run ``python example_dags/data/make_sample.py`` to write ``customers.cpy`` and ``CUSTOMERS.DAT`` next to this script
+(deterministic: the same bytes every time). ``CUSTOMERS.DAT`` is a fixed-length (RECFM=FB, LRECL=50) file of 200
+customer records in code page 037, with the field types a mainframe file really mixes: zoned decimal, text, packed
+decimal (COMP-3), big-endian binary (COMP) and a signed zoned amount with an overpunched sign.
+
+The encoders are importable (tests build their own data with them).
+"""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RECORDS = 200
+
+COPYBOOK = """\
+      * Customer master record, RECFM=FB LRECL=50.
+       01  CUSTOMER-RECORD.
+           05  CUST-ID             PIC 9(6).
+           05  CUST-NAME           PIC X(20).
+           05  BALANCE             PIC S9(7)V99 COMP-3.
+           05  VISITS              PIC S9(4) COMP.
+           05  LAST-AMOUNT         PIC S9(5)V99.
+           05  OPENED-YEAR         PIC 9(4).
+           05  SEGMENT-CODE        PIC X(1).
+           05  FILLER              PIC X(5).
+"""
+LRECL = 50
+
+_FIRST = ["ANNA", "BERND", "CARLA", "DIETER", "EMMA", "FRANZ", "GRETA", "HUGO", "IRMA", "JONAS"]
+_LAST = ["MUELLER", "SCHMIDT", "SCHNEIDER", "FISCHER", "WEBER", "MEYER", "WAGNER", "BECKER", "HOFFMANN", "KOCH"]
+
+
+def text(value: str, size: int, codepage: str = "cp037") -> bytes:
+    """PIC X(size): EBCDIC, padded with EBCDIC spaces."""
+    return value.encode(codepage)[:size].ljust(size, b"\x40")
+
+
+def zoned(value: int, digits: int, *, signed: bool = False) -> bytes:
+    """PIC [S]9(digits) DISPLAY: one EBCDIC digit per byte, the sign overpunched in the last byte (C/D)."""
+    out = bytearray(0xF0 + int(d) for d in f"{abs(value):0{digits}d}"[-digits:])
+    if signed:
+        out[-1] = (0xD0 if value < 0 else 0xC0) | (out[-1] & 0x0F)
+    return bytes(out)
+
+
+def packed(value: Decimal, digits: int, scale: int) -> bytes:
+    """PIC S9(digits-scale)V9(scale) COMP-3: two digits a byte, sign nibble C (+) or D (-) last."""
+    unscaled = int(value.scaleb(scale))
+    nibbles = f"{abs(unscaled):0{digits + (1 - digits % 2)}d}"
+    sign = "d" if unscaled < 0 else "c"
+    return bytes.fromhex(nibbles + sign)
+
+
+def binary(value: int, size: int) -> bytes:
+    """PIC S9(n) COMP: big-endian two's complement."""
+    return value.to_bytes(size, "big", signed=True)
+
+
+def customer(i: int, rng: random.Random) -> bytes:
+    name = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
+    balance = Decimal(rng.randint(-500_000, 9_999_999)) / 100
+    record = b"".join(
+        [
+            zoned(100_000 + i, 6),
+            text(name, 20),
+            packed(balance, 9, 2),
+            binary(rng.randint(0, 9_999), 2),
+            zoned(rng.randint(-99_999, 999_999), 7, signed=True),
+            zoned(rng.randint(1985, 2026), 4),
+            text(rng.choice("ABC"), 1),
+            text("", 5),
+        ]
+    )
+    assert len(record) == LRECL, len(record)
+    return record
+
+
+def make(folder: Path = HERE, records: int = RECORDS, seed: int = 42) -> tuple[Path, Path]:
+    """Write ``customers.cpy`` and ``CUSTOMERS.DAT`` into ``folder``; returns their paths."""
+    rng = random.Random(seed)
+    copybook = folder / "customers.cpy"
+    data = folder / "CUSTOMERS.DAT"
+    copybook.write_text(COPYBOOK)
+    data.write_bytes(b"".join(customer(i, rng) for i in range(records)))
+    return copybook, data
+
+
+if __name__ == "__main__":
+    for written in make():
+        print(f"wrote {written} ({written.stat().st_size} bytes)")
