@@ -7,6 +7,8 @@ from typing import Any
 
 # Public name -> module that defines it. One line per class.
 _EXPORTS: dict[str, str] = {
+    "SparkDriverTrigger": "airflow_zaloni.triggers.spark",
+    "YarnApplicationTrigger": "airflow_zaloni.triggers.yarn",
 }
 
 __all__ = sorted(_EXPORTS)
