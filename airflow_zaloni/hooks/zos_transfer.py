@@ -265,9 +265,14 @@ class ZosFtpClient:
             ftp.connect(self.host, self.port, timeout=self.timeout)
         except OSError as err:
             raise MainframeTransferError(f"cannot connect to {self.where}: {err}") from err
-        try:
-            if isinstance(ftp, ftplib.FTP_TLS):
+        if isinstance(ftp, ftplib.FTP_TLS):
+            try:
                 ftp.auth()
+            except (OSError, ftplib.Error) as err:  # ssl.SSLError is an OSError
+                with contextlib.suppress(OSError, ftplib.Error):
+                    ftp.close()
+                raise MainframeTransferError(f"TLS negotiation with {self.where} failed: {err}") from err
+        try:
             ftp.login(self.user, self._password)
             if isinstance(ftp, ftplib.FTP_TLS):
                 ftp.prot_p()

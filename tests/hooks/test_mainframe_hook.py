@@ -262,3 +262,25 @@ def test_unknown_protocol_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     set_conn(monkeypatch, "mf_x", host="h", extra={"protocol": "tape"})
     with pytest.raises(ValueError, match="protocol 'tape' is not one of ftp, ftps, sftp, local"):
         MainframeHook("mf_x").get_conn()
+
+
+# -- FTPS ----------------------------------------------------------------------------------------------------------
+
+
+def test_ftps_transfers_over_tls_and_refuses_an_untrusted_certificate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with zos_ftp_server(tmp_path, users={"alice": "s3cret"}, tls=True) as srv:
+        srv.catalog.add("HLQ.TXN.DATA", records=VB_RECORDS, recfm="VB", lrecl=84)
+        assert srv.ca_file is not None
+        fields = {"host": srv.host, "port": srv.port, "login": "alice", "password": "s3cret"}
+        set_conn(monkeypatch, "zos_tls", **fields, extra={"protocol": "ftps", "ca_file": str(srv.ca_file)})
+        out = io.BytesIO()
+        with MainframeHook("zos_tls") as hook:
+            assert hook.retrieve("HLQ.TXN.DATA", out).rdw is True
+        assert out.getvalue() == rdw(VB_RECORDS)
+        assert srv.commands[:1] == ["AUTH TLS"] and "PROT P" in srv.commands
+
+        set_conn(monkeypatch, "zos_untrusted", **fields, extra={"protocol": "ftps"})
+        with pytest.raises(MainframeTransferError, match="CERTIFICATE_VERIFY_FAILED"):
+            MainframeHook("zos_untrusted").retrieve("HLQ.TXN.DATA", io.BytesIO())

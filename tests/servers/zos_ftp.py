@@ -33,6 +33,9 @@ API::
         srv.catalog.add_gdg("HLQ.DAILY", [gen1_bytes, gen2_bytes], recfm="FB", lrecl=80)  # G0001V00, G0002V00
         srv.commands                             # every command line received (PASS masked), for assertions
 
+    with zos_ftp_server(tmp_path, tls=True) as srv:    # FTPS: AUTH TLS and PROT P required
+        srv.ca_file                              # the test CA's certificate, for the client to trust
+
 User names are case-insensitive (z/OS folds them to upper case). Data set contents live as files under
 ``tmp_path / "zos-catalog"``, so large test data is never held in memory by the server.
 """
@@ -298,8 +301,7 @@ class _ZosFTPHandler(FTPHandler):
                 pass
             else:
                 warnings.append(f"200-Unrecognized parameter '{param}' on SITE command.\r\n")
-        self.push("".join(warnings))
-        self.respond("200 SITE command was accepted")
+        self.respond("".join(warnings) + "200 SITE command was accepted")
 
     def _listing(self, arg: str) -> list[tuple[ZosDataset, str]] | None:
         args = [a for a in arg.split() if not a.startswith("-")]
@@ -396,6 +398,8 @@ class ZosFTPServerInfo:
     port: int
     catalog: ZosCatalog
     commands: list[str]
+    #: With ``tls=True``: the CA certificate (PEM) that signed the server's certificate, for the client to trust.
+    ca_file: Path | None = None
 
 
 def _wait_for_port(host: str, port: int, timeout: float = 5.0) -> None:
@@ -403,8 +407,26 @@ def _wait_for_port(host: str, port: int, timeout: float = 5.0) -> None:
         sock.recv(1024)  # the 220 banner: the server loop is serving
 
 
+def _tls_handler(base: type, folder: Path) -> tuple[type, Path]:
+    """A handler class that requires explicit TLS (AUTH TLS, PROT P) with a certificate for 127.0.0.1 from a fresh
+    test CA (trustme); returns the class and the CA certificate file."""
+    import trustme
+    from pyftpdlib.handlers import TLS_FTPHandler
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    pem = folder / "zos-ftps-server.pem"
+    cert.private_key_and_cert_chain_pem.write_to_path(str(pem))
+    ca_file = folder / "zos-ftps-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    attrs = {"certfile": str(pem), "tls_control_required": True, "tls_data_required": True, "ssl_context": None}
+    return type("ZosFTPSHandler", (base, TLS_FTPHandler), attrs), ca_file
+
+
 @contextmanager
-def zos_ftp_server(tmp_path: Path, users: Mapping[str, str] | None = None) -> Iterator[ZosFTPServerInfo]:
+def zos_ftp_server(
+    tmp_path: Path, users: Mapping[str, str] | None = None, *, tls: bool = False
+) -> Iterator[ZosFTPServerInfo]:
     """Run the z/OS-like FTP server on 127.0.0.1 for the duration of the ``with`` block (see module docstring)."""
     root = Path(tmp_path) / "zos-catalog"
     root.mkdir(parents=True, exist_ok=True)
@@ -416,7 +438,10 @@ def zos_ftp_server(tmp_path: Path, users: Mapping[str, str] | None = None) -> It
     authorizer = _Authorizer()
     for user, password in (users if users is not None else {"ALICE": "secret"}).items():
         authorizer.add_user(user.upper(), password, str(home), perm="elr")
-    handler = type("ZosFTPHandler", (_ZosFTPHandler,), {"catalog": catalog, "command_log": commands})
+    handler: Any = type("ZosFTPHandler", (_ZosFTPHandler,), {"catalog": catalog, "command_log": commands})
+    ca_file = None
+    if tls:
+        handler, ca_file = _tls_handler(handler, Path(tmp_path))
     handler.authorizer = authorizer
     handler.passive_ports = None
     server = FTPServer(("127.0.0.1", 0), handler)
@@ -432,7 +457,7 @@ def zos_ftp_server(tmp_path: Path, users: Mapping[str, str] | None = None) -> It
     thread.start()
     try:
         _wait_for_port(host, port)
-        yield ZosFTPServerInfo(host=host, port=port, catalog=catalog, commands=commands)
+        yield ZosFTPServerInfo(host=host, port=port, catalog=catalog, commands=commands, ca_file=ca_file)
     finally:
         stop.set()
         thread.join(10)
