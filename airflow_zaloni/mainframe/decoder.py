@@ -1,0 +1,607 @@
+"""Records -> Arrow: the Spark schema Cobrix would produce, and column-wise decoding of a batch of records.
+
+A batch is a 2-D byte matrix (records x record width). Each primitive field is a column slice of it decoded by one
+vectorised kernel; OCCURS become list arrays whose elements are the rows of a reshaped slice; groups become struct
+arrays. OCCURS DEPENDING ON cuts each list to the counter's value (read from the same batch, column-wise too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from airflow_zaloni.mainframe import kernels as K
+from airflow_zaloni.mainframe.codepages import CodePage, ascii_page, code_page
+from airflow_zaloni.mainframe.copybook import (
+    BINARY,
+    BINARY_LE,
+    DISPLAY,
+    DOUBLE,
+    PACKED,
+    PACKED_UNSIGNED,
+    Copybook,
+    Group,
+    Node,
+    Primitive,
+    _norm,
+)
+from airflow_zaloni.mainframe.errors import CopybookError, DecodeError, OptionError
+from airflow_zaloni.mainframe.options import CODE_PAGE_CLASSES, ReaderOptions
+
+#: Upper bound of bytes in one record matrix (and of the temporaries of a kernel, a few times this).
+MATRIX_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(eq=False)
+class Col:
+    """An output column: a copybook field that is kept, with its Arrow type."""
+
+    node: Node
+    name: str
+    children: list[Col] = field(default_factory=list)
+    type: pa.DataType = field(default_factory=pa.null)  # element type (lists wrap it)
+    nt: bool = False  # emit <NAME>_NT after this group
+
+    @property
+    def is_group(self) -> bool:
+        return isinstance(self.node, Group)
+
+
+def primitive_type(p: Primitive, opts: ReaderOptions) -> pa.DataType:
+    """Cobrix's Spark type of a primitive field."""
+    if p.kind in ("alnum", "national"):
+        return pa.string()
+    if p.kind == "float":
+        return pa.float64() if p.usage == DOUBLE else pa.float32()
+    if p.usage == DISPLAY and opts.display_pic_always_string:
+        return pa.string()
+    if not p.has_point_or_p:
+        if opts.strict_integral_precision:
+            return pa.decimal128(max(1, p.digits), 0)
+        d = p.digits
+        if p.usage in (BINARY, BINARY_LE) and not p.signed:
+            if d == 9:
+                return pa.int64()
+            if d == 18:
+                return pa.decimal128(20, 0)
+        if d <= 9:
+            return pa.int32()
+        if d <= 18:
+            return pa.int64()
+        return pa.decimal128(d, 0)
+    precision = max(p.precision, p.scale, 1)
+    return pa.decimal128(min(precision, 38), p.scale)
+
+
+def _wrap(typ: pa.DataType, node: Node) -> pa.DataType:
+    return pa.list_(typ) if node.is_array else typ
+
+
+@dataclass
+class _Ctx:
+    """Rows of one struct level: record rows at the top, array elements below."""
+
+    mat: np.ndarray  # rows x bytes of the struct
+    avail: np.ndarray  # bytes of the struct present in the record (shorter records)
+    valid: np.ndarray  # the struct instance is not null
+    rec: np.ndarray  # row -> record row of the batch
+    node: Group | None  # the group this level is an instance of (None: the record)
+    parent: _Ctx | None = None
+    parent_rows: np.ndarray | None = None  # row -> row of parent
+    suffix: np.ndarray | None = None  # "[i]" labels for corrupt-field names (object array) when tracked
+    counters: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+class _Corrupt:
+    """Collects (record row, field name, raw bytes) of values that could not be decoded."""
+
+    def __init__(self) -> None:
+        self.rows: list[np.ndarray] = []
+        self.names: list[Any] = []
+        self.raws: list[np.ndarray] = []
+
+    def add(self, rows: np.ndarray, name: str, suffix: np.ndarray | None, raw: np.ndarray) -> None:
+        self.rows.append(rows)
+        self.names.append((name, suffix))
+        self.raws.append(raw)
+
+
+class RecordDecoder:
+    """Decodes batches of records of one copybook with one set of options."""
+
+    def __init__(self, copybook: Copybook, opts: ReaderOptions) -> None:
+        self.copybook = copybook
+        self.opts = opts
+        self.ebcdic = opts.encoding == "ebcdic"
+        self.page = self._page()
+        self.trim = opts.string_trimming_policy
+        self.record_size = copybook.record_size
+        self.cols = self._columns()
+        self.segment_node = self._segment_node()
+        self.segment_maps = {k: v for k, v in opts.redefine_segment_id_map.items()}
+        self._check_segment_maps()
+        self.prefix_cols = self._generated_fields()
+
+    # -- schema ------------------------------------------------------------------------------------------------
+
+    def _page(self) -> CodePage:
+        o = self.opts
+        if o.encoding == "ascii":
+            return (
+                ascii_page(o.ascii_charset)
+                if o.ascii_charset and not _is_utf8(o.ascii_charset)
+                else code_page("common")
+            )
+        if o.ebcdic_code_page_class:
+            name = CODE_PAGE_CLASSES.get(o.ebcdic_code_page_class, o.ebcdic_code_page_class)
+            try:
+                return code_page(name)
+            except OptionError:
+                raise OptionError(
+                    f"ebcdic_code_page_class {o.ebcdic_code_page_class!r} is not registered; register its table with "
+                    f"airflow_zaloni.mainframe.codepages.register()"
+                ) from None
+        return code_page(o.ebcdic_code_page)
+
+    def _columns(self) -> list[Col]:
+        opts = self.opts
+        nt_names = {_norm(n) for n in opts.non_terminals}
+        counters = {"group": 0, "value": 0}
+        prev_name = [""]
+
+        def build(node: Node) -> Col | None:
+            if node.is_filler:
+                if opts.filler_naming_policy == "previous_field_name":
+                    name = f"FILLER_AFTER_{prev_name[0]}"
+                elif isinstance(node, Group):
+                    counters["group"] += 1
+                    name = f"FILLER_{counters['group']}"
+                else:
+                    counters["value"] += 1
+                    name = f"FILLER_P{counters['value']}"
+            else:
+                name = node.name.replace("-", "_")
+            node.column_name = name
+            prev_name[0] = name
+            if isinstance(node, Group):
+                kids = [c for c in (build(ch) for ch in node.children) if c is not None]
+                if node.is_filler and opts.drop_group_fillers:
+                    return None
+                if not kids:
+                    return None
+                col = Col(node, name, kids, nt=_norm(node.name) in nt_names)
+                col.type = pa.struct([pa.field(n, t) for n, t in self._fields_of(kids)])
+                return col
+            assert isinstance(node, Primitive)
+            if node.is_filler and opts.drop_value_fillers:
+                return None
+            return Col(node, name, type=primitive_type(node, opts))
+
+        roots = [c for c in (build(r) for r in self.copybook.roots) if c is not None]
+        if not roots:
+            raise CopybookError("every field of the copybook is a FILLER that the options drop")
+        if opts.schema_retention_policy == "collapse_root" and len(roots) == 1 and roots[0].is_group:
+            root = roots[0]
+            self._collapsed_nt = root.nt
+            return root.children
+        self._collapsed_nt = False
+        return roots
+
+    def _fields_of(self, cols: list[Col]) -> list[tuple[str, pa.DataType]]:
+        out: list[tuple[str, pa.DataType]] = []
+        debug = self.opts.debug
+        for c in cols:
+            out.append((c.name, _wrap(c.type, c.node)))
+            if not c.is_group and debug != "none":
+                dt = pa.binary() if debug == "raw" else pa.string()
+                out.append((f"{c.name}_debug", _wrap(dt, c.node)))
+            if c.is_group and c.nt:
+                out.append((f"{c.name}_NT", _wrap(pa.string(), c.node)))
+        return out
+
+    def _generated_fields(self) -> list[tuple[str, pa.DataType]]:
+        out: list[tuple[str, pa.DataType]] = []
+        if self.opts.generate_record_id:
+            out += [("File_Id", pa.int32()), ("Record_Id", pa.int64()), ("Record_Byte_Length", pa.int32())]
+        if self.opts.generate_record_bytes:
+            out.append(("Record_Bytes", pa.binary()))
+        for i in range(len(self.opts.segment_id_levels)):
+            out.append((f"Seg_Id{i}", pa.string()))
+        return out
+
+    @property
+    def schema(self) -> pa.Schema:
+        fields = [pa.field(n, t) for n, t in self.prefix_cols]
+        fields += [pa.field(n, t) for n, t in self._fields_of(self.cols)]
+        if self.opts.generate_corrupt_fields:
+            raw_type = pa.string() if self.opts.binary_as_hex else pa.binary()
+            entry = pa.struct([pa.field("field_name", pa.string(), False), pa.field("raw_value", raw_type, False)])
+            fields.append(pa.field("_corrupt_fields", pa.list_(pa.field("item", entry, False))))
+        return pa.schema(fields)
+
+    def _segment_node(self) -> Primitive | None:
+        if not self.opts.segment_field:
+            return None
+        node = self.copybook.find(self.opts.segment_field)
+        if not isinstance(node, Primitive) or _in_array(node):
+            raise OptionError(f"segment_field {self.opts.segment_field} must be an elementary field outside OCCURS")
+        return node
+
+    def _check_segment_maps(self) -> None:
+        names = {_norm(n.name) for n in self.copybook.walk()}
+        for group in self.segment_maps:
+            if group not in names:
+                raise OptionError(f"redefine_segment_id_map names {group}, which is not a field of the copybook")
+
+    # -- helpers -----------------------------------------------------------------------------------------------
+
+    def absolute_offset(self, node: Node, base: Group | None = None) -> int:
+        """Offset of ``node`` from the start of ``base`` (the record when None); no OCCURS may lie between."""
+        off = 0
+        cur: Node | None = node
+        while cur is not None and cur is not base:
+            if cur is not node and cur.is_array:
+                raise DecodeError(f"field {node.name} lies inside the OCCURS {cur.name}")
+            off += cur.offset
+            cur = cur.parent
+        if base is not None and cur is not base:
+            raise DecodeError(f"field {node.name} is not inside {base.name}")
+        return off
+
+    def decode_primitive(self, p: Primitive, mat: np.ndarray, typ: pa.DataType) -> tuple[pa.Array, np.ndarray]:
+        """Decode one field column; returns the Arrow array and the rows whose bytes are corrupt."""
+        m = mat.shape[0]
+        none = np.zeros(m, dtype=bool)
+        o = self.opts
+        if p.kind == "alnum" or (typ == pa.string() and p.kind == "numeric"):
+            if self.ebcdic:
+                return K.decode_text(mat, self.page, self.trim, o.improved_null_detection), none
+            if self.page.name == "common":
+                return K.decode_utf8_text(mat, self.trim, o.improved_null_detection), none
+            return K.decode_text(mat, self.page, self.trim, o.improved_null_detection, drop=_ASCII_CONTROLS), none
+        if p.kind == "national":
+            return K.decode_national(mat, o.is_utf16_big_endian, self.trim, o.improved_null_detection), none
+        if p.kind == "float":
+            values = K.decode_float(mat, double=p.usage == DOUBLE, fmt=o.floating_point_format)
+            return pa.array(values, type=typ), none
+        if p.usage == DISPLAY:
+            nums = K.decode_zoned(
+                mat,
+                ebcdic=self.ebcdic,
+                signed=p.signed,
+                sign_leading=p.sign_leading,
+                sign_separate=p.sign_separate,
+                explicit_point=p.explicit_point,
+                scale=p.scale,
+                strict_overpunch=o.strict_sign_overpunching,
+            )
+        elif p.usage in (PACKED, PACKED_UNSIGNED):
+            nums = K.decode_packed(mat, has_sign=p.usage == PACKED)
+        else:
+            nums = K.decode_binary(mat, signed=p.signed, little_endian=p.usage == BINARY_LE)
+        arr, _over = K.integers_to_arrow(nums, typ, p.scale_factor)
+        return arr, nums.corrupt
+
+    # -- batch decoding ----------------------------------------------------------------------------------------
+
+    def record_matrix(self, buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray, stride: int | None) -> np.ndarray:
+        """A (records x record_size) matrix; bytes past a record's end are zero."""
+        n = len(starts)
+        w = self.record_size
+        if stride is not None and n and w <= stride and int(starts[0]) + (n - 1) * stride + w <= len(buf):
+            first = int(starts[0])
+            if np.all(lengths >= w):
+                view = np.lib.stride_tricks.as_strided(buf[first:], shape=(n, w), strides=(stride, 1))
+                return view
+        cols = np.arange(w, dtype=np.int64)
+        idx = starts[:, None] + cols[None, :]
+        inside = cols[None, :] < lengths[:, None]
+        np.minimum(idx, max(len(buf) - 1, 0), out=idx)
+        mat = buf[idx] if len(buf) else np.zeros((n, w), dtype=np.uint8)
+        mat[~inside] = 0
+        return mat
+
+    def decode_matrix(
+        self,
+        mat: np.ndarray,
+        lengths: np.ndarray,
+        prefix: list[pa.Array],
+        *,
+        corrupt_context: dict[str, Any] | None = None,
+        segment_values: pa.Array | None = None,
+    ) -> pa.RecordBatch:
+        m = mat.shape[0]
+        track = self.opts.generate_corrupt_fields or self.opts.corrupt_policy == "error"
+        ctx = _Ctx(
+            mat=mat,
+            avail=np.minimum(lengths, self.record_size).astype(np.int64),
+            valid=np.ones(m, dtype=bool),
+            rec=np.arange(m, dtype=np.int64),
+            node=None,
+            suffix=np.full(m, "", dtype=object) if track else None,
+        )
+        self._segment_values = segment_values
+        corrupt = _Corrupt() if track else None
+        arrays = self._decode_level(self.cols, ctx, corrupt, base=None)
+        if self._collapsed_nt:
+            pass
+        arrays = prefix + arrays
+        if corrupt is not None and corrupt.rows and self.opts.corrupt_policy == "error":
+            self._raise_corrupt(corrupt, corrupt_context or {})
+        if self.opts.generate_corrupt_fields:
+            arrays.append(self._corrupt_column(m, corrupt))
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+    def _raise_corrupt(self, corrupt: _Corrupt, where: dict[str, Any]) -> None:
+        first = min(range(len(corrupt.rows)), key=lambda i: int(corrupt.rows[i].min()))
+        row = int(corrupt.rows[first].min())
+        k = int(np.flatnonzero(corrupt.rows[first] == row)[0])
+        name, suffix = corrupt.names[first]
+        label = name + (suffix[k] if suffix is not None else "")
+        raw = bytes(corrupt.raws[first][k])
+        node = self._field_by_column(name)
+        rec_ids = where.get("record_ids")
+        offsets = where.get("file_offsets")
+        rel = self.absolute_offset_safe(node)
+        raise DecodeError(
+            f"corrupt value {raw.hex(' ').upper()} (policy corrupt_policy=error)",
+            file=where.get("file"),
+            record=int(rec_ids[row]) if rec_ids is not None else row,
+            offset=(int(offsets[row]) + rel) if offsets is not None and rel is not None else None,
+            field=label,
+        )
+
+    def _field_by_column(self, name: str) -> Node | None:
+        for n in self.copybook.walk():
+            if n.column_name == name:
+                return n
+        return None
+
+    def absolute_offset_safe(self, node: Node | None) -> int | None:
+        if node is None:
+            return None
+        off = 0
+        cur: Node | None = node
+        while cur is not None:
+            off += cur.offset
+            cur = cur.parent
+        return off
+
+    def _corrupt_column(self, m: int, corrupt: _Corrupt | None) -> pa.Array:
+        raw_type = pa.string() if self.opts.binary_as_hex else pa.binary()
+        entry = pa.struct([pa.field("field_name", pa.string(), False), pa.field("raw_value", raw_type, False)])
+        typ = pa.list_(pa.field("item", entry, False))
+        if corrupt is None or not corrupt.rows:
+            return pa.ListArray.from_arrays(pa.array(np.zeros(m + 1, dtype=np.int32)), pa.array([], entry)).cast(typ)
+        rows = np.concatenate(corrupt.rows)
+        names: list[str] = []
+        raws: list[Any] = []
+        for (name, suffix), r, raw in zip(corrupt.names, corrupt.rows, corrupt.raws):
+            for k in range(len(r)):
+                names.append(name + (suffix[k] if suffix is not None else ""))
+                b = bytes(raw[k])
+                raws.append(b.hex().upper() if self.opts.binary_as_hex else b)
+        order = np.argsort(rows, kind="stable")
+        counts = np.bincount(rows, minlength=m)
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+        values = pa.StructArray.from_arrays(
+            [pa.array([names[i] for i in order], pa.string()), pa.array([raws[i] for i in order], raw_type)],
+            fields=list(entry),
+        )
+        return pa.ListArray.from_arrays(pa.array(offsets), values, type=typ)
+
+    def _counts(self, arr_node: Node, ctx: _Ctx) -> np.ndarray:
+        """Element counts of an OCCURS DEPENDING ON for each row of ``ctx``."""
+        counter = arr_node.depending_field
+        assert counter is not None
+        mapping = self.opts.occurs_mappings.get(_norm(arr_node.name))
+        # Find the nearest level whose struct holds the counter outside any OCCURS.
+        level: _Ctx | None = ctx
+        rows = np.arange(len(ctx.rec))
+        while level is not None:
+            try:
+                off = self.absolute_offset(counter, level.node)
+                break
+            except DecodeError:
+                if level.parent is None or level.parent_rows is None:
+                    level = None
+                    break
+                rows = level.parent_rows[rows]
+                level = level.parent
+        if level is None:
+            raise DecodeError(f"cannot locate the counter {counter.name} of OCCURS {arr_node.name}")
+        key = id(arr_node)  # per array: two arrays may read one counter through different occurs_mappings
+        if key not in level.counters:
+            sub = level.mat[:, off : off + counter.size]
+            if mapping is not None or counter.kind != "numeric":
+                if mapping is None:
+                    raise OptionError(
+                        f"OCCURS {arr_node.name} DEPENDING ON the non-numeric {counter.name} needs occurs_mappings"
+                    )
+                text = self.decode_primitive(counter, sub, pa.string())[0]
+                keys = list(mapping)
+                idx = pc.index_in(text, value_set=pa.array(keys, pa.string())).to_numpy(zero_copy_only=False)
+                vals = np.array([mapping[k] for k in keys] + [0], dtype=np.int64)
+                idx = np.where(np.isnan(idx.astype(float)), len(keys), idx).astype(np.int64)
+                counts = vals[idx]
+            else:
+                typ = pa.int64() if counter.digits <= 18 else primitive_type(counter, self.opts)
+                arr, _ = self.decode_primitive(counter, sub, typ)
+                if pa.types.is_decimal(arr.type):
+                    arr = arr.cast(pa.int64(), safe=False)
+                counts = arr.fill_null(arr_node.occurs or 0).to_numpy(zero_copy_only=False).astype(np.int64)
+            level.counters[key] = np.clip(counts, 0, arr_node.occurs or 0)
+        return level.counters[key][rows]
+
+    def _decode_level(self, cols: list[Col], ctx: _Ctx, corrupt: _Corrupt | None, base: Group | None) -> list[pa.Array]:
+        out: list[pa.Array] = []
+        debug = self.opts.debug
+        for col in cols:
+            node = col.node
+            valid = ctx.valid
+            if _norm(node.name) in self.segment_maps and self._segment_values is not None:
+                ids = pa.array(self.segment_maps[_norm(node.name)], pa.string())
+                match = pc.is_in(self._segment_values, value_set=ids).to_numpy(zero_copy_only=False)
+                valid = valid & match[ctx.rec]
+            if node.is_array:
+                arrays = self._decode_array(col, ctx, valid, corrupt)
+            else:
+                sub_ctx = ctx if valid is ctx.valid else _replace_valid(ctx, valid)
+                arrays = self._decode_one(col, sub_ctx, node.offset, corrupt)
+            out.append(arrays[0])
+            if not col.is_group and debug != "none":
+                out.append(arrays[1])
+            if col.is_group and col.nt:
+                out.append(arrays[-1])
+        return out
+
+    def _decode_one(self, col: Col, ctx: _Ctx, off: int, corrupt: _Corrupt | None) -> list[pa.Array]:
+        node = col.node
+        size = node.size
+        m = len(ctx.rec)
+        if isinstance(node, Group):
+            child = _Ctx(
+                mat=ctx.mat[:, off : off + size],
+                avail=ctx.avail - off,
+                valid=ctx.valid,
+                rec=ctx.rec,
+                node=node,
+                parent=ctx,
+                parent_rows=np.arange(m),
+                suffix=ctx.suffix,
+            )
+            arrays = self._decode_level(col.children, child, corrupt, base=node)
+            struct = pa.StructArray.from_arrays(
+                arrays, fields=list(col.type), mask=pa.array(~ctx.valid) if not ctx.valid.all() else None
+            )
+            result = [struct]
+            if col.nt:
+                text = (
+                    K.decode_text(child.mat, self.page, self.trim, False)
+                    if self.ebcdic
+                    else K.decode_utf8_text(child.mat, self.trim, False)
+                )
+                result.append(_mask(text, ctx.valid))
+            return result
+        assert isinstance(node, Primitive)
+        mat = ctx.mat[:, off : off + size]
+        present = ctx.avail >= off + size
+        arr, bad = self.decode_primitive(node, mat, col.type)
+        partial = ~present & (ctx.avail > off)
+        if partial.any() and node.kind == "alnum":
+            arr = self._partial_text(node, mat, ctx.avail - off, arr, partial, col.type)
+            present = present | partial
+        keep = present & ctx.valid
+        arr = _mask(arr, keep)
+        result = [arr]
+        if corrupt is not None:
+            bad = bad & keep
+            if bad.any():
+                rows = np.flatnonzero(bad)
+                corrupt.add(
+                    ctx.rec[rows],
+                    col.name,
+                    ctx.suffix[rows] if ctx.suffix is not None else None,
+                    np.ascontiguousarray(mat[rows]),
+                )
+        if self.opts.debug != "none":
+            dbg = K.raw_bytes(mat) if self.opts.debug == "raw" else K.hex_strings(mat)
+            result.append(_mask(dbg, keep))
+        return result
+
+    def _partial_text(
+        self, node: Primitive, mat: np.ndarray, avail: np.ndarray, arr: pa.Array, partial: np.ndarray, typ: pa.DataType
+    ) -> pa.Array:
+        """Strings cut short by the end of a variable-length record: decode the bytes that are there."""
+        rows = np.flatnonzero(partial)
+        values = arr.to_pylist()
+        for r in rows:
+            n = int(avail[r])
+            part = self.decode_primitive(node, np.ascontiguousarray(mat[r : r + 1, :n]), typ)[0]
+            values[r] = part[0].as_py()
+        return pa.array(values, type=typ)
+
+    def _decode_array(self, col: Col, ctx: _Ctx, valid: np.ndarray, corrupt: _Corrupt | None) -> list[pa.Array]:
+        node = col.node
+        n = node.occurs or 0
+        s = node.size
+        o = node.offset
+        m = len(ctx.rec)
+        counts = self._counts(node, ctx) if node.depending_field is not None else np.full(m, n, dtype=np.int64)
+        counts = np.where(valid, counts, 0)
+        sub = ctx.mat[:, o : o + n * s]
+        el_mat = np.ascontiguousarray(sub).reshape(m * n, s) if s else np.zeros((m * n, 0), np.uint8)
+        idx = np.arange(n, dtype=np.int64)
+        el_avail = (ctx.avail[:, None] - o - idx[None, :] * s).reshape(-1)
+        el_rows = np.repeat(np.arange(m, dtype=np.int64), n)
+        keep = (idx[None, :] < counts[:, None]).reshape(-1)
+        suffix = None
+        if ctx.suffix is not None:
+            labels = np.array([f"[{i}]" for i in range(n)], dtype=object)
+            suffix = (np.repeat(ctx.suffix, n) + np.tile(labels, m))[keep]
+        if not keep.all():
+            el_mat, el_avail, el_rows = el_mat[keep], el_avail[keep], el_rows[keep]
+        child = _Ctx(
+            mat=el_mat,
+            avail=el_avail,
+            valid=np.ones(len(el_rows), dtype=bool),
+            rec=ctx.rec[el_rows],
+            node=node if isinstance(node, Group) else node.parent,
+            parent=ctx,
+            parent_rows=el_rows,
+            suffix=suffix,
+        )
+        if isinstance(node, Group):
+            values = self._decode_one(col, child, 0, corrupt)
+        else:
+            # A primitive array: its elements are decoded as one column.
+            child.node = ctx.node
+            values = self._decode_one(col, child, 0, corrupt)
+        offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
+        mask = pa.array(~valid) if not valid.all() else None
+        return [pa.ListArray.from_arrays(offsets, v, mask=mask) for v in values]
+
+
+_ASCII_CONTROLS = np.arange(256) < 0x20
+
+
+def _is_utf8(charset: str) -> bool:
+    return charset.strip().lower().replace("-", "").replace("_", "") in ("utf8",)
+
+
+def _in_array(node: Node) -> bool:
+    cur: Node | None = node
+    while cur is not None:
+        if cur.is_array:
+            return True
+        cur = cur.parent
+    return False
+
+
+def _replace_valid(ctx: _Ctx, valid: np.ndarray) -> _Ctx:
+    return _Ctx(
+        mat=ctx.mat,
+        avail=ctx.avail,
+        valid=valid,
+        rec=ctx.rec,
+        node=ctx.node,
+        parent=ctx.parent,
+        parent_rows=ctx.parent_rows,
+        suffix=ctx.suffix,
+        counters=ctx.counters,
+    )
+
+
+def _mask(arr: pa.Array, keep: np.ndarray) -> pa.Array:
+    if keep.all():
+        return arr
+    return pc.if_else(pa.array(keep), arr, pa.scalar(None, type=arr.type))
+
+
+def iter_rows(batch: pa.RecordBatch) -> Iterator[dict[str, Any]]:
+    yield from batch.to_pylist()

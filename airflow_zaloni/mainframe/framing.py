@@ -1,0 +1,681 @@
+"""Record framing: a byte stream -> chunks of records (start, length) in bounded memory.
+
+Formats: F and FB (fixed length; FB with a BDW per block unless ``block_length``/``records_per_block`` say the
+blocks have none), V (RDW per record, big or little endian, adjustments, RDW in or out of the length), VB (BDW per
+block + RDW per record), a record length taken from a copybook field, a custom record header parser, variable-size
+OCCURS records, and text records (D, D2). gzip and bz2 streams are recognised by their magic bytes.
+
+A chunk is a buffer plus NumPy arrays of record starts and lengths; the decoder turns it into a byte matrix.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import importlib
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any, Protocol
+
+import numpy as np
+
+from airflow_zaloni.mainframe.errors import DecodeError, OptionError
+from airflow_zaloni.mainframe.options import ReaderOptions
+
+#: Bytes read from the input per step; one chunk of records never holds much more than this.
+READ_SIZE = 8 * 1024 * 1024
+
+
+@dataclass
+class Chunk:
+    """Records framed from one piece of one file."""
+
+    buf: np.ndarray  # uint8
+    starts: np.ndarray  # int64, start of each record's copybook bytes in buf
+    lengths: np.ndarray  # int64, bytes available to the copybook
+    record_ids: np.ndarray  # int64, 0-based index of the record within its file
+    file_offsets: np.ndarray  # int64, byte offset of the record (its header, if any) in the file
+    byte_lengths: np.ndarray  # int64, Cobrix's Record_Byte_Length
+    file_id: int
+    file_name: str
+    fixed_stride: int | None = None  # records are evenly spaced: buf can be reshaped without copying
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+
+class RecordHeaderParser(Protocol):
+    """A custom record header (Cobrix's ``record_header_parser``): ``header_length`` bytes before each record.
+
+    ``parse`` returns (payload length, is the record valid); invalid records are skipped. Raise ``ValueError`` for a
+    header that cannot be read.
+    """
+
+    header_length: int
+
+    def parse(self, header: bytes, file_offset: int) -> tuple[int, bool]: ...
+
+
+_HEADER_PARSERS: dict[str, Callable[[], RecordHeaderParser]] = {}
+
+
+def register_record_header_parser(name: str, factory: Callable[[], RecordHeaderParser]) -> None:
+    """Make ``record_header_parser=name`` use ``factory()`` (a dotted Python path also works without registering)."""
+    _HEADER_PARSERS[name] = factory
+
+
+def _header_parser(name: str) -> RecordHeaderParser:
+    if name in _HEADER_PARSERS:
+        return _HEADER_PARSERS[name]()
+    module, _, attr = name.rpartition(".")
+    try:
+        factory = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError):
+        raise OptionError(
+            f"record_header_parser {name!r} is neither registered nor an importable Python class"
+        ) from None
+    parser: RecordHeaderParser = factory()
+    return parser
+
+
+def open_stream(data: Any) -> tuple[IO[bytes], str]:
+    """A binary stream for a path, bytes or binary file object, transparently decompressing gzip and bz2."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        raw: IO[bytes] = io.BytesIO(bytes(data))
+        name = "<bytes>"
+    elif isinstance(data, str) or hasattr(data, "__fspath__"):
+        name = str(data)
+        raw = open(data, "rb")  # noqa: SIM115 (closed by the caller)
+    elif hasattr(data, "read"):
+        raw = data
+        name = str(getattr(data, "name", "<stream>"))
+    else:
+        raise TypeError(f"cannot read mainframe data from {type(data).__name__}")
+    head = _peek(raw, 3)
+    if head[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=raw, mode="rb"), name  # type: ignore[return-value]
+    if head == b"BZh":
+        return bz2.BZ2File(raw, mode="rb"), name  # type: ignore[return-value]
+    return raw, name
+
+
+def _peek(raw: IO[bytes], n: int) -> bytes:
+    peek = getattr(raw, "peek", None)
+    if peek is not None:
+        try:
+            return bytes(peek(n)[:n])
+        except (OSError, ValueError):
+            pass
+    if raw.seekable():
+        pos = raw.tell()
+        head = raw.read(n)
+        raw.seek(pos)
+        return head
+    raise DecodeError("the input stream can neither peek nor seek; wrap it in io.BufferedReader")
+
+
+class _Reader:
+    """Reads a stream in large blocks, dropping file_start_offset bytes and holding back file_end_offset bytes."""
+
+    def __init__(self, stream: IO[bytes], start_skip: int, end_skip: int, limit: int | None = None) -> None:
+        self.stream = stream
+        self.start_skip = start_skip
+        self.end_skip = end_skip
+        self.pending = b""
+        self.eof = False
+        self.consumed = 0  # file offset of the first byte of `pending`
+        self.limit = limit
+
+    def fill(self, want: int) -> bytes:
+        """Return at least ``want`` bytes of the logical stream (fewer only at its end), without consuming."""
+        while not self.eof and len(self.pending) < want + self.end_skip:
+            block = self.stream.read(max(READ_SIZE, want + self.end_skip - len(self.pending)))
+            if not block:
+                self.eof = True
+                break
+            if self.start_skip:
+                cut = min(self.start_skip, len(block))
+                block = block[cut:]
+                self.start_skip -= cut
+                self.consumed += cut
+            self.pending += block
+        if self.eof:
+            visible = len(self.pending) - self.end_skip if self.end_skip else len(self.pending)
+            return self.pending[: max(0, visible)]
+        return self.pending[: len(self.pending) - self.end_skip] if self.end_skip else self.pending
+
+    def advance(self, n: int) -> None:
+        self.pending = self.pending[n:]
+        self.consumed += n
+
+
+def _chunk(
+    buf: bytes,
+    starts: list[int] | np.ndarray,
+    lengths: list[int] | np.ndarray,
+    record_ids: list[int] | np.ndarray,
+    file_offsets: list[int] | np.ndarray,
+    byte_lengths: list[int] | np.ndarray,
+    file_id: int,
+    name: str,
+    fixed: int | None = None,
+) -> Chunk:
+    return Chunk(
+        buf=np.frombuffer(buf, dtype=np.uint8),
+        starts=np.asarray(starts, dtype=np.int64),
+        lengths=np.asarray(lengths, dtype=np.int64),
+        record_ids=np.asarray(record_ids, dtype=np.int64),
+        file_offsets=np.asarray(file_offsets, dtype=np.int64),
+        byte_lengths=np.asarray(byte_lengths, dtype=np.int64),
+        file_id=file_id,
+        file_name=name,
+        fixed_stride=fixed,
+    )
+
+
+class Framer:
+    """Frames the records of one file according to the reader options."""
+
+    def __init__(
+        self,
+        opts: ReaderOptions,
+        copybook_size: int,
+        *,
+        length_of: Callable[[bytes], int] | None = None,
+        variable_record: Callable[[bytes, int], int] | None = None,
+        batch_rows: int = 65_536,
+    ) -> None:
+        """
+        :param copybook_size: bytes the copybook describes.
+        :param length_of: for ``record_length_field``: record bytes (the start of the record) -> total length.
+        :param variable_record: for variable-size OCCURS without headers: (buffer, start) -> record length.
+        """
+        self.opts = opts
+        self.copybook_size = copybook_size
+        self.length_of = length_of
+        self.variable_record = variable_record
+        self.batch_rows = batch_rows
+        self.header_parser = _header_parser(opts.record_header_parser) if opts.record_header_parser else None
+
+    @property
+    def fixed_record_length(self) -> int | None:
+        o = self.opts
+        if (
+            o.record_format in ("F", "FB")
+            and not self.length_of
+            and not self.variable_record
+            and not self.header_parser
+        ):
+            return o.record_length or (o.record_start_offset + self.copybook_size + o.record_end_offset)
+        return None
+
+    def frames(
+        self,
+        stream: IO[bytes],
+        file_id: int,
+        name: str,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> Iterator[Chunk]:
+        o = self.opts
+        reader = _Reader(stream, o.file_start_offset, o.file_end_offset)
+        if self.header_parser is not None:
+            yield from self._header_records(reader, file_id, name, start, end)
+        elif o.record_format in ("F", "FB") and self.length_of is None and self.variable_record is None:
+            if o.record_format == "FB" and o.block_length is None and o.records_per_block is None:
+                yield from self._blocked(reader, file_id, name, start, end, fixed=True)
+            else:
+                yield from self._fixed(reader, file_id, name, start, end, stream)
+        elif o.record_format == "VB":
+            yield from self._blocked(reader, file_id, name, start, end, fixed=False)
+        elif o.record_format == "V":
+            yield from self._rdw(reader, file_id, name, start, end)
+        elif o.record_format in ("D", "D2"):
+            yield from self._text(reader, file_id, name, start, end)
+        else:
+            yield from self._self_described(reader, file_id, name, start, end)
+
+    # -- fixed length ------------------------------------------------------------------------------------------
+
+    def _fixed(
+        self, reader: _Reader, file_id: int, name: str, start: int | None, end: int | None, stream: IO[bytes]
+    ) -> Iterator[Chunk]:
+        o = self.opts
+        length = self.fixed_record_length
+        assert length is not None
+        if length <= 0:
+            raise DecodeError("record length must be positive", file=name)
+        first = 0
+        if start:
+            first = -(-max(0, start - o.file_start_offset) // length)
+            skip = first * length
+            # Skip whole records cheaply (seek when possible).
+            if reader.start_skip == 0 and stream.seekable() and not reader.pending:
+                stream.seek(o.file_start_offset + skip)
+                reader.start_skip = 0
+                reader.consumed = o.file_start_offset + skip
+            else:
+                while skip > 0:
+                    got = reader.fill(min(skip, READ_SIZE))
+                    if not got:
+                        break
+                    n = min(skip, len(got))
+                    reader.advance(n)
+                    skip -= n
+        last = None
+        if end is not None:
+            last = -(-max(0, end - o.file_start_offset) // length)  # records starting before `end`
+        per_chunk = max(1, min(self.batch_rows, READ_SIZE // length))
+        rid = first
+        payload = length - o.record_start_offset - o.record_end_offset
+        if payload <= 0:
+            raise DecodeError(
+                f"record_start_offset + record_end_offset ({o.record_start_offset + o.record_end_offset}) leave no "
+                f"bytes of the {length}-byte record for the copybook",
+                file=name,
+            )
+        while True:
+            n = per_chunk if last is None else min(per_chunk, last - rid)
+            if n <= 0:
+                return
+            data = reader.fill(n * length)
+            if not data:
+                return
+            if len(data) < n * length:
+                n = len(data) // length
+                rest = len(data) - n * length
+                if n == 0 and rest:
+                    raise DecodeError(
+                        f"the file ends with a partial record of {rest} bytes; the record length is {length} "
+                        f"(file size minus offsets is NOT DIVISIBLE by the RECORD SIZE)",
+                        file=name,
+                        record=rid,
+                        offset=reader.consumed,
+                    )
+            buf = data[: n * length]
+            base = reader.consumed
+            reader.advance(n * length)
+            ids = np.arange(rid, rid + n, dtype=np.int64)
+            starts = np.arange(n, dtype=np.int64) * length + o.record_start_offset
+            yield _chunk(
+                buf,
+                starts,
+                np.full(n, payload, dtype=np.int64),
+                ids,
+                base + np.arange(n, dtype=np.int64) * length,
+                np.full(n, length, dtype=np.int64),
+                file_id,
+                name,
+                fixed=length,
+            )
+            rid += n
+
+    # -- headers -----------------------------------------------------------------------------------------------
+
+    def _rdw_length(self, header: bytes, big_endian: bool, adjustment: int, part: bool) -> int:
+        value = (header[0] << 8 | header[1]) if big_endian else (header[3] << 8 | header[2])
+        if part:
+            value -= 4
+        return value + adjustment
+
+    def _emit(
+        self,
+        buf: bytes,
+        starts: list[int],
+        lengths: list[int],
+        ids: list[int],
+        offs: list[int],
+        blens: list[int],
+        file_id: int,
+        name: str,
+    ) -> Chunk:
+        o = self.opts
+        st = np.asarray(starts, dtype=np.int64) + o.record_start_offset
+        ln = np.asarray(lengths, dtype=np.int64) - o.record_start_offset - o.record_end_offset
+        return _chunk(buf, st, np.maximum(ln, 0), ids, offs, blens, file_id, name)
+
+    def _keep(self, length: int) -> bool:
+        return self.opts.minimum_record_length <= length <= self.opts.maximum_record_length
+
+    def _rdw(self, reader: _Reader, file_id: int, name: str, start: int | None, end: int | None) -> Iterator[Chunk]:
+        o = self.opts
+        rid = 0
+        while True:
+            data = reader.fill(READ_SIZE)
+            if not data:
+                return
+            pos = 0
+            n = len(data)
+            starts: list[int] = []
+            lengths: list[int] = []
+            ids: list[int] = []
+            offs: list[int] = []
+            base = reader.consumed
+            big = o.is_rdw_big_endian
+            adj = o.rdw_adjustment - (4 if o.is_rdw_part_of_record_length else 0)
+            done = False
+            while pos + 4 <= n:
+                length = ((data[pos] << 8 | data[pos + 1]) if big else (data[pos + 3] << 8 | data[pos + 2])) + adj
+                if length <= 0:
+                    raise DecodeError(
+                        f"invalid record descriptor word {data[pos : pos + 4].hex(' ')} (length {length}); check "
+                        f"is_rdw_big_endian, rdw_adjustment and is_rdw_part_of_record_length",
+                        file=name,
+                        record=rid,
+                        offset=base + pos,
+                    )
+                if pos + 4 + length > n:
+                    if reader.eof:
+                        raise DecodeError(
+                            f"truncated record: the RDW announces {length} bytes but the file has only "
+                            f"{n - pos - 4} left",
+                            file=name,
+                            record=rid,
+                            offset=base + pos,
+                        )
+                    break
+                off = base + pos
+                if end is not None and off >= end:
+                    done = True
+                    break
+                if (start is None or off >= start) and self._keep(length):
+                    starts.append(pos + 4)
+                    lengths.append(length)
+                    ids.append(rid)
+                    offs.append(off)
+                rid += 1
+                pos += 4 + length
+                if len(starts) >= self.batch_rows:
+                    break
+            if starts:
+                yield self._emit(data[:pos], starts, lengths, ids, offs, lengths, file_id, name)
+            reader.advance(pos)
+            if done:
+                return
+            if pos == 0:
+                if reader.eof:
+                    raise DecodeError(
+                        f"{n} trailing bytes are too few for a record descriptor word and its record",
+                        file=name,
+                        record=rid,
+                        offset=base,
+                    )
+                reader.fill(n + READ_SIZE)  # a record larger than one read: read more
+
+    def _blocked(
+        self, reader: _Reader, file_id: int, name: str, start: int | None, end: int | None, *, fixed: bool
+    ) -> Iterator[Chunk]:
+        """VB (BDW + RDW records) and FB with BDW (BDW + fixed-length records)."""
+        o = self.opts
+        rid = 0
+        rec_len = self.fixed_record_length if fixed else None
+        while True:
+            data = reader.fill(READ_SIZE)
+            if not data:
+                return
+            n = len(data)
+            base = reader.consumed
+            pos = 0
+            starts: list[int] = []
+            lengths: list[int] = []
+            ids: list[int] = []
+            offs: list[int] = []
+            done = False
+            while pos + 4 <= n:
+                bdw = data[pos : pos + 4]
+                block = self._rdw_length(bytes(bdw), o.is_bdw_big_endian, o.bdw_adjustment, False)
+                if bdw[0] & 0x80 and o.is_bdw_big_endian:
+                    # Extended BDW: a 31-bit length in all four bytes.
+                    block = int.from_bytes(bdw, "big") & 0x7FFFFFFF
+                    block += o.bdw_adjustment
+                if block <= 0:
+                    raise DecodeError(
+                        f"invalid block descriptor word {bytes(bdw).hex(' ')} (length {block}); check "
+                        f"is_bdw_big_endian and bdw_adjustment",
+                        file=name,
+                        offset=base + pos,
+                        record=rid,
+                    )
+                if pos + 4 + block > n:
+                    if reader.eof:
+                        raise DecodeError(
+                            f"truncated block: the BDW announces {block} bytes but the file has only {n - pos - 4}",
+                            file=name,
+                            offset=base + pos,
+                            record=rid,
+                        )
+                    break
+                p = pos + 4
+                block_end = p + block
+                while p < block_end:
+                    if fixed:
+                        assert rec_len is not None
+                        length = rec_len
+                        hdr = 0
+                    else:
+                        if p + 4 > block_end:
+                            raise DecodeError(
+                                "a block ends inside a record descriptor word (a VB file needs an RDW before every "
+                                "record)",
+                                file=name,
+                                offset=base + p,
+                                record=rid,
+                            )
+                        length = self._rdw_length(
+                            bytes(data[p : p + 4]),
+                            o.is_rdw_big_endian,
+                            o.rdw_adjustment,
+                            o.is_rdw_part_of_record_length,
+                        )
+                        hdr = 4
+                        if length <= 0:
+                            raise DecodeError(
+                                f"invalid record descriptor word {bytes(data[p : p + 4]).hex(' ')} (length {length})",
+                                file=name,
+                                offset=base + p,
+                                record=rid,
+                            )
+                    if p + hdr + length > block_end:
+                        raise DecodeError(
+                            f"a record of {length} bytes runs past the end of its block",
+                            file=name,
+                            offset=base + p,
+                            record=rid,
+                        )
+                    off = base + p
+                    if end is not None and off >= end:
+                        done = True
+                        break
+                    if (start is None or off >= start) and self._keep(length):
+                        starts.append(p + hdr)
+                        lengths.append(length)
+                        ids.append(rid)
+                        offs.append(off)
+                    rid += 1
+                    p += hdr + length
+                if done:
+                    break
+                pos = block_end
+                if len(starts) >= self.batch_rows:
+                    break
+            if starts:
+                yield self._emit(data[:pos] if not done else data, starts, lengths, ids, offs, lengths, file_id, name)
+            if done:
+                return
+            reader.advance(pos)
+            if pos == 0:
+                if reader.eof:
+                    if n:
+                        raise DecodeError(f"{n} trailing bytes do not form a block", file=name, offset=base)
+                    return
+                reader.fill(n + READ_SIZE)
+
+    def _header_records(
+        self, reader: _Reader, file_id: int, name: str, start: int | None, end: int | None
+    ) -> Iterator[Chunk]:
+        parser = self.header_parser
+        assert parser is not None
+        hl = parser.header_length
+        rid = 0
+        while True:
+            data = reader.fill(READ_SIZE)
+            if len(data) < hl:
+                return
+            base = reader.consumed
+            pos = 0
+            n = len(data)
+            starts: list[int] = []
+            lengths: list[int] = []
+            ids: list[int] = []
+            offs: list[int] = []
+            done = False
+            while pos + hl <= n:
+                try:
+                    length, valid = parser.parse(bytes(data[pos : pos + hl]), base + pos)
+                except ValueError as exc:
+                    raise DecodeError(f"record header: {exc}", file=name, offset=base + pos, record=rid) from None
+                if pos + hl + length > n:
+                    if reader.eof:
+                        raise DecodeError(
+                            f"truncated record: the header announces {length} bytes, {n - pos - hl} are left",
+                            file=name,
+                            offset=base + pos,
+                            record=rid,
+                        )
+                    break
+                off = base + pos
+                if end is not None and off >= end:
+                    done = True
+                    break
+                if valid:
+                    if (start is None or off >= start) and self._keep(length):
+                        starts.append(pos + hl)
+                        lengths.append(length)
+                        ids.append(rid)
+                        offs.append(off)
+                    rid += 1
+                pos += hl + length
+                if len(starts) >= self.batch_rows:
+                    break
+            if starts:
+                yield self._emit(data[:pos], starts, lengths, ids, offs, lengths, file_id, name)
+            reader.advance(pos)
+            if done or (reader.eof and pos + hl > len(reader.fill(0))):
+                return
+            if pos == 0:
+                if reader.eof:
+                    return
+                reader.fill(n + READ_SIZE)
+
+    # -- records that describe their own length ----------------------------------------------------------------
+
+    def _self_described(
+        self, reader: _Reader, file_id: int, name: str, start: int | None, end: int | None
+    ) -> Iterator[Chunk]:
+        """record_length_field or variable-size OCCURS: each record's length comes from its own content."""
+        rid = 0
+        while True:
+            data = reader.fill(READ_SIZE)
+            if not data:
+                return
+            base = reader.consumed
+            pos = 0
+            n = len(data)
+            starts: list[int] = []
+            lengths: list[int] = []
+            ids: list[int] = []
+            offs: list[int] = []
+            done = False
+            while pos < n:
+                try:
+                    if self.variable_record is not None:
+                        length = self.variable_record(data, pos)
+                    else:
+                        assert self.length_of is not None
+                        length = self.length_of(bytes(data[pos : pos + self.copybook_size]))
+                except (ValueError, DecodeError) as exc:
+                    raise DecodeError(
+                        f"cannot determine the record length: {exc}", file=name, record=rid, offset=base + pos
+                    ) from None
+                if length <= 0:
+                    raise DecodeError(
+                        f"the record length field gives {length}", file=name, record=rid, offset=base + pos
+                    )
+                if pos + length > n:
+                    if reader.eof:
+                        raise DecodeError(
+                            f"truncated record: {length} bytes expected, {n - pos} left",
+                            file=name,
+                            record=rid,
+                            offset=base + pos,
+                        )
+                    break
+                off = base + pos
+                if end is not None and off >= end:
+                    done = True
+                    break
+                if (start is None or off >= start) and self._keep(length):
+                    starts.append(pos)
+                    lengths.append(length)
+                    ids.append(rid)
+                    offs.append(off)
+                rid += 1
+                pos += length
+                if len(starts) >= self.batch_rows:
+                    break
+            if starts:
+                yield self._emit(data[:pos], starts, lengths, ids, offs, lengths, file_id, name)
+            reader.advance(pos)
+            if done:
+                return
+            if pos == 0:
+                if reader.eof:
+                    return
+                reader.fill(n + READ_SIZE)
+
+    # -- text --------------------------------------------------------------------------------------------------
+
+    def _text(self, reader: _Reader, file_id: int, name: str, start: int | None, end: int | None) -> Iterator[Chunk]:
+        rid = 0
+        while True:
+            data = reader.fill(READ_SIZE)
+            if not data:
+                return
+            base = reader.consumed
+            arr = np.frombuffer(data, dtype=np.uint8)
+            nl = np.flatnonzero(arr == 0x0A)
+            if reader.eof and (len(nl) == 0 or nl[-1] != len(arr) - 1):
+                nl = np.append(nl, len(arr))
+            if len(nl) == 0:
+                if reader.eof:
+                    return
+                reader.fill(len(data) + READ_SIZE)
+                continue
+            line_starts = np.concatenate([[0], nl[:-1] + 1]).astype(np.int64)
+            line_ends = nl.astype(np.int64)
+            cr = (line_ends > line_starts) & (arr[np.maximum(line_ends - 1, 0)] == 0x0D)
+            lens = line_ends - line_starts - cr
+            keep = lens > 0
+            offs = base + line_starts
+            if start is not None:
+                keep &= offs >= start
+            if end is not None:
+                keep &= offs < end
+            ids = np.arange(rid, rid + len(line_starts), dtype=np.int64)
+            rid += len(line_starts)
+            consumed = int(min(nl[-1] + 1, len(arr)))
+            if keep.any():
+                yield self._emit(
+                    data[:consumed],
+                    list(line_starts[keep]),
+                    list(lens[keep]),
+                    list(ids[keep]),
+                    list(offs[keep]),
+                    list(lens[keep]),
+                    file_id,
+                    name,
+                )
+            reader.advance(consumed)
+            if end is not None and base + consumed >= end:
+                return
