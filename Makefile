@@ -23,9 +23,11 @@ $(STAMP): pyproject.toml Makefile scripts/system-deps.sh
 
 venv: $(STAMP)
 
+LINT_DIRS := $(wildcard airflow_zaloni tests example_dags benchmarks scripts)
+
 lint: $(STAMP)
-	$(BIN)/ruff check airflow_zaloni tests example_dags benchmarks
-	$(BIN)/ruff format --check airflow_zaloni tests example_dags benchmarks
+	$(BIN)/ruff check $(LINT_DIRS)
+	$(BIN)/ruff format --check $(LINT_DIRS)
 	$(BIN)/mypy
 
 test: lint
