@@ -76,7 +76,11 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "Zaloni data lake",
                 "python-modules": ["airflow_zaloni.operators.base"],
-            }
+            },
+            {
+                "integration-name": "Zaloni data lake",
+                "python-modules": ["airflow_zaloni.operators.salesforce"],
+            },
         ],
         "sensors": [],
         "triggers": [],

@@ -8,6 +8,7 @@ from typing import Any
 # Public name -> module that defines it. One line per class.
 _EXPORTS: dict[str, str] = {
     "LakeIngestOperator": "airflow_zaloni.operators.base",
+    "SalesforceToLakeOperator": "airflow_zaloni.operators.salesforce",
 }
 
 __all__ = sorted(_EXPORTS)
