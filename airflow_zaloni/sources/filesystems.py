@@ -24,6 +24,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from airflow_zaloni.sources.base import SourceError
+from airflow_zaloni.utils.retry import RetryError, RetryPolicy, retry_call
 
 if TYPE_CHECKING:
     import fsspec
@@ -445,24 +446,29 @@ def split_location(location: str) -> tuple[str, str | None, str]:
     return parts.scheme.lower(), parts.username, parts.path or "/"
 
 
-def connect(location: str, conn_id: str | None = None) -> tuple[FileSystem, str]:
+def connect(location: str, conn_id: str | None = None, *, retry: RetryPolicy | None = None) -> tuple[FileSystem, str]:
     """Open the filesystem behind ``location`` and return it with the folder path on it.
 
     ``sftp://``, ``ftp://``, ``ftps://`` and ``webhdfs://``/``hdfs://`` use Airflow's SFTPHook, FTPHook/FTPSHook and
     WebHDFSHook with ``conn_id`` (or the connection named in the URL's user part, ``sftp://my_conn@/incoming``); any
     other scheme goes through Airflow's ``ObjectStoragePath`` (falling back to plain fsspec with the connection's
     extras as storage options when no Airflow provider registers the scheme). Needs Airflow except for local paths.
+
+    Network failures (refused, reset, timed out) are retried within ``retry`` (default: 60 s); a wrong password or
+    host key is not, since trying again cannot fix it.
     """
     scheme, url_conn, path = split_location(location)
     conn_id = conn_id or url_conn
+    policy = retry or RetryPolicy(budget=60)
     if scheme == "file":
         return LocalFileSystem(), path
     if scheme == "sftp":
         from airflow.providers.sftp.hooks.sftp import SFTPHook
 
-        sftp_hook = SFTPHook(ssh_conn_id=conn_id or SFTPHook.default_conn_name)
+        # One attempt per hook call: the hook's own retry also retries refused logins, with 3-5 s pauses.
+        sftp_hook = SFTPHook(ssh_conn_id=conn_id or SFTPHook.default_conn_name, conn_retry_attempts=1)
         managed = sftp_hook.get_managed_conn()
-        client = _friendly_connect(managed.__enter__, "SFTP", conn_id)
+        client = _friendly_connect(managed.__enter__, "SFTP", conn_id, policy)
 
         def close() -> None:
             managed.__exit__(None, None, None)
@@ -472,13 +478,13 @@ def connect(location: str, conn_id: str | None = None) -> tuple[FileSystem, str]
         from airflow.providers.ftp.hooks.ftp import FTPHook, FTPSHook
 
         ftp_hook = (FTPSHook if scheme == "ftps" else FTPHook)(ftp_conn_id=conn_id or FTPHook.default_conn_name)
-        ftp = _friendly_connect(ftp_hook.get_conn, scheme.upper(), conn_id)
+        ftp = _friendly_connect(ftp_hook.get_conn, scheme.upper(), conn_id, policy)
         return FTPFileSystem(ftp, on_close=ftp_hook.close_conn), path
     if scheme in ("webhdfs", "hdfs"):
         from airflow.providers.apache.hdfs.hooks.webhdfs import WebHDFSHook
 
         hdfs_hook = WebHDFSHook(webhdfs_conn_id=conn_id or WebHDFSHook.default_conn_name)
-        return WebHDFSFileSystem(_friendly_connect(hdfs_hook.get_conn, "WebHDFS", conn_id)), path
+        return WebHDFSFileSystem(_friendly_connect(hdfs_hook.get_conn, "WebHDFS", conn_id, policy)), path
     return _connect_object_store(location, conn_id)
 
 
@@ -506,10 +512,12 @@ def _connect_object_store(location: str, conn_id: str | None) -> tuple[FileSyste
     return FsspecFileSystem(fs), fs._strip_protocol(clean)
 
 
-def _friendly_connect(open_client: Callable[[], Any], what: str, conn_id: str | None) -> Any:
-    """Connect, turning authentication and host-key failures into errors that say what to fix."""
+def _friendly_connect(open_client: Callable[[], Any], what: str, conn_id: str | None, policy: RetryPolicy) -> Any:
+    """Connect (retrying network failures), turning login and host-key failures into errors that say what to fix."""
     try:
-        return open_client()
+        return retry_call(open_client, policy, retry_on=(OSError, EOFError), what=f"{what} connect ({conn_id})")
+    except RetryError as err:
+        raise SourceError(f"{what} server of connection {conn_id!r} unreachable: {err}") from err
     except ftplib.error_perm as err:
         raise SourceError(f"{what} login failed for connection {conn_id!r}: {err}") from err
     except Exception as err:
