@@ -92,7 +92,7 @@ def open_stream(data: Any) -> tuple[IO[bytes], str]:
         name = str(getattr(data, "name", "<stream>"))
     else:
         raise TypeError(f"cannot read mainframe data from {type(data).__name__}")
-    head = _peek(raw, 3)
+    head, raw = _peek(raw, 3)
     if head[:2] == b"\x1f\x8b":
         return gzip.GzipFile(fileobj=raw, mode="rb"), name  # type: ignore[return-value]
     if head == b"BZh":
@@ -100,19 +100,50 @@ def open_stream(data: Any) -> tuple[IO[bytes], str]:
     return raw, name
 
 
-def _peek(raw: IO[bytes], n: int) -> bytes:
+def _peek(raw: IO[bytes], n: int) -> tuple[bytes, IO[bytes]]:
+    """The first ``n`` bytes of the stream, and a stream that still yields them."""
     peek = getattr(raw, "peek", None)
     if peek is not None:
         try:
-            return bytes(peek(n)[:n])
+            return bytes(peek(n)[:n]), raw
         except (OSError, ValueError):
             pass
-    if raw.seekable():
-        pos = raw.tell()
-        head = raw.read(n)
-        raw.seek(pos)
-        return head
-    raise DecodeError("the input stream can neither peek nor seek; wrap it in io.BufferedReader")
+    try:
+        if raw.seekable():
+            pos = raw.tell()
+            head = raw.read(n)
+            raw.seek(pos)
+            return head, raw
+    except (AttributeError, OSError):
+        pass
+    head = raw.read(n)
+    return head, _Prepended(head, raw)  # type: ignore[return-value]
+
+
+class _Prepended:
+    """A read-only stream: ``head`` followed by the rest of ``stream`` (for streams that can neither peek nor seek)."""
+
+    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
+        self.head = head
+        self.stream = stream
+        self.name = getattr(stream, "name", "<stream>")
+
+    def read(self, n: int = -1) -> bytes:
+        if not self.head:
+            return self.stream.read(n)
+        if n is None or n < 0:
+            out, self.head = self.head + self.stream.read(), b""
+            return out
+        out, self.head = self.head[:n], self.head[n:]
+        if len(out) < n:
+            out += self.stream.read(n - len(out))
+        return out
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
 
 
 class _Reader:
