@@ -81,6 +81,10 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "Zaloni data lake",
                 "python-modules": ["airflow_zaloni.operators.salesforce"],
             },
+            {
+                "integration-name": "Zaloni data lake",
+                "python-modules": ["airflow_zaloni.operators.warehouse"],
+            },
         ],
         "sensors": [],
         "triggers": [],

@@ -9,6 +9,8 @@ from typing import Any
 _EXPORTS: dict[str, str] = {
     "LakeIngestOperator": "airflow_zaloni.operators.base",
     "SalesforceToLakeOperator": "airflow_zaloni.operators.salesforce",
+    "SqlToLakeOperator": "airflow_zaloni.operators.warehouse",
+    "LakeToSqlOperator": "airflow_zaloni.operators.warehouse",
 }
 
 __all__ = sorted(_EXPORTS)
