@@ -204,3 +204,17 @@ def test_partition_is_derived_from_the_data_interval() -> None:
     assert partition_for_interval(None, None, run_id="manual__2026-11-25T06:00:00+00:00") == (
         "run=manual__2026-11-25T06-00-00-00-00"
     )
+
+
+def test_the_lake_works_on_any_fsspec_filesystem() -> None:
+    import uuid
+
+    root = f"memory://lake-{uuid.uuid4().hex}"
+    lake = Lake(root)
+    land(lake, CounterSource(lower=None, upper=300, batch_rows=100))
+    land(lake, CounterSource(lower=300, upper=400), partition="dt=2026-11-26")
+    assert sorted(lake.read_table(REF)["id"].to_pylist()) == list(range(1, 401))
+    assert lake.partitions(REF) == ["dt=2026-11-25", "dt=2026-11-26"]
+    assert lake.watermark(REF) == 400
+    assert lake.verify() == []
+    assert lake.datasets() == [REF]
