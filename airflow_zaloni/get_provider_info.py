@@ -26,6 +26,47 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "connection-types": [
             {
+                "connection-type": "twitter",
+                "hook-class-name": "airflow_zaloni.hooks.twitter.TwitterHook",
+                "hook-name": "Twitter / X",
+                "conn-fields": {
+                    "auth_type": {
+                        "label": "Auth type",
+                        "description": "bearer (app-only, the Password field) or oauth1 (user context).",
+                        "schema": {"type": ["string", "null"], "enum": ["bearer", "oauth1", None]},
+                    },
+                    "consumer_key": {"label": "OAuth 1.0a consumer key", "schema": {"type": ["string", "null"]}},
+                    "consumer_secret": {
+                        "label": "OAuth 1.0a consumer secret",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "access_token": {
+                        "label": "OAuth 1.0a access token",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "access_token_secret": {
+                        "label": "OAuth 1.0a access token secret",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "rate_limit_budget": {
+                        "label": "Rate-limit wait budget (seconds)",
+                        "description": "Total seconds a task may wait for X rate-limit windows; default 900.",
+                        "schema": {"type": ["number", "null"]},
+                    },
+                    "timeout": {"label": "Timeout (seconds)", "schema": {"type": ["number", "null"]}},
+                    "verify": {
+                        "label": "TLS verify",
+                        "description": "true, false or the path of a CA bundle.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "login", "port", "extra"],
+                    "relabeling": {"password": "Bearer token", "host": "API host"},
+                    "placeholders": {"host": "https://api.x.com", "password": "AAAA..."},
+                },
+            },
+            {
                 "connection-type": "mainframe",
                 "hook-class-name": "airflow_zaloni.hooks.mainframe.MainframeHook",
                 "hook-name": "Mainframe (z/OS FTP/SFTP)",
@@ -69,10 +110,18 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {
                 "integration-name": "Zaloni data lake",
+                "python-modules": ["airflow_zaloni.hooks.twitter"],
+            },
+            {
+                "integration-name": "Zaloni data lake",
                 "python-modules": ["airflow_zaloni.hooks.mainframe"],
             },
         ],
         "operators": [
+            {
+                "integration-name": "Zaloni data lake",
+                "python-modules": ["airflow_zaloni.operators.twitter"],
+            },
             {
                 "integration-name": "Zaloni data lake",
                 "python-modules": ["airflow_zaloni.operators.base"],

@@ -7,6 +7,7 @@ from typing import Any
 
 # Public name -> module that defines it. One line per class.
 _EXPORTS: dict[str, str] = {
+    "TwitterHook": "airflow_zaloni.hooks.twitter",
     "MainframeHook": "airflow_zaloni.hooks.mainframe",
     "YarnHook": "airflow_zaloni.hooks.yarn",
 }

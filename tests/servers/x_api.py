@@ -461,6 +461,26 @@ class _Handler(BaseHTTPRequestHandler):
             return self._search(params, max_page=500)
         if match := re.fullmatch(r"/2/users/by/username/(\w+)", path):
             return self._user_lookup(match.group(1), params)
+        if path == "/2/users/me":
+            if self.auth_kind != "oauth1":
+                raise _problem(
+                    403,
+                    "Unsupported Authentication",
+                    "Authenticating with OAuth 2.0 Application-Only is forbidden for this endpoint.  Supported "
+                    "authentication types are [OAuth 1.0a User Context, OAuth 2.0 User Context].",
+                    f"{PROBLEMS}/unsupported-authentication",
+                )
+            me = next(iter(state.users.values()))
+            return {"data": _select(me, params.get("user.fields"), DEFAULT_FIELDS["users"])}
+        if path == "/2/usage/tweets":
+            return {
+                "data": {
+                    "project_cap": "10000",
+                    "project_id": "42",
+                    "project_usage": str(len(state.requests)),
+                    "cap_reset_day": 1,
+                }
+            }
         if match := re.fullmatch(r"/2/users/(\d+)/(tweets|mentions)", path):
             return self._timeline(match.group(1), match.group(2), params)
         if match := re.fullmatch(r"/2/lists/(\d+)/tweets", path):
