@@ -29,7 +29,5 @@ def get_fs(conn_id: str | None, storage_options: dict[str, Any] | None = None) -
             "use_https": bool(extra.get("use_ssl", False)),
             "kerberos": bool(extra.get("use_kerberos", False)),
         }
-        if conn.password:
-            options["data_proxy"] = None
     options.update(storage_options or {})
     return WebHDFS(**options)
