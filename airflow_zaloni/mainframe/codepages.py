@@ -84,8 +84,19 @@ class CodePage:
 
     @functools.cached_property
     def translate_table(self) -> bytes:
-        """For ASCII-only pages: a ``bytes.translate`` table straight to the UTF-8 bytes."""
-        return bytes(int(c) & 0x7F for c in self.codepoints)
+        """A ``bytes.translate`` table to the UTF-8 byte of ASCII characters; 0xFF marks a non-ASCII character."""
+        return bytes(int(c) if c < 0x80 else 0xFF for c in self.codepoints)
+
+    @functools.cached_property
+    def utf8(self) -> tuple[np.ndarray, np.ndarray]:
+        """(256 x 3 UTF-8 bytes, 256 lengths) of each byte's character."""
+        table = np.zeros((256, 3), dtype=np.uint8)
+        lengths = np.zeros(256, dtype=np.uint8)
+        for b, ch in enumerate(self.chars):
+            enc = ch.encode("utf-8", errors="replace")[:3]
+            table[b, : len(enc)] = np.frombuffer(enc, dtype=np.uint8)
+            lengths[b] = len(enc)
+        return table, lengths
 
     @functools.cached_property
     def whitespace(self) -> np.ndarray:

@@ -144,15 +144,22 @@ def decode_text(
     keep = _keep_mask(bounds, s) if bounds is not None else None
     if drop is not None:
         keep = ~dropped if keep is None else (keep & ~dropped)
-    if page.is_ascii:
-        data = np.frombuffer(mat.tobytes().translate(page.translate_table), dtype=np.uint8)
+    raw = mat.tobytes().translate(page.translate_table)
+    if page.is_ascii or raw.find(b"\xff") < 0:
+        # Every character of this column is ASCII: one byte in, one byte out.
+        data = np.frombuffer(raw, dtype=np.uint8)
         if keep is None:
             offsets = np.arange(0, m * s + 1, s, dtype=np.int64) if s else np.zeros(m + 1, dtype=np.int64)
         else:
             offsets = _offsets(keep.sum(axis=1))
             data = data.reshape(m, s)[keep]
         return string_array(offsets, data, valid)
-    offsets, data = _utf8_encode(page.codepoints[mat], keep)
+    table, lengths = page.utf8
+    ulen = lengths[mat]
+    if keep is not None:
+        ulen = ulen * keep
+    offsets = _offsets(ulen.sum(axis=1, dtype=np.int64))
+    data = table[mat][np.arange(3)[None, None, :] < ulen[:, :, None]]
     return string_array(offsets, data, valid)
 
 
@@ -238,6 +245,9 @@ def _digits_value(d: np.ndarray, isdig: np.ndarray) -> np.ndarray:
     m, s = d.shape
     if s == 0:
         return np.zeros(m, dtype=np.int64)
+    if s <= 18 and isdig.all():
+        # Contiguous digits (the common case): one dot product with the powers of ten.
+        return d.astype(np.int64) @ _POW10[s - 1 :: -1]
     # Exponent of each digit = number of digits to its right.
     right = np.cumsum(isdig[:, ::-1], axis=1)[:, ::-1] - isdig
     dd = np.where(isdig, d, 0).astype(np.int64)
@@ -327,6 +337,9 @@ def decode_zoned(
     if s == 0 or m == 0:
         z = np.zeros(m, dtype=bool)
         return Numbers(np.zeros(m, dtype=np.int64), z, z.copy())
+    fast = _zoned_clean(mat, ebcdic, signed and not sign_separate and not explicit_point, sign_leading)
+    if fast is not None:
+        return fast
     sp = t.space[mat]
     blank = sp.all(axis=1)
     nonsp = ~sp
@@ -383,6 +396,40 @@ def decode_zoned(
     valid = ~blank & ~bad
     corrupt = bad & ~blank
     return Numbers(values, valid, corrupt)
+
+
+def _zoned_clean(mat: np.ndarray, ebcdic: bool, overpunch: bool, leading: bool) -> Numbers | None:
+    """Fast path for a column whose every byte is a plain digit, except an overpunched sign where one belongs."""
+    m, s = mat.shape
+    if s > 18:
+        return None
+    zone = 0xF0 if ebcdic else 0x30
+    digits = mat - np.uint8(zone)  # wraps around for bytes below the zone: those fail the <= 9 test
+    sign_col = 0 if leading else s - 1
+    if overpunch:
+        sign_byte = mat[:, sign_col]
+        body = np.delete(digits, sign_col, axis=1) if s > 1 else digits[:, :0]
+        if not (body <= 9).all():
+            return None
+        if ebcdic:
+            hi, lo = sign_byte >> 4, sign_byte & 0x0F
+            if not (((hi == 0xC) | (hi == 0xD) | (hi == 0xF)) & (lo <= 9)).all():
+                return None
+            neg = hi == 0xD
+            digits = digits.copy()
+            digits[:, sign_col] = lo
+        else:
+            if not (digits[:, sign_col] <= 9).all():
+                return None
+            neg = np.zeros(m, dtype=bool)
+    else:
+        if not (digits <= 9).all():
+            return None
+        neg = np.zeros(m, dtype=bool)
+    values = digits.astype(np.int64) @ _POW10[s - 1 :: -1]
+    values = np.where(neg, -values, values)
+    ok = np.ones(m, dtype=bool)
+    return Numbers(values, ok, np.zeros(m, dtype=bool))
 
 
 # ---------------------------------------------------------------------------------------------------------------

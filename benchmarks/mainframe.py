@@ -1,0 +1,295 @@
+"""Mainframe decoding speed and memory: ours vs the cp037 codec floor vs coboljsonifier, on one core.
+
+    .venv/bin/python benchmarks/mainframe.py                 # 64 MB files, speed table
+    .venv/bin/python benchmarks/mainframe.py --size-mb 256   # bigger files
+    .venv/bin/python benchmarks/mainframe.py --memory        # peak RSS decoding 100 MB vs 1 GB (subprocesses)
+
+Files are generated (deterministic): a fixed-length file of 90-byte records mixing text, packed decimal, binary and
+zoned decimal fields, and a VB file (BDW + RDW) of two segments told apart by a segment field with
+redefine_segment_id_map. "ours" decodes to Arrow record batches; the codec floor is ``bytes.decode('cp037')`` of
+the same bytes (no fields, no numbers); coboljsonifier (the correct pure-Python peer) is timed on a slice of the
+fixed-length file because it runs at a few MB/s (it has no RDW or REDEFINES, so it has no VB figure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+# One core: no Arrow or BLAS thread pools.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import pyarrow as pa
+
+pa.set_cpu_count(1)
+pa.set_io_thread_count(1)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from airflow_zaloni.mainframe import decode_file  # noqa: E402
+
+FIXED_COPYBOOK = """\
+       01  CUSTOMER.
+           05  CUST-ID        PIC S9(8)       COMP.
+           05  NAME           PIC X(30).
+           05  CITY           PIC X(20).
+           05  BALANCE        PIC S9(9)V99    COMP-3.
+           05  QUANTITY       PIC S9(7).
+           05  RATE           PIC S9(3)V99    COMP-3.
+           05  CODE           PIC X(10).
+           05  BRANCH         PIC S9(4)       COMP.
+           05  AMOUNT         PIC 9(6)V99.
+"""
+FIXED_LEN = 90
+
+VB_COPYBOOK = """\
+       01  RECORD.
+           05  SEG-ID         PIC X(1).
+           05  ACCOUNT.
+               10  ACCT-ID    PIC 9(8)        COMP.
+               10  OWNER      PIC X(30).
+               10  OPENED     PIC 9(8).
+               10  BALANCE    PIC S9(11)V99   COMP-3.
+               10  LIMIT-AMT  PIC S9(7)V99    COMP-3.
+               10  STATUS     PIC X(10).
+           05  TXN REDEFINES ACCOUNT.
+               10  TXN-ID     PIC 9(10)       COMP.
+               10  AMOUNT     PIC S9(9)V99    COMP-3.
+               10  MEMO       PIC X(20).
+               10  QTY        PIC S9(5).
+"""
+VB_OPTIONS = {
+    "record_format": "VB",
+    "is_rdw_big_endian": "true",
+    "is_bdw_big_endian": "true",
+    "segment_field": "SEG-ID",
+    "redefine_segment_id_map:0": "ACCOUNT => A",
+    "redefine_segment_id_map:1": "TXN => T",
+}
+
+_LETTERS = np.array(list(range(0xC1, 0xCA)) + list(range(0xD1, 0xDA)) + list(range(0xE2, 0xEA)) + [0x40] * 6, np.uint8)
+
+
+def _zoned(rng: np.random.Generator, n: int, digits: int, signed: bool) -> np.ndarray:
+    out = (0xF0 + rng.integers(0, 10, size=(n, digits))).astype(np.uint8)
+    if signed:
+        neg = rng.random(n) < 0.3
+        out[:, -1] = np.where(neg, 0xD0, 0xC0) | (out[:, -1] & 0x0F)
+    return out
+
+
+def _packed(rng: np.random.Generator, n: int, digits: int) -> np.ndarray:
+    nbytes = digits // 2 + 1
+    nib = rng.integers(0, 10, size=(n, 2 * nbytes)).astype(np.uint8)
+    nib[:, -1] = np.where(rng.random(n) < 0.3, 0x0D, 0x0C)
+    if digits % 2 == 0:
+        nib[:, 0] = 0
+    return (nib[:, 0::2] << 4) | nib[:, 1::2]
+
+
+def _text(rng: np.random.Generator, n: int, width: int) -> np.ndarray:
+    out = _LETTERS[rng.integers(0, len(_LETTERS), size=(n, width))]
+    cut = rng.integers(width // 3, width, size=n)  # trailing spaces, as real names have
+    out[np.arange(width)[None, :] >= cut[:, None]] = 0x40
+    return out
+
+
+def _binary(rng: np.random.Generator, n: int, width: int, high: int) -> np.ndarray:
+    values = rng.integers(0, high, size=n, dtype=np.int64)
+    return values.astype(f">i{width}" if width in (2, 4, 8) else ">i8").view(np.uint8).reshape(n, width)
+
+
+def fixed_records(n: int, seed: int = 1) -> bytes:
+    rng = np.random.default_rng(seed)
+    parts = [
+        _binary(rng, n, 4, 10**8),
+        _text(rng, n, 30),
+        _text(rng, n, 20),
+        _packed(rng, n, 11),
+        _zoned(rng, n, 7, True),
+        _packed(rng, n, 5),
+        _text(rng, n, 10),
+        _binary(rng, n, 2, 9999),
+        _zoned(rng, n, 8, False),
+    ]
+    mat = np.concatenate(parts, axis=1)
+    assert mat.shape[1] == FIXED_LEN
+    return mat.tobytes()
+
+
+def vb_records(target_bytes: int, seed: int = 2) -> bytes:
+    """Blocks of up to ~27 KB (BDW) holding RDW-prefixed 'A' (66-byte) and 'T' (38-byte) records, 1:4 mixed."""
+    rng = np.random.default_rng(seed)
+    n = max(1, target_bytes // 48)
+    a = np.concatenate(
+        [
+            np.full((n, 1), 0xC1, np.uint8),
+            _binary(rng, n, 4, 10**8),
+            _text(rng, n, 30),
+            _zoned(rng, n, 8, False),
+            _packed(rng, n, 13),
+            _packed(rng, n, 9),
+            _text(rng, n, 10),
+        ],
+        axis=1,
+    )
+    t = np.concatenate(
+        [
+            np.full((n, 1), 0xE3, np.uint8),
+            _binary(rng, n, 8, 10**10),
+            _packed(rng, n, 11),
+            _text(rng, n, 20),
+            _zoned(rng, n, 5, True),
+        ],
+        axis=1,
+    )
+    is_a = rng.random(n) < 0.2
+    out = bytearray()
+    block = bytearray()
+    for i in range(n):
+        rec = (a[i] if is_a[i] else t[i]).tobytes()
+        block += len(rec).to_bytes(2, "big") + b"\0\0" + rec
+        if len(block) > 27_000 or i == n - 1:
+            out += len(block).to_bytes(2, "big") + b"\0\0" + block
+            block = bytearray()
+        if len(out) >= target_bytes:
+            break
+    if block:
+        out += len(block).to_bytes(2, "big") + b"\0\0" + block
+    return bytes(out)
+
+
+def write_fixed(path: Path, size_mb: int) -> None:
+    per = max(1, (64 << 20) // FIXED_LEN)
+    total = (size_mb << 20) // FIXED_LEN
+    chunk = fixed_records(min(per, total))
+    with open(path, "wb") as f:
+        written = 0
+        while written < total:
+            k = min(per, total - written)
+            f.write(chunk[: k * FIXED_LEN])
+            written += k
+
+
+def ours(path: Path, copybook: str, options: dict[str, str] | None) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    rows = 0
+    for batch in decode_file(path, copybook, options):
+        rows += batch.num_rows
+    return time.perf_counter() - t0, rows
+
+
+def codec_floor(data: bytes) -> float:
+    t0 = time.perf_counter()
+    data.decode("cp037")
+    return time.perf_counter() - t0
+
+
+def coboljsonifier_time(data: bytes, copybook: str, record_len: int) -> float | None:
+    try:
+        from coboljsonifier.config.parser_type_enum import ParseType
+        from coboljsonifier.copybookextractor import CopybookExtractor
+        from coboljsonifier.parser import Parser
+    except ImportError:
+        return None
+    with tempfile.NamedTemporaryFile("w", suffix=".cpy", delete=False) as f:
+        f.write(copybook)
+        name = f.name
+    try:
+        parser = Parser(CopybookExtractor(name).dict_book_structure, ParseType.BINARY_EBCDIC).build()
+        t0 = time.perf_counter()
+        for i in range(0, len(data) - record_len + 1, record_len):
+            parser.parse(data[i : i + record_len])
+            _ = parser.value
+        return time.perf_counter() - t0
+    finally:
+        os.unlink(name)
+
+
+def _mbs(nbytes: int, seconds: float) -> float:
+    return nbytes / (1 << 20) / seconds
+
+
+def speed(size_mb: int, workdir: Path) -> None:
+    fixed = workdir / "fixed.dat"
+    vb = workdir / "vb.dat"
+    write_fixed(fixed, size_mb)
+    vb.write_bytes(vb_records(size_mb << 20))
+    fixed_bytes = fixed.read_bytes()
+    vb_bytes = vb.read_bytes()
+
+    t_ours, rows = ours(fixed, FIXED_COPYBOOK, None)
+    t_floor = codec_floor(fixed_bytes)
+    peer_slice = fixed_bytes[: min(len(fixed_bytes), 4 << 20) // FIXED_LEN * FIXED_LEN]
+    t_peer = coboljsonifier_time(peer_slice, FIXED_COPYBOOK, FIXED_LEN)
+    t_vb, vb_rows = ours(vb, VB_COPYBOOK, VB_OPTIONS)
+    t_vb_floor = codec_floor(vb_bytes)
+
+    ours_mbs = _mbs(len(fixed_bytes), t_ours)
+    floor_mbs = _mbs(len(fixed_bytes), t_floor)
+    vb_mbs = _mbs(len(vb_bytes), t_vb)
+    print(f"fixed-length: {len(fixed_bytes) / (1 << 20):.0f} MB, {rows:,} records of {FIXED_LEN} bytes")
+    print(f"  ours (to Arrow batches)      {ours_mbs:8.1f} MB/s")
+    print(f"  bytes.decode('cp037') floor  {floor_mbs:8.1f} MB/s   ours/floor = {ours_mbs / floor_mbs:.2f}")
+    if t_peer is not None:
+        peer_mbs = _mbs(len(peer_slice), t_peer)
+        print(
+            f"  coboljsonifier ({len(peer_slice) >> 20} MB slice)  {peer_mbs:8.1f} MB/s   ours/coboljsonifier = "
+            f"{ours_mbs / peer_mbs:.1f}x"
+        )
+    else:
+        print("  coboljsonifier: not installed")
+    print(f"VB multisegment: {len(vb_bytes) / (1 << 20):.0f} MB, {vb_rows:,} records (BDW+RDW, 2 segments)")
+    print(f"  ours (to Arrow batches)      {vb_mbs:8.1f} MB/s   VB/fixed = {vb_mbs / ours_mbs:.2f}")
+    print(f"  bytes.decode('cp037') floor  {_mbs(len(vb_bytes), t_vb_floor):8.1f} MB/s")
+    print("  coboljsonifier: n/a (no RDW/BDW framing, no REDEFINES)")
+
+
+def _child_decode(path: str) -> None:
+    rows = 0
+    for batch in decode_file(path, FIXED_COPYBOOK):
+        rows += batch.num_rows
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"{rows} {peak_kb}")
+
+
+def memory(workdir: Path, sizes: list[int]) -> None:
+    print("peak memory (max RSS of a fresh process decoding the fixed-length file):")
+    for size in sizes:
+        path = workdir / f"mem_{size}.dat"
+        write_fixed(path, size)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", str(path)], capture_output=True, text=True, check=True
+        ).stdout.split()
+        path.unlink()
+        print(f"  {size:6d} MB file: {int(out[0]):>12,} records, peak RSS {int(out[1]) / 1024:7.1f} MB")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size-mb", type=int, default=64, help="size of each generated file (default 64)")
+    ap.add_argument("--memory", action="store_true", help="also compare peak memory for 100 MB vs 1 GB")
+    ap.add_argument("--memory-sizes", default="100,1024", help="sizes in MB for --memory (default 100,1024)")
+    ap.add_argument("--workdir", help="where to write the generated files (default: a temporary directory)")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        _child_decode(args.child)
+        return
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        work = Path(tmp)
+        speed(args.size_mb, work)
+        if args.memory:
+            memory(work, [int(s) for s in args.memory_sizes.split(",")])
+
+
+if __name__ == "__main__":
+    main()
