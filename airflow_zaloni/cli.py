@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow_zaloni.lake import DatasetRef, Lake, LakeError
+from airflow_zaloni.lake.catalog import catalog
 
 
 def _when(ts: Any) -> str:
@@ -32,34 +33,26 @@ def _size(n: int) -> str:
 
 
 def lake_ls(args: argparse.Namespace) -> int:
-    lake = Lake(args.root)
-    lake.recover()
-    rows = []
-    for ref in lake.datasets():
-        partitions = lake.partitions(ref)
-        manifests = [m for m in (lake.manifest(ref, p) for p in partitions) if m]
-        total_rows = sum(m["totals"]["rows"] or 0 for m in manifests)
-        total_bytes = sum(m["totals"]["bytes"] for m in manifests)
-        last = lake.state(ref).get("last_commit", {})
-        rows.append(
-            (
-                ref.zone,
-                f"{ref.system}/{ref.name}",
-                str(len(partitions)),
-                f"{total_rows:,}",
-                _size(total_bytes),
-                _when(last.get("committed_at")),
-                str(lake.state(ref).get("watermark", "") or ""),
-            )
-        )
+    datasets = catalog(Lake(args.root))
     if args.json:
-        keys = ("zone", "dataset", "partitions", "rows", "bytes", "last_commit", "watermark")
-        print(json.dumps([dict(zip(keys, r)) for r in rows], indent=2))
+        print(json.dumps([d.as_dict() for d in datasets], indent=2, default=str))
         return 0
-    if not rows:
+    if not datasets:
         print(f"no datasets in {args.root}")
         return 0
     header = ("ZONE", "DATASET", "PARTS", "ROWS", "SIZE", "LAST COMMIT", "WATERMARK")
+    rows = [
+        (
+            d.zone,
+            f"{d.system}/{d.name}",
+            str(len(d.partitions)),
+            f"{d.rows:,}",
+            _size(d.bytes),
+            _when(d.last_commit),
+            "" if d.watermark is None else str(d.watermark),
+        )
+        for d in datasets
+    ]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     for line in (header, *rows):
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())

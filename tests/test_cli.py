@@ -35,8 +35,9 @@ def test_ls_lists_datasets_with_partitions_rows_and_watermark(lake_root: Path) -
     result = zaloni("lake", "ls", f"file://{lake_root}", "--json")
     assert result.returncode == 0, result.stderr
     [entry] = json.loads(result.stdout)
-    assert entry["zone"] == "raw" and entry["dataset"] == "test/orders"
-    assert entry["partitions"] == "2" and entry["rows"] == "250" and entry["watermark"] == "250"
+    assert entry["zone"] == "raw" and entry["dataset"] == "raw/test/orders"
+    assert len(entry["partitions"]) == 2 and entry["rows"] == 250 and entry["watermark"] == 250
+    assert entry["schema"][0] == {"name": "id", "type": "int64", "nullable": True}
     table = zaloni("lake", "ls", str(lake_root))
     assert "test/orders" in table.stdout and "ROWS" in table.stdout
 
