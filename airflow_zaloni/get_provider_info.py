@@ -120,6 +120,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Zaloni data lake",
+                "python-modules": ["airflow_zaloni.operators.mainframe"],
+            },
+            {
+                "integration-name": "Zaloni data lake",
                 "python-modules": ["airflow_zaloni.operators.twitter"],
             },
             {

@@ -7,6 +7,7 @@ from typing import Any
 
 # Public name -> module that defines it. One line per class.
 _EXPORTS: dict[str, str] = {
+    "MainframeToLakeOperator": "airflow_zaloni.operators.mainframe",
     "TwitterToLakeOperator": "airflow_zaloni.operators.twitter",
     "LakeIngestOperator": "airflow_zaloni.operators.base",
     "SalesforceToLakeOperator": "airflow_zaloni.operators.salesforce",
