@@ -298,12 +298,16 @@ class RecordDecoder:
             if np.all(lengths >= w):
                 view = np.lib.stride_tricks.as_strided(buf[first:], shape=(n, w), strides=(stride, 1))
                 return view
-        cols = np.arange(w, dtype=np.int64)
-        idx = starts[:, None] + cols[None, :]
-        inside = cols[None, :] < lengths[:, None]
-        np.minimum(idx, max(len(buf) - 1, 0), out=idx)
-        mat = buf[idx] if len(buf) else np.zeros((n, w), dtype=np.uint8)
-        mat[~inside] = 0
+        # Gather the records into rows; a zero tail keeps every index in range without clipping.
+        padded = np.concatenate([buf, np.zeros(w, dtype=np.uint8)])
+        small = len(padded) < 2**31 - w
+        cols: np.ndarray = np.arange(w, dtype=np.int32) if small else np.arange(w, dtype=np.int64)
+        index: np.ndarray = starts.astype(cols.dtype)[:, None] + cols[None, :]
+        mat = padded[index]
+        short = lengths < w
+        if short.any():
+            rows = np.flatnonzero(short)
+            mat[rows] *= cols[None, :] < lengths[rows, None]
         return mat
 
     def decode_matrix(

@@ -14,6 +14,7 @@ import bz2
 import gzip
 import importlib
 import io
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
@@ -161,7 +162,16 @@ class _Reader:
     def fill(self, want: int) -> bytes:
         """Return at least ``want`` bytes of the logical stream (fewer only at its end), without consuming."""
         while not self.eof and len(self.pending) < want + self.end_skip:
-            block = self.stream.read(max(READ_SIZE, want + self.end_skip - len(self.pending)))
+            try:
+                block = self.stream.read(max(READ_SIZE, want + self.end_skip - len(self.pending)))
+            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+                raise DecodeError(
+                    f"corrupt compressed input: {exc}", offset=self.consumed + len(self.pending)
+                ) from None
+            except OSError as exc:
+                if "Invalid data stream" in str(exc) or "compressed" in str(exc).lower():
+                    raise DecodeError(f"corrupt compressed input: {exc}") from None
+                raise
             if not block:
                 self.eof = True
                 break
@@ -441,6 +451,8 @@ class Framer:
         o = self.opts
         rid = 0
         rec_len = self.fixed_record_length if fixed else None
+        rdw_big = o.is_rdw_big_endian
+        rdw_adj = o.rdw_adjustment - (4 if o.is_rdw_part_of_record_length else 0)
         while True:
             data = reader.fill(READ_SIZE)
             if not data:
@@ -493,12 +505,10 @@ class Framer:
                                 offset=base + p,
                                 record=rid,
                             )
-                        length = self._rdw_length(
-                            bytes(data[p : p + 4]),
-                            o.is_rdw_big_endian,
-                            o.rdw_adjustment,
-                            o.is_rdw_part_of_record_length,
-                        )
+                        # Inline RDW decoding: this loop runs once per record.
+                        length = (
+                            (data[p] << 8 | data[p + 1]) if rdw_big else (data[p + 3] << 8 | data[p + 2])
+                        ) + rdw_adj
                         hdr = 4
                         if length <= 0:
                             raise DecodeError(
