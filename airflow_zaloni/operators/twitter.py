@@ -139,6 +139,11 @@ class TwitterToLakeOperator(LakeIngestOperator):
         lower, upper = txn.lake.incremental_window(ref, partition) if self.incremental else (None, None)
         self.watermark_upper = upper
         start, end = self._time_window(context)
+        since_id, until_id = lower, int(upper) + 1 if upper is not None else None  # X's until_id is exclusive
+        if start or end:
+            # X refuses since_id/until_id together with a time window; the window alone bounds the run (and a
+            # re-run of the same interval reads the same window). The watermark still records the newest post.
+            since_id = until_id = None
         hook = TwitterHook(self.twitter_conn_id, rate_limit_budget=self.rate_limit_budget)
         source = TwitterPostsSource(
             hook.get_conn(),
@@ -146,9 +151,8 @@ class TwitterToLakeOperator(LakeIngestOperator):
             query=self.query,
             user=self.user,
             list_id=self.list_id,
-            since_id=lower,
-            # the window's upper watermark is inclusive, X's until_id exclusive
-            until_id=int(upper) + 1 if upper is not None else None,
+            since_id=since_id,
+            until_id=until_id,
             start_time=start,
             end_time=end,
             tweet_fields=self.tweet_fields,

@@ -28,6 +28,7 @@ from airflow_zaloni.sources.twitter_client import (
     TwitterAccessError,
     TwitterError,
     TwitterNotFoundError,
+    TwitterRequestError,
     XClient,
     describe_api_errors,
 )
@@ -274,6 +275,10 @@ class TwitterPostsSource:
             raise ValueError(f"endpoint {endpoint!r} only accepts the app's bearer token, not OAuth 1.0a user context")
         if not spec.time_window and (start_time or end_time):
             raise ValueError(f"endpoint {endpoint!r} does not accept start_time/end_time")
+        if spec.since_id and (since_id is not None or until_id is not None) and (start_time or end_time):
+            raise ValueError(
+                "X does not accept since_id/until_id together with start_time/end_time: give one or the other"
+            )
         page_max = spec.max_page
         if endpoint == "full_archive_search" and "context_annotations" in tweet_fields:
             page_max = 100  # X's documented limit when context annotations are requested
@@ -308,6 +313,7 @@ class TwitterPostsSource:
         self.pages = 0
         self.posts = 0
         self.truncated = False
+        self.since_id_expired = False
         self.partial_errors: list[dict[str, Any]] = []
         self._newest: int | None = None
 
@@ -351,6 +357,7 @@ class TwitterPostsSource:
             "posts": self.posts,
             "empty": self.posts == 0,
             "truncated": self.truncated,
+            "since_id_expired": self.since_id_expired,
             "included": {kind: self.includes.count(kind) for kind in self.includes.kinds},
             "includes_not_landed": dict(self.includes.ignored),
             "partial_errors": len(self.partial_errors),
@@ -364,6 +371,27 @@ class TwitterPostsSource:
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         method, args, kwargs = self._call()
+        try:
+            yield from self._read(method, args, kwargs)
+        except TwitterRequestError as error:
+            # Recent search refuses a since_id older than its 7-day window (a DAG paused for a week). Every post
+            # the window still holds is newer than that watermark, so reading the whole window neither duplicates
+            # nor skips anything that can still be had; posts between the two are gone from recent search.
+            if self.pages or "since_id" not in kwargs or "'since_id' must be" not in str(error):
+                raise
+            log.warning(
+                "X %s: the since_id watermark %s is older than the recent-search window (%s); reading the whole "
+                "window instead. Posts between the watermark and the window's start cannot be fetched by recent "
+                "search (use full_archive_search to backfill them).",
+                self.endpoint,
+                self.since_id,
+                error,
+            )
+            self.since_id_expired = True
+            del kwargs["since_id"]
+            yield from self._read(method, args, kwargs)
+
+    def _read(self, method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[pa.RecordBatch]:
         limit = self.max_pages if self.max_pages is not None else math.inf
         pending: list[dict[str, Any]] = []
         next_token = None

@@ -139,6 +139,8 @@ class XState:
         self.places: dict[str, dict[str, Any]] = {}
         self.lists: dict[str, list[str]] = {}
         self.suspended: set[str] = set()
+        #: Oldest post id that recent search still covers (its 7-day window); older since_ids are refused.
+        self.recent_floor_id: int | None = None
         self.faults: list[Fault] = []
         self.windows: dict[str, _Window] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
@@ -441,6 +443,14 @@ class _Handler(BaseHTTPRequestHandler):
                         ]
                     },
                 )
+            floor = state.recent_floor_id
+            if floor is not None and "since_id" in params and int(params["since_id"]) < floor:
+                raise _invalid(
+                    f"Invalid 'since_id':'{params['since_id']}'. 'since_id' must be a tweet id created after "
+                    f"{dt.datetime.now(dt.UTC) - dt.timedelta(days=7):%Y-%m-%dT%H:%M:%S.000Z}. Please use a "
+                    f"'since_id' that is larger than {floor}",
+                    {"since_id": [params["since_id"]]},
+                )
             return self._search(params, max_page=100)
         if path == "/2/tweets/search/all":
             if state.tier != "pro":
@@ -500,10 +510,10 @@ class _Handler(BaseHTTPRequestHandler):
                     f"The `max_results` query parameter value [{value}] is not between {lo} and {hi}",
                     {"max_results": [str(value)]},
                 )
-        for value in filter(None, params.get("tweet.fields", "").split(",")):
-            if value not in TWEET_FIELDS:
+        for field_name in filter(None, params.get("tweet.fields", "").split(",")):
+            if field_name not in TWEET_FIELDS:
                 raise _invalid(
-                    f"The `tweet.fields` query parameter value [{value}] is not one of [{','.join(TWEET_FIELDS)}]",
+                    f"The `tweet.fields` query parameter value [{field_name}] is not one of [{','.join(TWEET_FIELDS)}]",
                     {"tweet.fields": [params["tweet.fields"]]},
                 )
 
@@ -511,6 +521,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._check_params(params, SEARCH_PARAMS, 10, max_page)
         if "query" not in params:
             raise _invalid("The `query` query parameter can not be empty", {"query": [""]})
+        ids = {"since_id", "until_id"} & set(params)
+        if ids and {"start_time", "end_time"} & set(params):
+            raise _invalid(
+                "Invalid use of 'since_id' or 'until_id' in conjunction with 'start_time' or 'end_time'.",
+                {name: [params[name]] for name in sorted(ids)},
+            )
         matcher = _compile_query(params["query"])
         posts = [p for p in self.server.state.posts.values() if matcher(p, self.server.state)]
         return self._page(posts, params, token_param="next_token", default_page=10)

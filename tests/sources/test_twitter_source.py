@@ -352,3 +352,18 @@ def test_bad_arguments_fail_before_any_request() -> None:
         TwitterPostsSource(c, endpoint="list_posts", list_id="1", start_time="2026-01-01T00:00:00Z")
     with pytest.raises(ValueError, match="since_id must be a numeric"):
         TwitterPostsSource(c, endpoint="recent_search", query="x", since_id="abc")
+
+
+def test_since_id_older_than_the_recent_window_reads_the_whole_window(server: XApiServer, state: XState) -> None:
+    ids = newest_ids(state, "#airflow")
+    state.recent_floor_id = ids[-1]  # the watermark below is older than what recent search still covers
+    source = TwitterPostsSource(client(server), endpoint="recent_search", query="#airflow", since_id=ids[-1] - 1)
+    table = read(source)
+    assert sorted(map(int, table.column("id").to_pylist()), reverse=True) == ids
+    assert source.stats()["since_id_expired"] is True
+    assert "since_id" in state.requests[0][1] and "since_id" not in state.requests[1][1]
+
+
+def test_ids_and_time_window_are_not_combined() -> None:
+    with pytest.raises(ValueError, match="since_id/until_id together with start_time/end_time"):
+        TwitterPostsSource(XClient("t"), endpoint="recent_search", query="x", since_id=5, start_time="2026-01-01")
