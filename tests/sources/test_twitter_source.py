@@ -367,3 +367,8 @@ def test_since_id_older_than_the_recent_window_reads_the_whole_window(server: XA
 def test_ids_and_time_window_are_not_combined() -> None:
     with pytest.raises(ValueError, match="since_id/until_id together with start_time/end_time"):
         TwitterPostsSource(XClient("t"), endpoint="recent_search", query="x", since_id=5, start_time="2026-01-01")
+
+
+def test_unknown_list_is_not_found(server: XApiServer) -> None:
+    with pytest.raises(TwitterNotFoundError, match=r"list 404.*Could not find list with id: \[404\]"):
+        read(TwitterPostsSource(client(server), endpoint="list_posts", list_id="404"))
