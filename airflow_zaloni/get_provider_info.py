@@ -132,6 +132,10 @@ def get_provider_info() -> dict[str, Any]:
             },
             {
                 "integration-name": "Zaloni data lake",
+                "python-modules": ["airflow_zaloni.operators.files"],
+            },
+            {
+                "integration-name": "Zaloni data lake",
                 "python-modules": ["airflow_zaloni.operators.salesforce"],
             },
             {
@@ -139,8 +143,12 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_zaloni.operators.warehouse"],
             },
         ],
-        "sensors": [],
-        "triggers": [],
+        "sensors": [
+            {"integration-name": "Zaloni data lake", "python-modules": ["airflow_zaloni.sensors.files"]},
+        ],
+        "triggers": [
+            {"integration-name": "Zaloni data lake", "python-modules": ["airflow_zaloni.triggers.files"]},
+        ],
         "extra-links": [],
         "filesystems": ["airflow_zaloni.lake.webhdfs_fs"],
         "config": {

@@ -7,6 +7,7 @@ from typing import Any
 
 # Public name -> module that defines it. One line per class.
 _EXPORTS: dict[str, str] = {
+    "FilePatternSensor": "airflow_zaloni.sensors.files",
 }
 
 __all__ = sorted(_EXPORTS)

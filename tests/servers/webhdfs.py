@@ -84,7 +84,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _redirect(self, query: dict[str, str], path: str) -> None:
         params = "&".join(f"{k}={quote(v)}" for k, v in {**query, "datanode": "true"}.items())
-        host, port = self.server.server_address[:2]  # type: ignore[misc,str-unpack]
+        host, port = self.server.server_address[:2]  # type: ignore[misc,str-unpack,index]
         self.send_response(307)
         self.send_header("Location", f"http://{host}:{port}{PREFIX}{quote(path)}?{params}")
         self.send_header("Content-Length", "0")

@@ -25,7 +25,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -33,7 +32,14 @@ import pyarrow as pa
 from airflow_zaloni.sources.base import SourceError
 from airflow_zaloni.sources.files.drift import Drift, conform, resolve
 from airflow_zaloni.sources.files.formats import Decoded, FormatOptions, Rejected, decode, format_for
-from airflow_zaloni.sources.files.ledger import LEDGER_SCHEMA, LEDGER_SUFFIX, Ledger, LedgerEntry, entries_table
+from airflow_zaloni.sources.files.ledger import (
+    LEDGER_SCHEMA,
+    LEDGER_SUFFIX,
+    Ledger,
+    LedgerEntry,
+    entries_table,
+    entry_from_row,
+)
 from airflow_zaloni.sources.files.ledger import landing_name as make_landing_name
 from airflow_zaloni.sources.filesystems import FileSystem, FileVanishedError, RemoteFile, check_name
 
@@ -236,7 +242,7 @@ class FileIngest:
         result: IngestResult,
     ) -> list[Landed]:
         landed: list[Landed] = []
-        now = datetime.now(timezone.utc)
+        now = time.time()
         for f, version in todo:
             name = make_landing_name(f.relative)
             try:
@@ -311,7 +317,7 @@ class FileIngest:
         for row in ledger.own:
             if row["path"] in fresh:
                 continue
-            entry = LedgerEntry(**{k: row[k] for k in LedgerEntry.__dataclass_fields__})
+            entry = entry_from_row(row)
             local = os.path.join(spool, f"carried-{len(carried):06d}")
             with (
                 lake.storage.open_read(f"{base}/{entry.landing_name}") as stream,

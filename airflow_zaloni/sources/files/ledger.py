@@ -78,11 +78,30 @@ class LedgerEntry:
     rows: int | None
     rejected_rows: int | None
     partition: str
-    ingested_at: Any
+    ingested_at: float
+    """Seconds since the epoch (UTC)."""
 
 
 def entries_table(entries: Iterable[LedgerEntry]) -> pa.Table:
-    return pa.Table.from_pylist([asdict(e) for e in entries], schema=LEDGER_SCHEMA)
+    rows = [asdict(e) for e in entries]
+    columns = {}
+    for f in LEDGER_SCHEMA:
+        values = [r[f.name] for r in rows]
+        if f.name == "ingested_at":
+            # From integers: converting Python datetimes with a time zone makes pyarrow import pandas (seconds).
+            micros = pa.array([round(v * 1_000_000) for v in values], pa.int64())
+            columns[f.name] = micros.cast(f.type)
+        else:
+            columns[f.name] = pa.array(values, f.type)
+    return pa.Table.from_pydict(columns, schema=LEDGER_SCHEMA)
+
+
+def entry_from_row(row: dict[str, Any]) -> LedgerEntry:
+    """A ledger row as read back from Parquet (``ingested_at`` comes back as a datetime)."""
+    values = {k: row[k] for k in LedgerEntry.__dataclass_fields__}
+    stamp = values["ingested_at"]
+    values["ingested_at"] = stamp.timestamp() if hasattr(stamp, "timestamp") else float(stamp)
+    return LedgerEntry(**values)
 
 
 @dataclass(frozen=True)

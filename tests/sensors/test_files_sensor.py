@@ -1,0 +1,85 @@
+"""FilePatternSensor and its trigger against a real FTP server: files that arrive later, a trigger file, timeouts,
+wrong credentials."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from airflow.sdk.exceptions import TaskDeferred
+
+from airflow_zaloni.sensors.files import FilePatternSensor
+from airflow_zaloni.triggers.files import FilePatternTrigger
+from tests.servers.ftp import FTPServerInfo, ftp_server
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def ftp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FTPServerInfo]:
+    with ftp_server(tmp_path) as srv:
+        monkeypatch.setenv("AIRFLOW_CONN_DROP_FTP", srv.connection_uri("alice"))
+        (srv.root / "in").mkdir()
+        yield srv
+
+
+async def first_event(trigger: FilePatternTrigger) -> dict:
+    async for event in trigger.run():
+        return event.payload
+    raise AssertionError("the trigger ended without an event")
+
+
+def test_trigger_fires_when_files_and_the_trigger_file_arrive(ftp: FTPServerInfo) -> None:
+    sensor = FilePatternSensor(
+        task_id="wait", source="ftp://drop_ftp@/in", pattern="*.csv", trigger_file="_SUCCESS", poke_interval=0.1
+    )
+    with pytest.raises(TaskDeferred) as deferred:  # nothing there yet: the wait moves to the triggerer
+        sensor.execute({})  # type: ignore[arg-type]
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, FilePatternTrigger)
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_zaloni.triggers.files.FilePatternTrigger"
+    trigger = FilePatternTrigger(**kwargs)  # what the triggerer does: rebuild from the serialized form
+
+    def producer() -> None:
+        time.sleep(0.3)
+        (ftp.root / "in" / "a.csv").write_bytes(b"id\n1\n")
+        (ftp.root / "in" / "b.csv").write_bytes(b"id\n2\n")
+        time.sleep(0.3)  # files alone are not enough: the batch is complete only with its marker
+        (ftp.root / "in" / "_SUCCESS").write_bytes(b"")
+
+    thread = threading.Thread(target=producer)
+    thread.start()
+    started = time.monotonic()
+    event = asyncio.run(first_event(trigger))
+    thread.join()
+    assert event == {"status": "success", "files": ["a.csv", "b.csv"]}
+    assert time.monotonic() - started >= 0.6
+    assert sensor.execute_complete({}, event) == ["a.csv", "b.csv"]  # type: ignore[arg-type]
+
+
+def test_trigger_times_out_and_reports_bad_credentials(ftp: FTPServerInfo, monkeypatch: pytest.MonkeyPatch) -> None:
+    watch = {"source": "ftp://drop_ftp@/in", "pattern": "*.csv"}
+    event = asyncio.run(first_event(FilePatternTrigger(watch=watch, poll_interval=0.05, deadline=time.time() + 0.2)))
+    assert event["status"] == "timeout" and "'*.csv'" in event["message"]
+    monkeypatch.setenv("AIRFLOW_CONN_DROP_FTP", f"ftp://alice:wrong@127.0.0.1:{ftp.port}")
+    event = asyncio.run(first_event(FilePatternTrigger(watch=watch, poll_interval=0.05)))
+    assert event["status"] == "error" and "FTP login failed for connection 'drop_ftp'" in event["message"]
+
+
+def test_poke_mode_counts_only_old_enough_files(ftp: FTPServerInfo) -> None:
+    sensor = FilePatternSensor(
+        task_id="wait", source="ftp://drop_ftp@/in", pattern="*.csv", min_files=2, min_age=3600, deferrable=False
+    )
+    (ftp.root / "in" / "a.csv").write_bytes(b"id\n1\n")
+    (ftp.root / "in" / "b.csv").write_bytes(b"id\n2\n")
+    assert sensor.poke({}) is False  # type: ignore[arg-type]  # both still "being written" (modified just now)
+    for name in ("a.csv", "b.csv"):
+        os.utime(ftp.root / "in" / name, (1_700_000_000, 1_700_000_000))
+    result = sensor.poke({})  # type: ignore[arg-type]
+    assert result and result.xcom_value == ["a.csv", "b.csv"]  # type: ignore[union-attr]
