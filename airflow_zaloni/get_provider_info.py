@@ -105,16 +105,16 @@ def get_provider_info() -> dict[str, Any]:
                     "relabeling": {"login": "User ID"},
                     "placeholders": {"host": "zos.example.com", "port": "21 (FTP/FTPS) or 22 (SFTP)"},
                 },
-            },
+            }
         ],
         "hooks": [
             {
                 "integration-name": "Zaloni data lake",
-                "python-modules": ["airflow_zaloni.hooks.twitter"],
+                "python-modules": ["airflow_zaloni.hooks.mainframe"],
             },
             {
                 "integration-name": "Zaloni data lake",
-                "python-modules": ["airflow_zaloni.hooks.mainframe"],
+                "python-modules": ["airflow_zaloni.hooks.twitter"],
             },
         ],
         "operators": [
@@ -124,15 +124,15 @@ def get_provider_info() -> dict[str, Any]:
             },
             {
                 "integration-name": "Zaloni data lake",
-                "python-modules": ["airflow_zaloni.operators.twitter"],
-            },
-            {
-                "integration-name": "Zaloni data lake",
                 "python-modules": ["airflow_zaloni.operators.base"],
             },
             {
                 "integration-name": "Zaloni data lake",
                 "python-modules": ["airflow_zaloni.operators.files"],
+            },
+            {
+                "integration-name": "Zaloni data lake",
+                "python-modules": ["airflow_zaloni.operators.twitter"],
             },
             {
                 "integration-name": "Zaloni data lake",

@@ -8,6 +8,8 @@ from typing import Any
 # Public name -> module that defines it. One line per class.
 _EXPORTS: dict[str, str] = {
     "FilePatternSensor": "airflow_zaloni.sensors.files",
+    "SparkDriverSensor": "airflow_zaloni.sensors.spark",
+    "YarnApplicationSensor": "airflow_zaloni.sensors.yarn",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,0 +1,102 @@
+"""HTML of the Lake view: datasets by zone, with partitions, rows, bytes, freshness, schema and quarantine counts.
+
+Plain server-rendered HTML (no build step): every value from the lake is escaped, since dataset names and manifest
+fields come from outside.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from html import escape
+from typing import Any
+
+from airflow_zaloni.lake.catalog import DatasetSummary
+from airflow_zaloni.lake.paths import ZONES
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:16px;color:#1b1f24}
+h1{font-size:20px;margin:0 0 4px} h2{font-size:16px;margin:18px 0 6px;text-transform:capitalize}
+.root{color:#57606a;font-size:13px;margin-bottom:12px}
+table{border-collapse:collapse;width:100%;font-size:13px} th,td{padding:4px 8px;border-bottom:1px solid #d0d7de;
+text-align:left;vertical-align:top} th{background:#f6f8fa} td.n{text-align:right;font-variant-numeric:tabular-nums}
+details summary{cursor:pointer;color:#0969da} .stale{color:#cf222e} .fresh{color:#1a7f37} .q{color:#9a6700}
+code{font-size:12px}
+"""
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _age(seconds: float | None, stale_after: float) -> str:
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            text = f"{seconds / size:.1f} {unit} ago"
+            break
+    else:
+        text = f"{seconds:.0f} s ago"
+    css = "stale" if seconds > stale_after else "fresh"
+    return f'<span class="{css}">{escape(text)}</span>'
+
+
+def _dataset_row(d: DatasetSummary, stale_after: float) -> str:
+    schema = "".join(
+        f"<tr><td><code>{escape(f['name'])}</code></td><td><code>{escape(f['type'])}</code></td></tr>" for f in d.schema
+    )
+    parts = "".join(
+        f"<tr><td><code>{escape(p.partition)}</code></td><td class=n>{'' if p.rows is None else f'{p.rows:,}'}</td>"
+        f"<td class=n>{_size(p.bytes)}</td><td class=n>{p.files}</td><td>{_when(p.committed_at)}</td>"
+        f"<td><code>{escape(str(p.run_id or ''))}</code></td></tr>"
+        for p in reversed(d.partitions)
+    )
+    quarantine = "" if d.quarantined_rows is None else f'<span class="q">{d.quarantined_rows:,}</span>'
+    return (
+        f'<tr data-dataset="{escape(d.key)}"><td><b>{escape(d.system)}/{escape(d.name)}</b></td>'
+        f"<td class=n>{len(d.partitions)}</td><td class=n>{d.rows:,}</td><td class=n>{_size(d.bytes)}</td>"
+        f"<td>{_when(d.last_commit)}</td><td>{_age(d.freshness_seconds, stale_after)}</td>"
+        f"<td class=n>{quarantine}</td><td>{escape('' if d.watermark is None else str(d.watermark))}</td>"
+        f"<td><details><summary>schema ({len(d.schema)})</summary><table>{schema}</table></details>"
+        f"<details><summary>partitions</summary><table><tr><th>partition</th><th>rows</th><th>size</th>"
+        f"<th>files</th><th>committed</th><th>run</th></tr>{parts}</table></details></td></tr>"
+    )
+
+
+def render(root: str, datasets: list[DatasetSummary], *, stale_after: float = 2 * 86400, error: str = "") -> str:
+    """The whole page."""
+    sections = []
+    for zone in ZONES:
+        rows = [d for d in datasets if d.zone == zone]
+        if not rows:
+            continue
+        body = "".join(_dataset_row(d, stale_after) for d in rows)
+        sections.append(
+            f'<h2 id="zone-{zone}">{zone}</h2><table><tr><th>dataset</th><th>partitions</th><th>rows</th>'
+            f"<th>size</th><th>last commit</th><th>freshness</th><th>quarantined</th><th>watermark</th>"
+            f"<th></th></tr>{body}</table>"
+        )
+    if error:
+        sections.insert(0, f'<p class="stale">{escape(error)}</p>')
+    if not datasets and not error:
+        sections.append("<p>The lake is empty: no dataset has been committed yet.</p>")
+    return (
+        f"<!doctype html><html><head><meta charset=utf-8><title>Lake</title><style>{_STYLE}</style></head>"
+        f'<body><h1>Lake</h1><div class="root">root <code>{escape(root)}</code> &middot; '
+        f"{len(datasets)} dataset(s)</div>{''.join(sections)}</body></html>"
+    )
+
+
+def as_json(datasets: list[DatasetSummary]) -> list[dict[str, Any]]:
+    return [d.as_dict() for d in datasets]
