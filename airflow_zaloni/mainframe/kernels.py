@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from airflow_zaloni.mainframe.codepages import CodePage
 
@@ -73,20 +74,23 @@ def _offsets(lengths: np.ndarray) -> np.ndarray:
 # Strings
 
 
-def _trim_bounds(ws: np.ndarray, policy: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """Per row [left, right) after trimming characters flagged in ``ws``; None when nothing is trimmed."""
-    m, s = ws.shape
-    if policy in ("none", "keep_all") or s == 0:
-        return None
-    nonws = ~ws
-    has = nonws.any(axis=1)
-    left = np.where(has, nonws.argmax(axis=1), s) if policy in ("both", "left") else np.zeros(m, dtype=np.int64)
-    if policy in ("both", "right"):
-        right = np.where(has, s - nonws[:, ::-1].argmax(axis=1), 0)
-    else:
-        right = np.full(m, s, dtype=np.int64)
-    right = np.maximum(right, left)
-    return left, right
+_JAVA_WHITESPACE = "".join(chr(i) for i in range(0x21))  # what Java's String.trim strips
+
+
+def java_trim(arr: pa.Array, policy: str) -> pa.Array:
+    """Cobrix's string_trimming_policy, done by Arrow's C++ kernels (nulls stay null)."""
+    if policy == "both":
+        return pc.utf8_trim(arr, characters=_JAVA_WHITESPACE)
+    if policy == "left":
+        return pc.utf8_ltrim(arr, characters=_JAVA_WHITESPACE)
+    if policy == "right":
+        return pc.utf8_rtrim(arr, characters=_JAVA_WHITESPACE)
+    return arr
+
+
+@functools.lru_cache(maxsize=64)
+def _fixed_offsets(m: int, s: int) -> np.ndarray:
+    return np.arange(0, m * s + 1, s, dtype=np.int64) if s else np.zeros(m + 1, dtype=np.int64)
 
 
 def _utf8_encode(cp: np.ndarray, keep: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -116,12 +120,6 @@ def _utf8_encode(cp: np.ndarray, keep: np.ndarray | None) -> tuple[np.ndarray, n
     return offsets, out
 
 
-def _keep_mask(bounds: tuple[np.ndarray, np.ndarray], s: int) -> np.ndarray:
-    left, right = bounds
-    cols = np.arange(s)
-    return (cols >= left[:, None]) & (cols < right[:, None])
-
-
 def decode_text(
     mat: np.ndarray,
     page: CodePage,
@@ -129,89 +127,74 @@ def decode_text(
     null_if_zero: bool,
     drop: np.ndarray | None = None,
 ) -> pa.Array:
-    """Decode single-byte text through ``page``.
+    """Decode single-byte text through ``page``, then trim.
 
     :param drop: bytes (a 256-entry bool table) removed before trimming (ASCII control characters in Cobrix).
     """
     mat = _contig(mat)
     m, s = mat.shape
-    valid = (mat != 0).any(axis=1) if (null_if_zero and s) else None
-    ws = page.whitespace[mat]
+    valid = mat.any(axis=1) if (null_if_zero and s) else None
+    keep = None
     if drop is not None:
         dropped = drop[mat]
-        ws = ws | dropped
-    bounds = _trim_bounds(ws, trim)
-    keep = _keep_mask(bounds, s) if bounds is not None else None
-    if drop is not None:
-        keep = ~dropped if keep is None else (keep & ~dropped)
+        if dropped.any():
+            keep = ~dropped
     raw = mat.tobytes().translate(page.translate_table)
     if page.is_ascii or raw.find(b"\xff") < 0:
-        # Every character of this column is ASCII: one byte in, one byte out.
+        # Every character of this column is ASCII: one byte in, one byte out, offsets fixed.
         data = np.frombuffer(raw, dtype=np.uint8)
         if keep is None:
-            offsets = np.arange(0, m * s + 1, s, dtype=np.int64) if s else np.zeros(m + 1, dtype=np.int64)
+            offsets = _fixed_offsets(m, s)
         else:
             offsets = _offsets(keep.sum(axis=1))
             data = data.reshape(m, s)[keep]
-        return string_array(offsets, data, valid)
-    table, lengths = page.utf8
-    ulen = lengths[mat]
-    if keep is not None:
-        ulen = ulen * keep
-    offsets = _offsets(ulen.sum(axis=1, dtype=np.int64))
-    data = table[mat][np.arange(3)[None, None, :] < ulen[:, :, None]]
-    return string_array(offsets, data, valid)
+    else:
+        table, lengths = page.utf8
+        ulen = lengths[mat]
+        if keep is not None:
+            ulen = ulen * keep
+        offsets = _offsets(ulen.sum(axis=1, dtype=np.int64))
+        data = table[mat][np.arange(3)[None, None, :] < ulen[:, :, None]]
+    return java_trim(string_array(offsets, data, valid), trim)
 
 
 def decode_utf8_text(mat: np.ndarray, trim: str, null_if_zero: bool) -> pa.Array:
     """ASCII-family text in UTF-8 (Cobrix's ASCII default): control bytes (< 0x20) removed, malformed -> U+FFFD."""
     mat = _contig(mat)
     m, s = mat.shape
-    valid = (mat != 0).any(axis=1) if (null_if_zero and s) else None
+    valid = mat.any(axis=1) if (null_if_zero and s) else None
     dropped = mat < 0x20
-    ws = mat <= 0x20
-    bounds = _trim_bounds(ws, trim)
-    keep = ~dropped if bounds is None else (_keep_mask(bounds, s) & ~dropped)
-    offsets = _offsets(keep.sum(axis=1))
-    data = mat[keep]
+    if dropped.any():
+        keep = ~dropped
+        offsets = _offsets(keep.sum(axis=1))
+        data = mat[keep]
+    else:
+        offsets = _fixed_offsets(m, s)
+        data = mat.reshape(-1)
     arr = string_array(offsets, data, valid)
     if (data >= 0x80).any():
         try:
             arr.validate(full=True)
         except pa.ArrowInvalid:
-            # Rare: malformed UTF-8. Decode row by row with replacement characters, then trim as Java does.
+            # Rare: malformed UTF-8. Decode row by row with replacement characters, as Java's decoder does.
             rows: list[str | None] = []
             for i in range(m):
                 if valid is not None and not valid[i]:
                     rows.append(None)
                     continue
-                text = bytes(mat[i][mat[i] >= 0x20]).decode("utf-8", errors="replace")
-                rows.append(_java_trim(text, trim))
+                rows.append(bytes(mat[i][mat[i] >= 0x20]).decode("utf-8", errors="replace"))
             arr = pa.array(rows, type=pa.string())
-    return arr
-
-
-def _java_trim(text: str, policy: str) -> str:
-    chars = "".join(chr(i) for i in range(0x21))
-    if policy == "both":
-        return text.strip(chars)
-    if policy == "left":
-        return text.lstrip(chars)
-    if policy == "right":
-        return text.rstrip(chars)
-    return text
+    return java_trim(arr, trim)
 
 
 def decode_national(mat: np.ndarray, big_endian: bool, trim: str, null_if_zero: bool) -> pa.Array:
     """PIC N: UTF-16 code units."""
     mat = _contig(mat)
     m, s = mat.shape
-    valid = (mat != 0).any(axis=1) if (null_if_zero and s) else None
+    valid = mat.any(axis=1) if (null_if_zero and s) else None
     units = mat.view(">u2" if big_endian else "<u2").astype(np.uint32).reshape(m, s // 2)
-    bounds = _trim_bounds(units <= 0x20, trim)
-    keep = _keep_mask(bounds, s // 2) if bounds is not None else None
-    offsets, data = _utf8_encode(units, keep)
-    return string_array(offsets, data, valid)
+    offsets, data = _utf8_encode(units, None)
+    return java_trim(string_array(offsets, data, valid), trim)
 
 
 @functools.lru_cache(maxsize=1)
@@ -399,65 +382,95 @@ def decode_zoned(
 
 
 def _zoned_clean(mat: np.ndarray, ebcdic: bool, overpunch: bool, leading: bool) -> Numbers | None:
-    """Fast path for a column whose every byte is a plain digit, except an overpunched sign where one belongs."""
+    """Fast path for a column whose every byte is a plain digit, except an overpunched sign where one belongs.
+
+    Works column by column on vectors of all rows (a field has few bytes, a batch many rows); returns None as soon
+    as a byte needs the general decoder (blanks, separate signs, corrupt bytes).
+    """
     m, s = mat.shape
     if s > 18:
         return None
-    zone = 0xF0 if ebcdic else 0x30
-    digits = mat - np.uint8(zone)  # wraps around for bytes below the zone: those fail the <= 9 test
+    zone = np.uint8(0xF0 if ebcdic else 0x30)
     sign_col = 0 if leading else s - 1
-    if overpunch:
-        sign_byte = mat[:, sign_col]
-        body = np.delete(digits, sign_col, axis=1) if s > 1 else digits[:, :0]
-        if not (body <= 9).all():
-            return None
-        if ebcdic:
-            hi, lo = sign_byte >> 4, sign_byte & 0x0F
-            if not (((hi == 0xC) | (hi == 0xD) | (hi == 0xF)) & (lo <= 9)).all():
+    values = np.zeros(m, dtype=np.int64)
+    neg = None
+    for j in range(s):
+        col = mat[:, j]
+        if overpunch and ebcdic and j == sign_col:
+            hi = col >> 4
+            d = col & 0x0F
+            if not (((hi == 0xC) | (hi == 0xD) | (hi == 0xF)) & (d <= 9)).all():
                 return None
             neg = hi == 0xD
-            digits = digits.copy()
-            digits[:, sign_col] = lo
         else:
-            if not (digits[:, sign_col] <= 9).all():
+            d = col - zone  # wraps around for bytes below the zone: those fail the <= 9 test
+            if not (d <= 9).all():
                 return None
-            neg = np.zeros(m, dtype=bool)
-    else:
-        if not (digits <= 9).all():
-            return None
-        neg = np.zeros(m, dtype=bool)
-    values = digits.astype(np.int64) @ _POW10[s - 1 :: -1]
-    values = np.where(neg, -values, values)
-    ok = np.ones(m, dtype=bool)
-    return Numbers(values, ok, np.zeros(m, dtype=bool))
+        values *= 10
+        values += d
+    if neg is not None:
+        values = np.where(neg, -values, values)
+    return Numbers(values, np.ones(m, dtype=bool), np.zeros(m, dtype=bool))
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Packed decimal (COMP-3, COMP-3U)
 
 
+@functools.lru_cache(maxsize=1)
+def _packed_pairs() -> np.ndarray:
+    """Byte -> its two digit nibbles as a number 0..99, or -1 when a nibble is not a digit."""
+    table = np.full(256, -1, dtype=np.int16)
+    for hi in range(10):
+        for lo in range(10):
+            table[hi << 4 | lo] = hi * 10 + lo
+    return table
+
+
 def decode_packed(mat: np.ndarray, *, has_sign: bool) -> Numbers:
+    """COMP-3 (sign nibble C/F positive, D negative) and COMP-3U (no sign nibble); all-0x00 is null."""
     mat = _contig(mat)
     m, s = mat.shape
+    zero = ~mat.any(axis=1) if s else np.ones(m, dtype=bool)
+    ndigits = 2 * s - 1 if has_sign else 2 * s
+    if s > 0 and ndigits <= 18:
+        # Column by column: two digits per byte through a lookup table, accumulated in int64.
+        pairs = _packed_pairs()
+        ok = np.ones(m, dtype=bool)
+        values = np.zeros(m, dtype=np.int64)
+        for j in range(s - 1 if has_sign else s):
+            pair = pairs[mat[:, j]]
+            ok &= pair >= 0
+            values *= 100
+            values += pair
+        neg = np.zeros(m, dtype=bool)
+        if has_sign:
+            last = mat[:, s - 1]
+            hi = last >> 4
+            sign = last & 0x0F
+            ok &= (hi <= 9) & ((sign == 0x0C) | (sign == 0x0D) | (sign == 0x0F))
+            values *= 10
+            values += hi
+            neg = sign == 0x0D
+        values = np.where(neg, -values, values)
+        return Numbers(values, ok & ~zero, ~ok & ~zero)
     nib = np.empty((m, 2 * s), dtype=np.uint8)
     nib[:, 0::2] = mat >> 4
     nib[:, 1::2] = mat & 0x0F
-    zero = ~(mat != 0).any(axis=1)
     if has_sign:
         digits = nib[:, :-1]
-        sign = nib[:, -1]
-        bad_sign = (sign != 0x0C) & (sign != 0x0D) & (sign != 0x0F)
-        neg = sign == 0x0D
+        sign_nib = nib[:, -1]
+        bad_sign = (sign_nib != 0x0C) & (sign_nib != 0x0D) & (sign_nib != 0x0F)
+        negative = sign_nib == 0x0D
     else:
         digits = nib
         bad_sign = np.zeros(m, dtype=bool)
-        neg = np.zeros(m, dtype=bool)
+        negative = np.zeros(m, dtype=bool)
     bad = (digits > 9).any(axis=1) | bad_sign
     isdig = np.ones(digits.shape, dtype=bool)
-    values = _digits_value(np.where(digits > 9, 0, digits), isdig)
-    values = _negate(values, neg)
-    valid = ~bad & ~zero
-    return Numbers(values, valid, bad & ~zero)
+    wide = _digits_value(np.where(digits > 9, 0, digits), isdig)
+    wide = _negate(wide, negative)
+    return Numbers(wide, ~bad & ~zero, bad & ~zero)
 
 
 # ---------------------------------------------------------------------------------------------------------------
