@@ -133,7 +133,7 @@ def decode_text(
     """
     mat = _contig(mat)
     m, s = mat.shape
-    valid = mat.any(axis=1) if (null_if_zero and s) else None
+    valid: np.ndarray | None = mat.any(axis=1) if (null_if_zero and s) else None
     keep = None
     if drop is not None:
         dropped = drop[mat]
@@ -162,7 +162,7 @@ def decode_utf8_text(mat: np.ndarray, trim: str, null_if_zero: bool) -> pa.Array
     """ASCII-family text in UTF-8 (Cobrix's ASCII default): control bytes (< 0x20) removed, malformed -> U+FFFD."""
     mat = _contig(mat)
     m, s = mat.shape
-    valid = mat.any(axis=1) if (null_if_zero and s) else None
+    valid: np.ndarray | None = mat.any(axis=1) if (null_if_zero and s) else None
     dropped = mat < 0x20
     if dropped.any():
         keep = ~dropped
@@ -191,7 +191,7 @@ def decode_national(mat: np.ndarray, big_endian: bool, trim: str, null_if_zero: 
     """PIC N: UTF-16 code units."""
     mat = _contig(mat)
     m, s = mat.shape
-    valid = mat.any(axis=1) if (null_if_zero and s) else None
+    valid: np.ndarray | None = mat.any(axis=1) if (null_if_zero and s) else None
     units = mat.view(">u2" if big_endian else "<u2").astype(np.uint32).reshape(m, s // 2)
     offsets, data = _utf8_encode(units, None)
     return java_trim(string_array(offsets, data, valid), trim)
@@ -392,7 +392,7 @@ def _zoned_clean(mat: np.ndarray, ebcdic: bool, overpunch: bool, leading: bool) 
         return None
     zone = np.uint8(0xF0 if ebcdic else 0x30)
     sign_col = 0 if leading else s - 1
-    values = np.zeros(m, dtype=np.int64)
+    values: np.ndarray = np.zeros(m, dtype=np.int64)
     neg = None
     for j in range(s):
         col = mat[:, j]
