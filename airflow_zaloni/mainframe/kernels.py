@@ -88,6 +88,11 @@ def java_trim(arr: pa.Array, policy: str) -> pa.Array:
     return arr
 
 
+def _nonzero_rows(mat: np.ndarray) -> np.ndarray:
+    """Rows with at least one non-zero byte (an all-0x00 field is null with improved_null_detection)."""
+    return np.asarray(mat.any(axis=1), dtype=bool)
+
+
 @functools.lru_cache(maxsize=64)
 def _fixed_offsets(m: int, s: int) -> np.ndarray:
     return np.arange(0, m * s + 1, s, dtype=np.int64) if s else np.zeros(m + 1, dtype=np.int64)
@@ -133,7 +138,7 @@ def decode_text(
     """
     mat = _contig(mat)
     m, s = mat.shape
-    valid: np.ndarray | None = mat.any(axis=1) if (null_if_zero and s) else None
+    valid = _nonzero_rows(mat) if (null_if_zero and s) else None
     keep = None
     if drop is not None:
         dropped = drop[mat]
@@ -162,7 +167,7 @@ def decode_utf8_text(mat: np.ndarray, trim: str, null_if_zero: bool) -> pa.Array
     """ASCII-family text in UTF-8 (Cobrix's ASCII default): control bytes (< 0x20) removed, malformed -> U+FFFD."""
     mat = _contig(mat)
     m, s = mat.shape
-    valid: np.ndarray | None = mat.any(axis=1) if (null_if_zero and s) else None
+    valid = _nonzero_rows(mat) if (null_if_zero and s) else None
     dropped = mat < 0x20
     if dropped.any():
         keep = ~dropped
@@ -191,7 +196,7 @@ def decode_national(mat: np.ndarray, big_endian: bool, trim: str, null_if_zero: 
     """PIC N: UTF-16 code units."""
     mat = _contig(mat)
     m, s = mat.shape
-    valid: np.ndarray | None = mat.any(axis=1) if (null_if_zero and s) else None
+    valid = _nonzero_rows(mat) if (null_if_zero and s) else None
     units = mat.view(">u2" if big_endian else "<u2").astype(np.uint32).reshape(m, s // 2)
     offsets, data = _utf8_encode(units, None)
     return java_trim(string_array(offsets, data, valid), trim)
@@ -398,7 +403,7 @@ def _zoned_clean(mat: np.ndarray, ebcdic: bool, overpunch: bool, leading: bool) 
         col = mat[:, j]
         if overpunch and ebcdic and j == sign_col:
             hi = col >> 4
-            d = col & 0x0F
+            d: np.ndarray = col & 0x0F
             if not (((hi == 0xC) | (hi == 0xD) | (hi == 0xF)) & (d <= 9)).all():
                 return None
             neg = hi == 0xD
