@@ -338,15 +338,9 @@ class WarehouseSource:
                     lambda: engines.close_quietly(adbc)
                 )
 
-            if workers <= 1:
-                read, close = open_adbc()
-                try:
-                    for sql in queries:
-                        yield from read(sql)
-                finally:
-                    close()
-                return
-            yield from read_in_parallel(queries, workers, open_adbc)
+            # Even one connection reads in a thread: ADBC decodes (and the consumer, e.g. the Parquet writer,
+            # encodes) with the GIL released, so reading the next batches overlaps writing the last ones.
+            yield from read_in_parallel(queries, max(1, workers), open_adbc, max_buffered=2)
             return
 
         # on PostgreSQL, types without an Arrow mapping are cast to text by the server (its own text form)
