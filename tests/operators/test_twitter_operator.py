@@ -34,16 +34,16 @@ def state() -> XState:
     return state
 
 
+def set_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, server: XApiServer) -> None:
+    """A ``twitter`` connection to the local server, through the environment."""
+    conn = {"conn_type": "twitter", "host": server.url, "password": "test-bearer-token"}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({**conn, "extra": {"verify": server.ca_path}}))
+
+
 @pytest.fixture
 def server(tmp_path: Path, state: XState, monkeypatch: pytest.MonkeyPatch) -> Iterator[XApiServer]:
     with x_api_server(tmp_path, state) as srv:
-        conn = {
-            "conn_type": "twitter",
-            "host": srv.url,
-            "password": "test-bearer-token",
-            "extra": {"verify": srv.ca_path},
-        }
-        monkeypatch.setenv("AIRFLOW_CONN_X_TEST", json.dumps(conn))
+        set_connection(monkeypatch, "x_test", srv)
         yield srv
 
 
@@ -221,7 +221,7 @@ def test_example_dag_is_skipped_without_a_connection(airflow_db: Path, monkeypat
 
 
 def test_example_dag_lands_posts_with_a_connection(
-    airflow_db: Path, tmp_path: Path, state: XState, monkeypatch: pytest.MonkeyPatch
+    airflow_db: Path, tmp_path: Path, server: XApiServer, state: XState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tests.airflow_helpers import run_dag
 
@@ -231,15 +231,8 @@ def test_example_dag_lands_posts_with_a_connection(
     state.add_post(alice, "a retweet of #ApacheAirflow")
     lake_root = tmp_path / "example-lake"
     monkeypatch.setenv("AIRFLOW__ZALONI__LAKE_ROOT", str(lake_root))
-    with x_api_server(tmp_path, state) as srv:
-        conn = {
-            "conn_type": "twitter",
-            "host": srv.url,
-            "password": "test-bearer-token",
-            "extra": {"verify": srv.ca_path},
-        }
-        monkeypatch.setenv("AIRFLOW_CONN_TWITTER_DEFAULT", json.dumps(conn))
-        dag_run = run_dag(REPO / "example_dags" / "twitter_ingest.py")
+    set_connection(monkeypatch, "twitter_default", server)
+    dag_run = run_dag(REPO / "example_dags" / "twitter_ingest.py")
     assert {ti.task_id: ti.state for ti in dag_run.get_task_instances()} == {
         "check_connection": "success",
         "land_posts": "success",

@@ -33,7 +33,6 @@ import datetime as dt
 import itertools
 import json
 import re
-import ssl
 import threading
 import time
 import urllib.parse
@@ -44,9 +43,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import trustme
 from oauthlib.common import Request as OAuthRequest
 from oauthlib.oauth1.rfc5849 import signature as oauth_signature
+
+from tests.servers.https import serve_https
 
 __all__ = ["Fault", "XApiServer", "XState", "x_api_server"]
 
@@ -782,21 +782,8 @@ class XApiServer(ThreadingHTTPServer):
 @contextmanager
 def x_api_server(tmp_path: Path, state: XState | None = None) -> Iterator[XApiServer]:
     """Start the fake X API over HTTPS on 127.0.0.1 (a fresh trustme CA per server); stop it on exit."""
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    cert.configure_cert(context)
     server = XApiServer(state or XState())
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    ca_path = tmp_path / "x-api-ca.pem"
-    ca.cert_pem.write_to_path(str(ca_path))
-    server.ca_path = str(ca_path)
-    server.url = f"https://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serve_https(server, tmp_path, "x-api") as ca_path:
+        server.ca_path = ca_path
+        server.url = f"https://127.0.0.1:{server.server_address[1]}"
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
