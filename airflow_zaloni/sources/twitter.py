@@ -355,6 +355,7 @@ class TwitterPostsSource:
         return {
             "pages": self.pages,
             "posts": self.posts,
+            "user_id": self.user_id,
             "empty": self.posts == 0,
             "truncated": self.truncated,
             "since_id_expired": self.since_id_expired,

@@ -207,6 +207,8 @@ def test_user_posts_endpoint_and_bad_endpoint(server: XApiServer, state: XState,
     assert alice is not None
     assert summary["rows"] == sum(p["author_id"] == alice["id"] for p in state.posts.values())
     assert [d["dataset"] for d in summary["datasets"]] == ["raw/twitter/posts"]
+    manifest = Lake(str(lake_root)).manifest(POSTS, "dt=2026-11-24")
+    assert manifest is not None and manifest["extra"]["twitter"]["user_id"] == alice["id"]
     with pytest.raises(ValueError, match="unknown X endpoint 'timeline'"):
         operator(lake_root, endpoint="timeline")
 
