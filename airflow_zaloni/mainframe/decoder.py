@@ -454,6 +454,9 @@ class RecordDecoder:
                 valid = valid & match[ctx.rec]
             if node.is_array:
                 arrays = self._decode_array(col, ctx, valid, corrupt)
+            elif valid is not ctx.valid and np.count_nonzero(valid) * 2 < len(valid):
+                # A segment's redefine that most rows do not carry: decode only the rows that do.
+                arrays = self._decode_rows_subset(col, ctx, valid, corrupt)
             else:
                 sub_ctx = ctx if valid is ctx.valid else _replace_valid(ctx, valid)
                 arrays = self._decode_one(col, sub_ctx, node.offset, corrupt)
@@ -463,6 +466,25 @@ class RecordDecoder:
             if col.is_group and col.nt:
                 out.append(arrays[-1])
         return out
+
+    def _decode_rows_subset(self, col: Col, ctx: _Ctx, valid: np.ndarray, corrupt: _Corrupt | None) -> list[pa.Array]:
+        rows = np.flatnonzero(valid)
+        sub = _Ctx(
+            mat=ctx.mat[rows],
+            avail=ctx.avail[rows],
+            valid=np.ones(len(rows), dtype=bool),
+            rec=ctx.rec[rows],
+            node=ctx.node,
+            parent=ctx,
+            parent_rows=rows,
+            suffix=ctx.suffix[rows] if ctx.suffix is not None else None,
+        )
+        arrays = self._decode_one(col, sub, col.node.offset, corrupt)
+        # Spread back: rows without the segment get null.
+        position = np.full(len(valid), -1, dtype=np.int64)
+        position[rows] = np.arange(len(rows))
+        take = pa.array(position, mask=~valid)
+        return [a.take(take) for a in arrays]
 
     def _decode_one(self, col: Col, ctx: _Ctx, off: int, corrupt: _Corrupt | None) -> list[pa.Array]:
         node = col.node

@@ -453,6 +453,7 @@ class Framer:
         rec_len = self.fixed_record_length if fixed else None
         rdw_big = o.is_rdw_big_endian
         rdw_adj = o.rdw_adjustment - (4 if o.is_rdw_part_of_record_length else 0)
+        plain_lengths = o.minimum_record_length <= 1 and o.maximum_record_length >= 2**31 - 1
         while True:
             data = reader.fill(READ_SIZE)
             if not data:
@@ -491,50 +492,25 @@ class Framer:
                     break
                 p = pos + 4
                 block_end = p + block
-                while p < block_end:
-                    if fixed:
-                        assert rec_len is not None
-                        length = rec_len
-                        hdr = 0
-                    else:
-                        if p + 4 > block_end:
-                            raise DecodeError(
-                                "a block ends inside a record descriptor word (a VB file needs an RDW before every "
-                                "record)",
-                                file=name,
-                                offset=base + p,
-                                record=rid,
-                            )
-                        # Inline RDW decoding: this loop runs once per record.
+                if not fixed and start is None and end is None and plain_lengths:
+                    # The common case, kept tight: this loop runs once per record.
+                    while p + 4 <= block_end:
                         length = (
                             (data[p] << 8 | data[p + 1]) if rdw_big else (data[p + 3] << 8 | data[p + 2])
                         ) + rdw_adj
-                        hdr = 4
-                        if length <= 0:
-                            raise DecodeError(
-                                f"invalid record descriptor word {bytes(data[p : p + 4]).hex(' ')} (length {length})",
-                                file=name,
-                                offset=base + p,
-                                record=rid,
-                            )
-                    if p + hdr + length > block_end:
-                        raise DecodeError(
-                            f"a record of {length} bytes runs past the end of its block",
-                            file=name,
-                            offset=base + p,
-                            record=rid,
-                        )
-                    off = base + p
-                    if end is not None and off >= end:
-                        done = True
-                        break
-                    if (start is None or off >= start) and self._keep(length):
-                        starts.append(p + hdr)
+                        if length <= 0 or p + 4 + length > block_end:
+                            break
+                        starts.append(p + 4)
                         lengths.append(length)
-                        ids.append(rid)
-                        offs.append(off)
-                    rid += 1
-                    p += hdr + length
+                        offs.append(base + p)
+                        p += 4 + length
+                    added = len(starts) - len(ids)
+                    ids.extend(range(rid, rid + added))
+                    rid += added
+                if p < block_end:
+                    p, rid, done = self._block_records(
+                        data, p, block_end, base, rid, fixed, rec_len, start, end, starts, lengths, ids, offs, name
+                    )
                 if done:
                     break
                 pos = block_end
@@ -551,6 +527,68 @@ class Framer:
                         raise DecodeError(f"{n} trailing bytes do not form a block", file=name, offset=base)
                     return
                 reader.fill(n + READ_SIZE)
+
+    def _block_records(
+        self,
+        data: bytes,
+        p: int,
+        block_end: int,
+        base: int,
+        rid: int,
+        fixed: bool,
+        rec_len: int | None,
+        start: int | None,
+        end: int | None,
+        starts: list[int],
+        lengths: list[int],
+        ids: list[int],
+        offs: list[int],
+        name: str,
+    ) -> tuple[int, int, bool]:
+        """The records of one block from ``p`` on, with every check; returns (position, next record id, done)."""
+        o = self.opts
+        rdw_adj = o.rdw_adjustment - (4 if o.is_rdw_part_of_record_length else 0)
+        while p < block_end:
+            if fixed:
+                assert rec_len is not None
+                length = rec_len
+                hdr = 0
+            else:
+                if p + 4 > block_end:
+                    raise DecodeError(
+                        "a block ends inside a record descriptor word (a VB file needs an RDW before every record)",
+                        file=name,
+                        offset=base + p,
+                        record=rid,
+                    )
+                big = o.is_rdw_big_endian
+                length = ((data[p] << 8 | data[p + 1]) if big else (data[p + 3] << 8 | data[p + 2])) + rdw_adj
+                hdr = 4
+                if length <= 0:
+                    raise DecodeError(
+                        f"invalid record descriptor word {bytes(data[p : p + 4]).hex(' ')} (length {length})",
+                        file=name,
+                        offset=base + p,
+                        record=rid,
+                    )
+            if p + hdr + length > block_end:
+                raise DecodeError(
+                    f"a record of {length} bytes runs past the end of its block",
+                    file=name,
+                    offset=base + p,
+                    record=rid,
+                )
+            off = base + p
+            if end is not None and off >= end:
+                return p, rid, True
+            if (start is None or off >= start) and self._keep(length):
+                starts.append(p + hdr)
+                lengths.append(length)
+                ids.append(rid)
+                offs.append(off)
+            rid += 1
+            p += hdr + length
+        return p, rid, False
 
     def _header_records(
         self, reader: _Reader, file_id: int, name: str, start: int | None, end: int | None
