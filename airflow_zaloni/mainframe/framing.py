@@ -366,7 +366,7 @@ class Framer:
         starts: list[int],
         lengths: list[int],
         ids: list[int],
-        offs: list[int],
+        offs: list[int] | np.ndarray,
         blens: list[int],
         file_id: int,
         name: str,
@@ -494,17 +494,18 @@ class Framer:
                 block_end = p + block
                 if not fixed and start is None and end is None and plain_lengths:
                     # The common case, kept tight: this loop runs once per record.
+                    add_start = starts.append
+                    add_length = lengths.append
+                    hi, lo = (0, 1) if rdw_big else (3, 2)
                     while p + 4 <= block_end:
-                        length = (
-                            (data[p] << 8 | data[p + 1]) if rdw_big else (data[p + 3] << 8 | data[p + 2])
-                        ) + rdw_adj
+                        length = (data[p + hi] << 8 | data[p + lo]) + rdw_adj
                         if length <= 0 or p + 4 + length > block_end:
                             break
-                        starts.append(p + 4)
-                        lengths.append(length)
-                        offs.append(base + p)
+                        add_start(p + 4)
+                        add_length(length)
                         p += 4 + length
                     added = len(starts) - len(ids)
+                    offs.extend(range(-1, -1 - added, -1))  # placeholders: computed from starts when emitting
                     ids.extend(range(rid, rid + added))
                     rid += added
                 if p < block_end:
@@ -517,7 +518,14 @@ class Framer:
                 if len(starts) >= self.batch_rows:
                     break
             if starts:
-                yield self._emit(data[:pos] if not done else data, starts, lengths, ids, offs, lengths, file_id, name)
+                if not fixed:
+                    # Every VB record has a 4-byte RDW right before its data.
+                    offs_arr = base + np.asarray(starts, dtype=np.int64) - 4
+                else:
+                    offs_arr = np.asarray(offs, dtype=np.int64)
+                yield self._emit(
+                    data[:pos] if not done else data, starts, lengths, ids, offs_arr, lengths, file_id, name
+                )
             if done:
                 return
             reader.advance(pos)
