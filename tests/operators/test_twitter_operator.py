@@ -214,12 +214,17 @@ def test_user_posts_endpoint_and_bad_endpoint(server: XApiServer, state: XState,
 
 
 def test_example_dag_is_skipped_without_a_connection(airflow_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.airflow_helpers import run_dag
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from tests.airflow_helpers import load_dag, run_dag
 
     monkeypatch.delenv("AIRFLOW_CONN_TWITTER_DEFAULT", raising=False)
     dag_run = run_dag(REPO / "example_dags" / "twitter_ingest.py")
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
     assert states == {"check_connection": "skipped", "land_posts": "skipped"}
+    check = load_dag(REPO / "example_dags" / "twitter_ingest.py").get_task("check_connection")
+    with pytest.raises(AirflowSkipException, match=r"No Airflow connection 'twitter_default'.*type 'twitter'"):
+        check.python_callable()
 
 
 def test_example_dag_lands_posts_with_a_connection(
