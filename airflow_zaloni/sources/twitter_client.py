@@ -231,6 +231,22 @@ class XClient(tweepy.Client):
             except tweepy.TooManyRequests as error:
                 self._wait_for_reset(error, what, route)
 
+    def _make_request(self, method: str, route: str, *args: Any, **kwargs: Any) -> Any:
+        """tweepy's request-and-decode step; an answer that is not a JSON object (a proxy's HTML page, a
+        truncated body) becomes a :class:`TwitterError` instead of a decoding error deep in tweepy."""
+        try:
+            answer = super()._make_request(method, route, *args, **kwargs)
+        except ValueError as error:  # requests' JSONDecodeError
+            raise TwitterError(
+                f"X API {method} {route} ({self.api_host}): the answer is not JSON: {error}", route=route
+            ) from error
+        if not isinstance(answer, dict):
+            raise TwitterError(
+                f"X API {method} {route} ({self.api_host}): expected a JSON object, got {str(answer)[:200]!r}",
+                route=route,
+            )
+        return answer
+
     def _request_once(
         self, method: str, route: str, params: dict[str, Any] | None, json: Any, user_auth: bool
     ) -> requests.Response:

@@ -388,7 +388,7 @@ class _Handler(BaseHTTPRequestHandler):
             return headers
 
     def _send(self, status: int, body: Any, headers: dict[str, str]) -> None:
-        payload = json.dumps(body).encode()
+        payload = body if isinstance(body, bytes) else json.dumps(body).encode()  # bytes: sent as they are
         self.send_response(status)
         problem = status >= 400 and isinstance(body, dict) and "title" in body
         self.send_header("Content-Type", "application/problem+json" if problem else "application/json; charset=utf-8")

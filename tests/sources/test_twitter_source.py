@@ -17,6 +17,7 @@ from airflow_zaloni.sources.twitter_client import (
     DEFAULT_API_HOST,
     TwitterAccessError,
     TwitterAuthError,
+    TwitterError,
     TwitterNotFoundError,
     TwitterRateLimitError,
     TwitterRequestError,
@@ -372,3 +373,9 @@ def test_ids_and_time_window_are_not_combined() -> None:
 def test_unknown_list_is_not_found(server: XApiServer) -> None:
     with pytest.raises(TwitterNotFoundError, match=r"list 404.*Could not find list with id: \[404\]"):
         read(TwitterPostsSource(client(server), endpoint="list_posts", list_id="404"))
+
+
+def test_an_answer_that_is_not_json_fails_clearly(server: XApiServer, state: XState) -> None:
+    state.fail("/2/tweets/search/recent", 200, body=b"<html><body>Service temporarily moved</body></html>")
+    with pytest.raises(TwitterError, match=r"/2/tweets/search/recent .*the answer is not JSON"):
+        read(TwitterPostsSource(client(server), endpoint="recent_search", query="#airflow"))
