@@ -100,8 +100,13 @@ class MainframeToLakeOperator(LakeIngestOperator):
     def copybook_text(self) -> str:
         """The copybook's text: read from the file when :attr:`copybook` names one."""
         text = self.copybook
-        if "\n" not in text and len(text) < 4096 and os.path.isfile(text):
+        if "\n" in text or len(text) >= 4096:
+            return text
+        if os.path.isfile(text):
             return Path(text).read_text(encoding="utf-8", errors="strict")
+        if "/" in text or text.lower().endswith((".cpy", ".cob", ".cbl", ".copy", ".txt")):
+            # One line that looks like a path is a missing copybook file, not copybook text.
+            raise FileNotFoundError(f"copybook file {text} does not exist")
         return text
 
     def open_input(self) -> DatasetStream:

@@ -319,6 +319,16 @@ def test_corrupt_values_are_counted_when_kept(tmp_path: Path, lake_root: Path, c
     assert balances[3] is None and balances[7] is None and balances[4] is not None
 
 
+def test_missing_copybook_file_is_named(tmp_path: Path, lake_root: Path, customers: tuple[Path, Path]) -> None:
+    op = MainframeToLakeOperator(
+        task_id="land", dataset="customers", path=str(customers[1]), copybook=str(tmp_path / "nope.cpy"),
+        lake_root=str(lake_root),
+    )  # fmt: skip
+    with pytest.raises(FileNotFoundError, match=r"copybook file .*nope\.cpy does not exist"):
+        run(op)
+    assert_nothing_published(lake_root)
+
+
 def test_exactly_one_input_is_required() -> None:
     with pytest.raises(ValueError, match="exactly one of dataset_name"):
         MainframeToLakeOperator(task_id="x", dataset="d", copybook="c", dataset_name="A.B", path="/tmp/x")
