@@ -105,9 +105,49 @@ def get_provider_info() -> dict[str, Any]:
                     "relabeling": {"login": "User ID"},
                     "placeholders": {"host": "zos.example.com", "port": "21 (FTP/FTPS) or 22 (SFTP)"},
                 },
-            }
+            },
+            {
+                "connection-type": "yarn",
+                "hook-class-name": "airflow_zaloni.hooks.yarn.YarnHook",
+                "hook-name": "YARN ResourceManager",
+                "conn-fields": {
+                    "auth": {
+                        "label": "Auth",
+                        "description": "simple (Login sent as user.name), kerberos (SPNEGO with the worker's ticket) "
+                        "or none.",
+                        "schema": {"type": ["string", "null"], "enum": ["simple", "kerberos", "none", None]},
+                    },
+                    "verify": {
+                        "label": "TLS verify",
+                        "description": "true, false or the path of a CA bundle.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "timeout": {"label": "Timeout (seconds)", "schema": {"type": ["number", "null"]}},
+                    "retry_budget": {
+                        "label": "Retry budget (seconds)",
+                        "description": "How long an unreachable ResourceManager (or an HA pair without an active "
+                        "one) is retried; default 60.",
+                        "schema": {"type": ["number", "null"]},
+                    },
+                    "kerberos_service": {"label": "Kerberos service", "schema": {"type": ["string", "null"]}},
+                    "kerberos_principal": {"label": "Kerberos principal", "schema": {"type": ["string", "null"]}},
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["password", "extra"],
+                    "relabeling": {
+                        "host": "ResourceManager address(es)",
+                        "schema": "Scheme (http or https)",
+                        "login": "User (simple auth)",
+                    },
+                    "placeholders": {"host": "rm1.example.com,rm2.example.com", "port": "8088", "schema": "http"},
+                },
+            },
         ],
         "hooks": [
+            {
+                "integration-name": "Zaloni data lake",
+                "python-modules": ["airflow_zaloni.hooks.yarn", "airflow_zaloni.hooks.spark"],
+            },
             {
                 "integration-name": "Zaloni data lake",
                 "python-modules": ["airflow_zaloni.hooks.mainframe"],
@@ -118,6 +158,10 @@ def get_provider_info() -> dict[str, Any]:
             },
         ],
         "operators": [
+            {
+                "integration-name": "Zaloni data lake",
+                "python-modules": ["airflow_zaloni.operators.spark", "airflow_zaloni.operators.hadoop"],
+            },
             {
                 "integration-name": "Zaloni data lake",
                 "python-modules": ["airflow_zaloni.operators.mainframe"],
@@ -144,12 +188,20 @@ def get_provider_info() -> dict[str, Any]:
             },
         ],
         "sensors": [
+            {
+                "integration-name": "Zaloni data lake",
+                "python-modules": ["airflow_zaloni.sensors.yarn", "airflow_zaloni.sensors.spark"],
+            },
             {"integration-name": "Zaloni data lake", "python-modules": ["airflow_zaloni.sensors.files"]},
         ],
         "triggers": [
+            {
+                "integration-name": "Zaloni data lake",
+                "python-modules": ["airflow_zaloni.triggers.yarn", "airflow_zaloni.triggers.spark"],
+            },
             {"integration-name": "Zaloni data lake", "python-modules": ["airflow_zaloni.triggers.files"]},
         ],
-        "extra-links": [],
+        "extra-links": ["airflow_zaloni.links.JobTrackingLink"],
         "filesystems": ["airflow_zaloni.lake.webhdfs_fs"],
         "config": {
             "zaloni": {

@@ -8,6 +8,7 @@ status is the JSON-able dict of a :class:`~airflow_zaloni.hooks.yarn.YarnApplica
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
@@ -77,6 +78,21 @@ def failure_message(jobs: list[dict[str, Any]]) -> str:
         detail = job.get("diagnostics") or job.get("message") or ""
         parts.append(f"{name} ended {state}" + (f": {detail}" if detail else ""))
     return "; ".join(parts)
+
+
+def wait_for_job(task: Any, trigger: BaseTrigger, *, deferrable: bool, timeout: float | None) -> dict[str, Any]:
+    """Defer to ``trigger`` (resuming in ``execute_complete``), or wait in the task with the same trigger code.
+
+    Returns the event payload in the non-deferrable case; raises ``TaskDeferred`` otherwise.
+    """
+    if deferrable:
+        # the trigger fires "timeout" at its own deadline; Airflow's deferral timeout is only a backstop
+        task.defer(
+            trigger=trigger,
+            method_name="execute_complete",
+            timeout=timedelta(seconds=timeout + 300) if timeout else None,
+        )
+    return dict(run_trigger_inline(trigger).payload)
 
 
 def run_trigger_inline(trigger: BaseTrigger) -> TriggerEvent:

@@ -7,6 +7,8 @@ from typing import Any
 
 # Public name -> module that defines it. One line per class.
 _EXPORTS: dict[str, str] = {
+    "HadoopJarOperator": "airflow_zaloni.operators.hadoop",
+    "SparkJobOperator": "airflow_zaloni.operators.spark",
     "MainframeToLakeOperator": "airflow_zaloni.operators.mainframe",
     "TwitterToLakeOperator": "airflow_zaloni.operators.twitter",
     "LakeIngestOperator": "airflow_zaloni.operators.base",

@@ -1,0 +1,105 @@
+"""A lake partition written by an external job (Spark) and committed by the operator that ran the job.
+
+The lake's commit protocol lets only its own writers put files into a transaction's staging folder. A Spark job
+writes Parquet itself, on the cluster, maybe while the task is deferred and no Python process holds a transaction
+open. So:
+
+1. before the job starts, :meth:`JobOutput.staging_path` names the staging folder of a transaction whose id is
+   derived from the task run (the same for every try, so a retry that reattaches to the running job finds it);
+2. the job writes its Parquet files there (``df.write.mode("overwrite").parquet(path)``);
+3. when the job has succeeded, :meth:`JobOutput.commit` reopens the transaction by its id, adopts the Parquet files
+   the job wrote (rows and schema from each file's footer, size and sha256 read back, all files of one schema) and
+   commits: the partition is published whole, with its manifest, or not at all.
+
+Airflow-free. (This is the minimal API the lake lacked for external writers; it only uses the lake's public API:
+``Transaction(txn_id=...)``, ``LakeWriter.staging_dir``, ``LakeWriter.files`` and ``rows``.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from airflow_zaloni.lake import DatasetRef, Lake, LakeError, LakeWriter, Transaction
+
+
+def _is_data_file(name: str) -> bool:
+    # Spark also writes _SUCCESS and .crc side files; readers (and the lake) ignore hidden files
+    return name.endswith(".parquet") and not name.startswith(("_", "."))
+
+
+class JobOutput:
+    """One partition of one dataset that an external job writes through the lake's commit protocol.
+
+    :param lake: the lake.
+    :param ref: the dataset written.
+    :param partition: the partition replaced, e.g. ``dt=2026-11-25``.
+    :param run_key: identifies the task run (dag, task, run id, map index): one staging folder per run, kept across
+        tries.
+    :param path_prefix: prepended to the staging path handed to the job, where the job sees the lake under another
+        name (``hdfs://namenode:8020`` for a ``webhdfs://`` lake).
+    """
+
+    def __init__(self, lake: Lake, ref: DatasetRef, partition: str, *, run_key: str, path_prefix: str = "") -> None:
+        self.lake = lake
+        self.ref = ref
+        self.partition = partition
+        self.txn_id = "job-" + hashlib.sha256(run_key.encode()).hexdigest()[:20]
+        self.path_prefix = path_prefix.rstrip("/")
+
+    def _writer(self, txn: Transaction, **kwargs: Any) -> LakeWriter:
+        return txn.writer(self.ref, self.partition, **kwargs)
+
+    def staging_path(self, *, fresh: bool) -> str:
+        """The folder the job writes into (made now); ``fresh`` empties it first (a new submission)."""
+        txn = self.lake.transaction(txn_id=self.txn_id)
+        folder = self._writer(txn).staging_dir
+        if fresh:
+            self.lake.storage.remove(folder)
+            self.lake.storage.makedirs(folder)
+        # the transaction stays open on purpose: the job fills the folder, commit() reopens it by its id
+        return f"{self.path_prefix}{folder}" if self.path_prefix else folder
+
+    def commit(
+        self, *, run_id: str | None, try_number: int | None, producer: str, source: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Adopt the Parquet files the job wrote and publish the partition; return the transaction summary."""
+        txn = self.lake.transaction(txn_id=self.txn_id, run_id=run_id, try_number=try_number, producer=producer)
+        try:
+            writer = self._writer(txn, source=source)
+            self._adopt(writer)
+            return txn.commit()
+        except BaseException:
+            txn.abort()
+            raise
+
+    def _adopt(self, writer: LakeWriter) -> None:
+        storage = self.lake.storage
+        folder = writer.staging_dir
+        names = sorted(n for n in storage.listdir(folder) if _is_data_file(n))
+        if not names:
+            raise LakeError(
+                f"{self.ref} {self.partition}: the job wrote no Parquet files into {folder} "
+                f"(found: {sorted(storage.listdir(folder)) or 'nothing'}); nothing is published"
+            )
+        for name in names:
+            path = f"{folder}/{name}"
+            with storage.open_read(path) as f:
+                parquet = pq.ParquetFile(f)
+                schema, rows = parquet.schema_arrow, parquet.metadata.num_rows
+            if writer.schema is None:
+                writer.schema = schema
+            elif not schema.equals(writer.schema, check_metadata=False):
+                raise LakeError(
+                    f"{self.ref} {self.partition}: {name} has schema {schema} but {names[0]} has {writer.schema}; "
+                    "nothing is published"
+                )
+            digest, size = hashlib.sha256(), 0
+            with storage.open_read(path) as f:
+                while chunk := f.read(8 << 20):
+                    digest.update(chunk)
+                    size += len(chunk)
+            writer.files.append({"path": name, "rows": rows, "bytes": size, "sha256": digest.hexdigest()})
+            writer.rows += rows
