@@ -108,7 +108,8 @@ class MainframeHook(BaseHook):
     Connection fields: host, port, login, password. Extra (all optional):
 
     * ``protocol``: ``ftp`` (default), ``ftps`` (explicit TLS with ``PROT P``), ``sftp`` or ``local``.
-    * ``passive`` (ftp/ftps, default true), ``timeout`` seconds (default 60).
+    * ``passive`` (ftp/ftps, default true), ``timeout`` seconds (default 60), ``connect_retry_seconds`` (how long
+      to keep retrying a host that refuses or drops the connection, default 30; logins are never retried).
     * ``ca_file`` (ftps: a CA bundle to trust), ``verify`` (ftps, default true).
     * ``key_file`` / ``private_key`` (sftp: a private key path / the key text), ``host_key`` (sftp: the server's public
       key line ``ssh-ed25519 AAAA...``), ``no_host_key_check`` (sftp, default false),
@@ -144,6 +145,7 @@ class MainframeHook(BaseHook):
         extra = conn.extra_dejson
         protocol = str(extra.get("protocol") or "ftp").lower()
         timeout = float(extra.get("timeout") or 60)
+        retry = float(extra.get("connect_retry_seconds", 30) or 0)
         if protocol not in PROTOCOLS:
             raise ValueError(
                 f"connection {self.mainframe_conn_id!r}: protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}"
@@ -164,6 +166,7 @@ class MainframeHook(BaseHook):
                 no_host_key_check=_truthy(extra.get("no_host_key_check", False)),
                 path_template=extra.get("path_template") or "//'{name}'",
                 timeout=timeout,
+                connect_retry_seconds=retry,
             )
         context = None
         if protocol == "ftps":
@@ -180,6 +183,7 @@ class MainframeHook(BaseHook):
             ssl_context=context,
             passive=_truthy(extra.get("passive", True)),
             timeout=timeout,
+            connect_retry_seconds=retry,
         )
 
     def close(self) -> None:

@@ -29,7 +29,11 @@ import ssl
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, TypeVar
+
+from airflow_zaloni.utils.retry import RetryError, RetryPolicy, retry_call
+
+T = TypeVar("T")
 
 __all__ = [
     "DatasetInfo",
@@ -63,6 +67,18 @@ class MainframeAuthError(MainframeTransferError):
 
 class DatasetNotFoundError(MainframeTransferError):
     """The data set (or the GDG generation) does not exist on the server."""
+
+
+def _connect_retrying(connect: Any, where: str, budget: float) -> Any:
+    """Run ``connect()``, retrying network failures (refused, reset, timed out) for ``budget`` seconds; a host that
+    stays unreachable raises :class:`MainframeTransferError` naming it. Other errors (a refused login) are not
+    retried."""
+    try:
+        return retry_call(connect, RetryPolicy(budget=budget), retry_on=(OSError,), what=f"connecting to {where}")
+    except RetryError as err:
+        raise MainframeTransferError(
+            f"cannot connect to {where} ({err.attempts} attempt(s) in {err.elapsed:.0f}s): {err.last}"
+        ) from err.last
 
 
 @dataclass(frozen=True)
@@ -232,9 +248,11 @@ class ZosFtpClient:
         ssl_context: ssl.SSLContext | None = None,
         passive: bool = True,
         timeout: float = 60.0,
+        connect_retry_seconds: float = 0.0,
     ) -> None:
         self.host = host
         self.port = port or 21
+        self.connect_retry_seconds = connect_retry_seconds
         self.user = user
         self._password = password
         self.tls = tls
@@ -261,10 +279,9 @@ class ZosFtpClient:
             ftp = ftplib.FTP_TLS(context=self._ssl_context or ssl.create_default_context(), timeout=self.timeout)
         else:
             ftp = ftplib.FTP(timeout=self.timeout)
-        try:
-            ftp.connect(self.host, self.port, timeout=self.timeout)
-        except OSError as err:
-            raise MainframeTransferError(f"cannot connect to {self.where}: {err}") from err
+        _connect_retrying(
+            lambda: ftp.connect(self.host, self.port, timeout=self.timeout), self.where, self.connect_retry_seconds
+        )
         if isinstance(ftp, ftplib.FTP_TLS):
             try:
                 ftp.auth()
@@ -364,9 +381,11 @@ class SftpClient:
         no_host_key_check: bool = False,
         path_template: str = "//'{name}'",
         timeout: float = 60.0,
+        connect_retry_seconds: float = 0.0,
     ) -> None:
         self.host = host
         self.port = port or 22
+        self.connect_retry_seconds = connect_retry_seconds
         self.user = user
         self._password = password
         self.key_file = key_file
@@ -414,13 +433,15 @@ class SftpClient:
         else:
             ssh.load_system_host_keys()
             ssh.set_missing_host_key_policy(paramiko.RejectPolicy())
-        try:
+        pkey = self._pkey()
+
+        def connect() -> None:
             ssh.connect(
                 self.host,
                 self.port,
                 username=self.user,
                 password=self._password,
-                pkey=self._pkey(),
+                pkey=pkey,
                 key_filename=self.key_file,
                 look_for_keys=False,
                 allow_agent=False,
@@ -428,12 +449,18 @@ class SftpClient:
                 banner_timeout=self.timeout,
                 auth_timeout=self.timeout,
             )
+
+        try:
+            _connect_retrying(connect, self.where, self.connect_retry_seconds)
         except paramiko.AuthenticationException as err:
             ssh.close()
             raise MainframeAuthError(f"login to {self.where} as user {self.user!r} was refused: {err}") from None
-        except (paramiko.SSHException, OSError) as err:
+        except paramiko.SSHException as err:
             ssh.close()
             raise MainframeTransferError(f"cannot connect to {self.where}: {err}") from err
+        except MainframeTransferError:
+            ssh.close()
+            raise
         self._ssh = ssh
         return ssh.open_sftp()
 

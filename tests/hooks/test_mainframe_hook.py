@@ -284,3 +284,19 @@ def test_ftps_transfers_over_tls_and_refuses_an_untrusted_certificate(
         set_conn(monkeypatch, "zos_untrusted", **fields, extra={"protocol": "ftps"})
         with pytest.raises(MainframeTransferError, match="CERTIFICATE_VERIFY_FAILED"):
             MainframeHook("zos_untrusted").retrieve("HLQ.TXN.DATA", io.BytesIO())
+
+
+def test_unreachable_host_is_retried_then_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on once this socket closes
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    set_conn(monkeypatch, "zos_down", host="127.0.0.1", port=port, login="alice", password="x",
+             extra={"connect_retry_seconds": 1.5})  # fmt: skip
+    with pytest.raises(
+        MainframeTransferError, match=rf"cannot connect to ftp://alice@127\.0\.0\.1:{port} \((\d+)"
+    ) as err:
+        MainframeHook("zos_down").retrieve("HLQ.CUST.DATA", io.BytesIO())
+    attempts = int(str(err.value).split("(")[1].split()[0])
+    assert attempts >= 2  # retried within the budget, then gave up with the host named
