@@ -7,6 +7,7 @@ from typing import Any
 
 # Public name -> module that defines it. One line per class.
 _EXPORTS: dict[str, str] = {
+    "FilePatternTrigger": "airflow_zaloni.triggers.files",
     "SparkDriverTrigger": "airflow_zaloni.triggers.spark",
     "YarnApplicationTrigger": "airflow_zaloni.triggers.yarn",
 }
