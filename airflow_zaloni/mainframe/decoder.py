@@ -301,13 +301,26 @@ class RecordDecoder:
         # Gather the records into rows; a zero tail keeps every index in range without clipping.
         padded = np.concatenate([buf, np.zeros(w, dtype=np.uint8)])
         small = len(padded) < 2**31 - w
-        cols: np.ndarray = np.arange(w, dtype=np.int32) if small else np.arange(w, dtype=np.int64)
-        index: np.ndarray = starts.astype(cols.dtype)[:, None] + cols[None, :]
+        dtype = np.int32 if small else np.int64
+        widths = np.minimum(lengths, w)
+        distinct = np.unique(widths)
+        if len(distinct) <= 16 and n:
+            # Few record lengths (segments): gather only each record's own bytes, the rest stays zero.
+            mat = np.zeros((n, w), dtype=np.uint8)
+            for width in distinct.tolist():
+                if width <= 0:
+                    continue
+                rows = np.flatnonzero(widths == width)
+                cols = np.arange(width, dtype=dtype)
+                mat[rows, :width] = padded[starts[rows].astype(dtype)[:, None] + cols[None, :]]
+            return mat
+        cols_all: np.ndarray = np.arange(w, dtype=dtype)
+        index: np.ndarray = starts.astype(dtype)[:, None] + cols_all[None, :]
         mat = padded[index]
         short = lengths < w
         if short.any():
             rows = np.flatnonzero(short)
-            mat[rows] *= cols[None, :] < lengths[rows, None]
+            mat[rows] *= cols_all[None, :] < lengths[rows, None]
         return mat
 
     def decode_matrix(
@@ -454,8 +467,8 @@ class RecordDecoder:
                 valid = valid & match[ctx.rec]
             if node.is_array:
                 arrays = self._decode_array(col, ctx, valid, corrupt)
-            elif valid is not ctx.valid and np.count_nonzero(valid) * 2 < len(valid):
-                # A segment's redefine that most rows do not carry: decode only the rows that do.
+            elif valid is not ctx.valid and not valid.all():
+                # A segment's redefine: decode only the rows that carry it (the others hold other data).
                 arrays = self._decode_rows_subset(col, ctx, valid, corrupt)
             else:
                 sub_ctx = ctx if valid is ctx.valid else _replace_valid(ctx, valid)
