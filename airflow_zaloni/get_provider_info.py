@@ -77,6 +77,12 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": {"type": ["string", "null"], "enum": ["ftp", "ftps", "sftp", "local", None]},
                     },
                     "passive": {"label": "Passive mode (FTP)", "schema": {"type": ["boolean", "null"]}},
+                    "connect_retry_seconds": {
+                        "label": "Connect retry budget (seconds)",
+                        "description": "How long to keep retrying a host that refuses or drops the connection; "
+                        "default 30. Logins are never retried.",
+                        "schema": {"type": ["number", "null"]},
+                    },
                     "timeout": {"label": "Timeout (seconds)", "schema": {"type": ["number", "null"]}},
                     "ca_file": {"label": "CA bundle (FTPS)", "schema": {"type": ["string", "null"]}},
                     "key_file": {"label": "Private key file (SFTP)", "schema": {"type": ["string", "null"]}},
