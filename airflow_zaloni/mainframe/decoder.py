@@ -494,10 +494,7 @@ class RecordDecoder:
         )
         arrays = self._decode_one(col, sub, col.node.offset, corrupt)
         # Spread back: rows without the segment get null.
-        position = np.full(len(valid), -1, dtype=np.int64)
-        position[rows] = np.arange(len(rows))
-        take = pa.array(position, mask=~valid)
-        return [a.take(take) for a in arrays]
+        return [expand(a, rows, len(valid)) for a in arrays]
 
     def _decode_one(self, col: Col, ctx: _Ctx, off: int, corrupt: _Corrupt | None) -> list[pa.Array]:
         node = col.node
@@ -634,6 +631,45 @@ def _replace_valid(ctx: _Ctx, valid: np.ndarray) -> _Ctx:
         suffix=ctx.suffix,
         counters=ctx.counters,
     )
+
+
+def expand(arr: pa.Array, rows: np.ndarray, m: int) -> pa.Array:
+    """An array of ``m`` rows holding ``arr``'s values at ``rows`` (ascending) and nulls elsewhere.
+
+    Works on the buffers: values are scattered with NumPy, variable-length data is reused as is (only offsets are
+    rebuilt), so a segment's fields cost what their own rows cost.
+    """
+    valid = np.zeros(m, dtype=bool)
+    valid[rows] = True
+    if arr.null_count:
+        sub_valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        valid[rows] = sub_valid
+    vbuf, nulls = K.validity_buffer(valid)
+    typ = arr.type
+    if pa.types.is_struct(typ):
+        children = [expand(arr.field(i), rows, m) for i in range(typ.num_fields)]
+        return pa.StructArray.from_arrays(children, fields=list(typ), mask=pa.array(~valid) if nulls else None)
+    if pa.types.is_string(typ) or pa.types.is_binary(typ) or pa.types.is_list(typ):
+        offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+        lengths = np.zeros(m, dtype=np.int64)
+        lengths[rows] = np.diff(offsets)
+        new_offsets = np.zeros(m + 1, dtype=np.int32)
+        new_offsets[1:] = np.cumsum(lengths)
+        new_offsets += offsets[0]
+        if pa.types.is_list(typ):
+            return pa.ListArray.from_arrays(
+                pa.array(new_offsets), arr.values, type=typ, mask=pa.array(~valid) if nulls else None
+            )
+        return pa.Array.from_buffers(typ, m, [vbuf, pa.py_buffer(new_offsets), arr.buffers()[2]], null_count=nulls)
+    if pa.types.is_decimal(typ) or pa.types.is_integer(typ) or pa.types.is_floating(typ):
+        width = typ.byte_width
+        raw = np.frombuffer(arr.buffers()[1], dtype=np.uint8)[arr.offset * width : (arr.offset + len(arr)) * width]
+        values = np.zeros((m, width), dtype=np.uint8)
+        values[rows] = raw.reshape(len(arr), width)
+        return pa.Array.from_buffers(typ, m, [vbuf, pa.py_buffer(values)], null_count=nulls)
+    position = np.full(m, -1, dtype=np.int64)
+    position[rows] = np.arange(len(rows))
+    return arr.take(pa.array(position, mask=position < 0))
 
 
 def _mask(arr: pa.Array, keep: np.ndarray) -> pa.Array:

@@ -460,6 +460,26 @@ class Framer:
                 return
             n = len(data)
             base = reader.consumed
+            if not fixed and start is None and end is None and plain_lengths:
+                fast = self._vb_blocks_vectorised(data)
+                if fast is not None:
+                    used, vstarts, vlengths = fast
+                    count = len(vstarts)
+                    if count:
+                        yield _chunk(
+                            data[:used],
+                            vstarts + o.record_start_offset,
+                            np.maximum(vlengths - o.record_start_offset - o.record_end_offset, 0),
+                            np.arange(rid, rid + count, dtype=np.int64),
+                            base + vstarts - 4,
+                            vlengths,
+                            file_id,
+                            name,
+                        )
+                    rid += count
+                    reader.advance(used)
+                    if used:
+                        continue
             pos = 0
             starts: list[int] = []
             lengths: list[int] = []
@@ -535,6 +555,59 @@ class Framer:
                         raise DecodeError(f"{n} trailing bytes do not form a block", file=name, offset=base)
                     return
                 reader.fill(n + READ_SIZE)
+
+    def _vb_blocks_vectorised(self, data: bytes) -> tuple[int, np.ndarray, np.ndarray] | None:
+        """Frame the complete VB blocks of ``data`` with NumPy: all blocks advance one record per step, so the Python
+        work is per block and per step, not per record. Returns (bytes used, record starts, record lengths), or None
+        when anything is irregular (the per-record path then frames it and names the problem)."""
+        o = self.opts
+        n = len(data)
+        block_starts: list[int] = []
+        block_ends: list[int] = []
+        pos = 0
+        big_bdw = o.is_bdw_big_endian
+        while pos + 4 <= n:
+            if big_bdw:
+                if data[pos] & 0x80:
+                    return None  # extended BDW: leave it to the careful path
+                block = (data[pos] << 8 | data[pos + 1]) + o.bdw_adjustment
+            else:
+                block = (data[pos + 3] << 8 | data[pos + 2]) + o.bdw_adjustment
+            if block <= 0:
+                return None
+            if pos + 4 + block > n:
+                break
+            block_starts.append(pos + 4)
+            block_ends.append(pos + 4 + block)
+            pos += 4 + block
+        if not block_starts:
+            return None
+        arr = np.frombuffer(data, dtype=np.uint8)
+        cur = np.array(block_starts, dtype=np.int64)
+        ends = np.array(block_ends, dtype=np.int64)
+        hi, lo = (0, 1) if o.is_rdw_big_endian else (3, 2)
+        adj = o.rdw_adjustment - (4 if o.is_rdw_part_of_record_length else 0)
+        found_starts: list[np.ndarray] = []
+        found_lengths: list[np.ndarray] = []
+        found_blocks: list[np.ndarray] = []
+        block_ids = np.arange(len(cur))
+        active = cur < ends
+        while active.any():
+            idx = np.flatnonzero(active)
+            p = cur[idx]
+            if (p + 4 > ends[idx]).any():
+                return None
+            length = (arr[p + hi].astype(np.int64) << 8 | arr[p + lo]) + adj
+            if (length <= 0).any() or (p + 4 + length > ends[idx]).any():
+                return None
+            found_starts.append(p + 4)
+            found_lengths.append(length)
+            found_blocks.append(block_ids[idx])
+            cur[idx] = p + 4 + length
+            active = cur < ends
+        starts_all = np.concatenate(found_starts)
+        order = np.argsort(np.concatenate(found_blocks), kind="stable")  # file order: by block, then by step
+        return pos, starts_all[order], np.concatenate(found_lengths)[order]
 
     def _block_records(
         self,
