@@ -52,7 +52,7 @@ def peak_mb() -> float:
 # --------------------------------------------------------------------------------------------------- children
 
 
-def child_ours(dsn: str, table: str, lake_root: str, engine: str, row_group_rows: int) -> dict[str, Any]:
+def child_ours(dsn: str, table: str, lake_root: str, engine: str, row_group_rows: int, splits: int) -> dict[str, Any]:
     import functools
 
     import adbc_driver_postgresql.dbapi  # noqa: F401  (imported before the clock starts, as pandas is)
@@ -177,6 +177,7 @@ def main() -> None:
     parser.add_argument("--dsn", help="an existing PostgreSQL server (default: start a private one)")
     parser.add_argument("--engines", action="store_true", help="also time the DB-API engine and psycopg binary COPY")
     parser.add_argument("--no-pandas", action="store_true")
+    parser.add_argument("--splits", type=int, default=1, help="also time ours with this many parallel connections")
     parser.add_argument(
         "--row-group-rows", type=int, default=1_000_000, help="the lake's [zaloni] row_group_rows (default 1000000)"
     )
@@ -186,7 +187,7 @@ def main() -> None:
     if args.child:
         kind, *rest = args.child
         result = {
-            "ours": lambda: child_ours(rest[0], rest[1], rest[2], rest[3], int(rest[4])),
+            "ours": lambda: child_ours(rest[0], rest[1], rest[2], rest[3], int(rest[4]), int(rest[5])),
             "pandas": lambda: child_pandas(rest[0], rest[1], rest[2]),
             "psycopg_copy": lambda: child_psycopg_copy(rest[0], rest[1]),
         }[kind]()
@@ -203,9 +204,13 @@ def main() -> None:
             print(f"table {table}: {args.rows:,} rows x 7 columns (made in {time.perf_counter() - t0:.1f}s)")
             floor = min(floor_seconds(dsn, table) for _ in range(2))
             results: dict[str, dict[str, Any]] = {}
-            results["ours (adbc -> lake)"] = run_child("ours", dsn, table, str(work / "lake1"), "adbc", rg)
+            results["ours (adbc -> lake)"] = run_child("ours", dsn, table, str(work / "lake1"), "adbc", rg, "1")
+            if args.splits > 1:
+                results[f"ours (adbc, {args.splits} splits)"] = run_child(
+                    "ours", dsn, table, str(work / "lake3"), "adbc", rg, str(args.splits)
+                )
             if args.engines:
-                results["ours (dbapi -> lake)"] = run_child("ours", dsn, table, str(work / "lake2"), "dbapi", rg)
+                results["ours (dbapi -> lake)"] = run_child("ours", dsn, table, str(work / "lake2"), "dbapi", rg, "1")
                 results["psycopg binary COPY rows"] = run_child("psycopg_copy", dsn, table)
             if not args.no_pandas:
                 results["pandas read_sql+to_parquet"] = run_child("pandas", dsn, table, str(work / "p.parquet"))
@@ -233,7 +238,7 @@ def main() -> None:
                 for size in sizes:
                     mem_table = f"bench_{size}"
                     make_table(dsn, mem_table, size)
-                    r = run_child("ours", dsn, mem_table, str(work / f"lake_{size}"), "adbc", rg)
+                    r = run_child("ours", dsn, mem_table, str(work / f"lake_{size}"), "adbc", rg, "1")
                     print(f"{size:>30,} {r['seconds']:8.2f} {r['peak_mb']:8.0f} {r['peak_mb'] - r['idle_mb']:10.0f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)

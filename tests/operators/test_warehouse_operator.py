@@ -33,8 +33,10 @@ def pg(postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch) -> Post
         conn.execute(
             """
             DROP TABLE IF EXISTS orders, customers, victims;
-            CREATE TABLE orders (id bigint PRIMARY KEY, amount numeric(10,2), note text, at timestamptz);
-            INSERT INTO orders SELECT i, i * 1.5, 'n' || i, timestamptz '2026-11-01' + i * interval '1 hour'
+            CREATE TABLE orders (
+                id bigint PRIMARY KEY, amount numeric(10,2), note text, at timestamptz, wait interval);
+            INSERT INTO orders SELECT i, i * 1.5, 'n' || i, timestamptz '2026-11-01' + i * interval '1 hour',
+                   i * interval '1 minute'
               FROM generate_series(1, 100) i;
             CREATE TABLE customers (id int PRIMARY KEY, tier text, updated_at timestamp);
             INSERT INTO customers SELECT i, 'bronze', timestamp '2026-11-01' FROM generate_series(1, 5) i;
@@ -60,7 +62,7 @@ def test_incremental_append_runs_land_new_rows_and_commit_the_watermark(pg: Post
     first = op().execute(context(1))  # type: ignore[arg-type]
     assert first["rows"] == 100 and first["watermark"] == 100
     with psycopg.connect(pg.uri, autocommit=True) as conn:
-        conn.execute("INSERT INTO orders SELECT i, i, 'late', now() FROM generate_series(101, 130) i")
+        conn.execute("INSERT INTO orders SELECT i, i, 'late', now(), NULL FROM generate_series(101, 130) i")
     second = op().execute(context(2))  # type: ignore[arg-type]
     assert second["rows"] == 30 and second["watermark"] == 130
     lake = Lake(str(lake_root))
@@ -69,11 +71,15 @@ def test_incremental_append_runs_land_new_rows_and_commit_the_watermark(pg: Post
     assert manifest is not None
     assert manifest["extra"]["warehouse"]["reconciled_count"] == 30
     assert manifest["extra"]["warehouse"]["engine"] == "adbc"
+    # a type without an Arrow mapping lands as text, with the warning in the manifest
+    assert manifest["extra"]["warehouse"]["type_warnings"] == [
+        "column 'wait': PostgreSQL type interval (oid 1186) has no Arrow mapping; landed as string"
+    ]
     assert manifest["source"]["table"] == "orders" and "password" not in json.dumps(manifest)
 
     empty = op().execute(context(3))  # type: ignore[arg-type]
     assert empty["rows"] == 0 and lake.watermark(ORDERS) == 130  # unchanged
-    assert lake.read_table(ORDERS, "dt=2026-11-03").schema.names == ["id", "amount", "note", "at"]
+    assert lake.read_table(ORDERS, "dt=2026-11-03").schema.names == ["id", "amount", "note", "at", "wait"]
 
     rerun = op().execute(context(2))  # a re-run of day 2 replays exactly its range
     assert rerun["rows"] == 30 and lake.watermark(ORDERS) == 130
@@ -154,6 +160,7 @@ def test_lake_to_sql_upserts_into_postgres_with_copy_and_replaces_in_sqlite(
     with psycopg.connect(pg.uri, autocommit=True) as conn:
         conn.execute("CREATE TABLE orders_copy (LIKE orders INCLUDING ALL)")
         conn.execute("INSERT INTO orders_copy VALUES (1, 0, 'stale', now()), (1000, 0, 'kept', now())")
+        assert conn.execute("SELECT wait FROM orders WHERE id = 2").fetchone() == (timedelta(minutes=2),)
     out = LakeToSqlOperator(
         task_id="o",
         conn_id="wh",
@@ -166,7 +173,10 @@ def test_lake_to_sql_upserts_into_postgres_with_copy_and_replaces_in_sqlite(
     assert out["rows"] == 100 and out["partition"] == "dt=2026-11-01"
     with psycopg.connect(pg.uri) as conn:
         assert conn.execute("SELECT count(*), sum(amount) FROM orders_copy").fetchone() == (101, 7575)
-        assert conn.execute("SELECT note FROM orders_copy WHERE id = 1").fetchone() == ("n1",)
+        assert conn.execute("SELECT note, wait FROM orders_copy WHERE id = 1").fetchone() == (
+            "n1",
+            timedelta(minutes=1),
+        )
 
     monkeypatch.setenv("AIRFLOW_CONN_MART", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "mart.db")}))
     for _ in range(2):  # replace twice: the second run swaps the rows, it does not add to them
