@@ -102,11 +102,12 @@ class SObject:
     records: Sequence[dict[str, Any]]
     queryable: bool = True
 
+    def __post_init__(self) -> None:
+        self._by_name = {f["name"].lower(): f for f in self.fields}
+        self.base64_fields = {f["name"] for f in self.fields if f["type"] == "base64"}
+
     def field(self, name: str) -> dict[str, Any] | None:
-        for f in self.fields:
-            if f["name"].lower() == name.lower():
-                return f
-        return None
+        return self._by_name.get(name.lower())
 
 
 @dataclass
@@ -377,8 +378,7 @@ def _rest_record(obj: SObject, record: dict[str, Any], columns: list[str], base:
     out: dict[str, Any] = {"attributes": {"type": obj.name, "url": f"{base}/sobjects/{obj.name}/{record.get('Id')}"}}
     for name in columns:
         value = record.get(name)
-        sf_field = obj.field(name)
-        if sf_field is not None and sf_field["type"] == "base64" and value is not None:
+        if value is not None and name in obj.base64_fields:
             value = f"{base}/sobjects/{obj.name}/{record.get('Id')}/{name}"
         out[name] = value
     return out
@@ -849,7 +849,7 @@ def account_fields() -> list[dict[str, Any]]:
 
 def make_account(i: int, *, base: dt.datetime = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)) -> dict[str, Any]:
     """Account number ``i`` of a generated org (the benchmark's 1M records): modified one minute apart."""
-    stamp = (base + dt.timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    stamp = (base + dt.timedelta(minutes=i)).isoformat(timespec="milliseconds").replace("+00:00", "+0000")
     return {
         "Id": f"001D{i:014d}",
         "IsDeleted": False,

@@ -52,7 +52,7 @@ class BulkOptions:
     poll_factor: float = 1.5
     poll_max: float = 30.0
     page_records: int = 250_000
-    block_size: int = 4 << 20
+    block_size: int = 1 << 20
     page_rereads: int = 3
 
 
@@ -75,16 +75,19 @@ def bulk_batches(
     ).json()
     job_id = str(job["id"])
     log.info("Bulk API 2.0 query job %s created for %s (%s)", job_id, plan.sobject, job.get("operation"))
-    finished = False
+    settled = False  # the job needs no abort: it completed, failed, or was aborted already
     try:
-        _wait_for_job(client, job_id, plan.sobject, options)
-        finished = True
+        try:
+            _wait_for_job(client, job_id, plan.sobject, options)
+        except BulkJobError:
+            settled = True
+            raise
+        settled = True
         yield from _result_batches(client, job_id, plan, options)
+        _delete_quietly(client, job_id)
     finally:
-        if not finished:
+        if not settled:  # interrupted while the job runs (task killed, budget stop, network): do not leave it running
             _abort_quietly(client, job_id)
-        else:
-            _delete_quietly(client, job_id)
 
 
 def _wait_for_job(client: SalesforceClient, job_id: str, sobject: str, options: BulkOptions) -> dict[str, Any]:

@@ -24,7 +24,11 @@ def rest_page_to_batch(records: Sequence[dict[str, Any]], plan: FieldPlan, first
     """
     arrays = []
     for column in plan.columns:
-        values = [_dig(record, column.path) for record in records]
+        if len(column.path) == 1:
+            key = column.path[0]
+            values = [record.get(key) for record in records]
+        else:
+            values = [_dig(record, column.path) for record in records]
         arrays.append(_rest_array(values, column, plan, first_record))
     return pa.RecordBatch.from_arrays(arrays, schema=plan.schema)
 
@@ -69,15 +73,16 @@ def _convert(values: pa.Array, target: pa.DataType) -> pa.Array:
 
 def _rest_array(values: list[Any], column: Column, plan: FieldPlan, first_record: int) -> pa.Array:
     target = column.type
-    if pa.types.is_boolean(target) or pa.types.is_binary(target):
-        try:
+    if pa.types.is_boolean(target) or pa.types.is_binary(target) or pa.types.is_integer(target):
+        try:  # JSON already has these types: hand the values over as they are
             return pa.array(values, type=target)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
-            raise _bad_value(
-                pa.array([None if v is None else str(v) for v in values]), column, plan, first_record, exc
-            ) from exc
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+            pass  # a value of another type: the text path below names it
     # Everything else goes through text: JSON numbers arrive as str (parse_float=str) or int.
-    texts = pa.array([v if v is None or type(v) is str else _text(v) for v in values], type=pa.string())
+    try:
+        texts = pa.array(values, type=pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        texts = pa.array([v if v is None or type(v) is str else _text(v) for v in values], type=pa.string())
     return from_strings(texts, column, plan, first_record)
 
 
