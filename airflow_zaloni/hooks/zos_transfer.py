@@ -320,19 +320,29 @@ class ZosFtpClient:
 
     def list(self, pattern: str) -> list[DatasetInfo]:
         ftp = self.ftp
+        if not self.is_mvs:
+            return self._list_folder(pattern)
         lines: list[str] = []
         try:
             ftp.retrlines(f"LIST {self._remote_name(pattern)}", lines.append)
         except ftplib.error_perm as err:
-            if "no data sets found" in str(err).lower() or str(err).startswith("550"):
+            if str(err).startswith("550"):  # "550 No data sets found."
                 return []
             raise MainframeTransferError(f"LIST {pattern} on {self.where} failed: {err}") from err
-        if self.is_mvs:
-            return parse_dataset_list(lines)
-        regex = pattern_regex(posixpath.basename(pattern))
-        folder = posixpath.dirname(pattern)
-        names = [line.split()[-1] for line in lines if line.strip()]
-        return [DatasetInfo(name=posixpath.join(folder, n)) for n in names if regex.fullmatch(n.upper())]
+        return parse_dataset_list(lines)
+
+    def _list_folder(self, pattern: str) -> list[DatasetInfo]:
+        """A UNIX-like server: names of the pattern's folder (NLST), matched here (servers differ on wildcards)."""
+        folder, wanted = posixpath.split(pattern)
+        regex = pattern_regex(wanted)
+        try:
+            names = self.ftp.nlst(folder or ".")
+        except ftplib.error_perm as err:
+            if str(err).startswith("550"):
+                return []
+            raise MainframeTransferError(f"NLST {folder} on {self.where} failed: {err}") from err
+        bare = sorted(posixpath.basename(n) for n in names)
+        return [DatasetInfo(name=posixpath.join(folder, n)) for n in bare if regex.fullmatch(n.upper())]
 
     def open(self, name: str, *, rdw: bool = False) -> BinaryIO:
         self._set_rdw(rdw)

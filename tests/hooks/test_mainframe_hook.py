@@ -300,3 +300,19 @@ def test_unreachable_host_is_retried_then_named(monkeypatch: pytest.MonkeyPatch)
         MainframeHook("zos_down").retrieve("HLQ.CUST.DATA", io.BytesIO())
     attempts = int(str(err.value).split("(")[1].split()[0])
     assert attempts >= 2  # retried within the budget, then gave up with the host named
+
+
+def test_a_unix_ftp_server_gets_paths_and_no_site_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.servers.ftp import ftp_server
+
+    with ftp_server(tmp_path, users={"alice": "pw"}) as srv:
+        (srv.root / "drop").mkdir()
+        (srv.root / "drop" / "CUST.DAT").write_bytes(b"".join(FB_RECORDS))
+        set_conn(monkeypatch, "unix_ftp", host=srv.host, port=srv.port, login="alice", password="pw")
+        out = io.BytesIO()
+        with MainframeHook("unix_ftp") as hook:
+            assert [i.name for i in hook.list_datasets("/drop/*.DAT")] == ["/drop/CUST.DAT"]
+            result = hook.retrieve("/drop/CUST.DAT", out)
+            assert hook.test_connection()[0] is True
+    assert out.getvalue() == b"".join(FB_RECORDS)
+    assert (result.dataset.name, result.rdw) == ("/drop/CUST.DAT", False)
