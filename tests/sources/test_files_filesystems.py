@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,11 +24,12 @@ def set_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str, uri: str) -> None:
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", uri)
 
 
-@pytest.fixture(params=["local", "sftp", "ftp", "ftps", "webhdfs"])
+@pytest.fixture(params=["local", "sftp", "ftp", "ftps", "webhdfs", "fsspec"])
 def place(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[str, Path]]:
-    """``(location, served folder)``: the location names the folder ``/drop`` of the server."""
+    """``(location, served folder)``: the location names the folder ``/drop`` of the server. ``fsspec`` is fsspec's
+    own WebHDFS client (what ``ObjectStoragePath`` URLs get) against the same WebHDFS server."""
     kind = request.param
     if kind == "local":
         (tmp_path / "drop").mkdir()
@@ -44,11 +46,23 @@ def place(
             set_conn(monkeypatch, "files_ftp", srv.connection_uri("alice"))
             (srv.root / "drop").mkdir()
             yield f"{kind}://files_ftp@/drop", srv.root / "drop"
-    else:
+    elif kind == "webhdfs":
         with webhdfs_server(tmp_path) as srv:
             set_conn(monkeypatch, "files_hdfs", srv.connection_uri())
             (srv.root / "drop").mkdir()
             yield "webhdfs://files_hdfs@/drop", srv.root / "drop"
+    else:
+        with webhdfs_server(tmp_path) as srv:
+            (srv.root / "drop").mkdir()
+            # An fsspec protocol no Airflow provider registers: connect() falls back to fsspec with the connection's
+            # extras as storage options. "webhdfs" itself is registered by this provider, so alias it.
+            from fsspec.implementations.webhdfs import WebHDFS
+            from fsspec.registry import register_implementation
+
+            register_implementation("testwebhdfs", WebHDFS, clobber=True)
+            extras = quote(json.dumps({"host": srv.host, "port": srv.port, "user": "hdfs"}))
+            set_conn(monkeypatch, "files_fsspec", f"generic://?__extra__={extras}")
+            yield "testwebhdfs://files_fsspec@/drop", srv.root / "drop"
 
 
 def test_list_stat_read_move_delete(place: tuple[str, Path]) -> None:
@@ -114,3 +128,8 @@ def test_wrong_credentials_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_listed_names_that_could_escape_are_refused(name: str) -> None:
     with pytest.raises(UnsafeNameError, match="refusing unsafe file name"):
         check_name(name, where="sftp:/drop")
+
+
+def test_a_password_in_the_location_is_refused() -> None:
+    with pytest.raises(SourceError, match="put credentials in an Airflow connection"):
+        connect("sftp://alice:secret@example.com/drop")

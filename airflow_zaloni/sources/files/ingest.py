@@ -41,7 +41,7 @@ from airflow_zaloni.sources.files.ledger import (
     entry_from_row,
 )
 from airflow_zaloni.sources.files.ledger import landing_name as make_landing_name
-from airflow_zaloni.sources.filesystems import FileSystem, FileVanishedError, RemoteFile, check_name
+from airflow_zaloni.sources.filesystems import FileSystem, FileVanishedError, RemoteFile, check_name, copy_stream
 
 if TYPE_CHECKING:
     from airflow_zaloni.lake import DatasetRef, Lake, Transaction
@@ -58,7 +58,6 @@ REJECTED_SCHEMA = pa.schema(
         pa.field("reason", pa.string()),
     ]
 )
-_CHUNK = 8 << 20
 
 
 @dataclass
@@ -226,11 +225,10 @@ class FileIngest:
         return todo
 
     def _sha256(self, path: str) -> str:
-        digest = hashlib.sha256()
+        digest = _Digest()
         with self.fs.open(path) as stream:
-            while block := stream.read(_CHUNK):
-                digest.update(block)
-        return digest.hexdigest()
+            copy_stream(stream, digest)
+        return digest.sha256.hexdigest()
 
     def _land_new(
         self,
@@ -284,7 +282,7 @@ class FileIngest:
         try:
             with self.fs.open(f.path) as stream, txn.open_file(landing, partition, name) as out:
                 with open(local, "wb") if local != f.path else contextlib.nullcontext() as copy:
-                    size = _tee(stream, out, copy)
+                    size = copy_stream(stream, out, copy)
                 sha256 = out.sha256.hexdigest()
         except FileNotFoundError as err:
             raise FileVanishedError(f"{f.path}: the file vanished before it could be read", before_read=True) from err
@@ -324,7 +322,7 @@ class FileIngest:
                 txn.open_file(landing, partition, entry.landing_name) as out,
                 open(local, "wb") as copy,
             ):
-                _tee(stream, out, copy)
+                copy_stream(stream, out, copy)
             if out.sha256.hexdigest() != entry.sha256:
                 raise SourceError(f"{base}/{entry.landing_name}: landing copy does not match its sha256")
             carried.append(Landed(entry, local, carried=True))
@@ -383,14 +381,15 @@ class FileIngest:
                 log.warning("%d row(s) set aside in %s %s", len(rejected), rejects_ref, partition)
 
 
-def _tee(src: Any, out: Any, copy: Any) -> int:
-    total = 0
-    while block := src.read(_CHUNK):
-        out.write(block)
-        if copy is not None:
-            copy.write(block)
-        total += len(block)
-    return total
+class _Digest:
+    """A write-only sink that only hashes."""
+
+    def __init__(self) -> None:
+        self.sha256 = hashlib.sha256()
+
+    def write(self, data: Any) -> int:
+        self.sha256.update(data)
+        return len(data)
 
 
 def _with_counts(entry: LedgerEntry, rows: int, rejected: int) -> LedgerEntry:
