@@ -19,6 +19,7 @@ keeps its 4-byte record descriptor word (length including itself, big endian). T
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import ftplib
 import io
@@ -331,7 +332,7 @@ class ZosFtpClient:
             raise MainframeTransferError(f"LIST {pattern} on {self.where} failed: {err}") from err
         return parse_dataset_list(lines)
 
-    def _list_folder(self, pattern: str) -> list[DatasetInfo]:
+    def _list_folder(self, pattern: str) -> builtins.list[DatasetInfo]:
         """A UNIX-like server: names of the pattern's folder (NLST), matched here (servers differ on wildcards)."""
         folder, wanted = posixpath.split(pattern)
         regex = pattern_regex(wanted)
