@@ -201,3 +201,17 @@ def test_archive_target_names_are_checked(tmp_path: Path) -> None:
     bad = RemoteFile(path=str(tmp_path / "x"), relative="../x", size=1, mtime=0)
     with pytest.raises(SourceError, match="unsafe file name"):
         complete(LocalFileSystem(), [bad], "move", str(tmp_path / "archive"), str(tmp_path))
+
+
+def test_two_runs_racing_for_the_same_new_file_publish_it_once(lake: Lake, drop: Path) -> None:
+    from airflow_zaloni.lake import CommitConflictError
+
+    write(drop, "a.csv", "id,v\n1,x\n")
+    ingest = FileIngest(fs=LocalFileSystem(), folder=str(drop), location=str(drop))
+    first = lake.transaction(run_id="first")
+    ingest.run(first, lake, landing=LANDING, raw=RAW, partition="dt=2026-01-01")
+    with lake.transaction(run_id="second") as second:  # another interval's run, started before the first commits
+        ingest.run(second, lake, landing=LANDING, raw=RAW, partition="dt=2026-01-02")
+    with pytest.raises(CommitConflictError, match=r"orders\.files"):
+        first.commit()
+    assert ids(lake) == [1] and lake.partitions(RAW) == ["dt=2026-01-02"]
