@@ -104,7 +104,7 @@ def hierarchical_batches(reader: MainframeReader, chunks: Iterator[Chunk]) -> It
             batch = reader.decode_rows(chunk, lo, hi, mat, lengths)
             if batch is None:
                 continue
-            seg = reader.segment_values(mat)
+            seg = reader.segment_values(mat, lengths)
             segs = pc.utf8_trim_whitespace(seg).to_pylist() if seg is not None else [None] * batch.num_rows
             rec_ids = chunk.record_ids[lo:hi].tolist()
             for row, s, rid, length in zip(batch.to_pylist(), segs, rec_ids, lengths.tolist()):

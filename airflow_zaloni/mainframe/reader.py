@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from airflow_zaloni.mainframe.copybook import Copybook, Group, Node, Primitive, _norm, merge_copybooks, parse_copybook
-from airflow_zaloni.mainframe.decoder import MATRIX_BYTES, RecordDecoder
+from airflow_zaloni.mainframe.decoder import MATRIX_BYTES, RecordDecoder, Rows
 from airflow_zaloni.mainframe.errors import DecodeError, OptionError
 from airflow_zaloni.mainframe.framing import Chunk, Framer, open_stream
 from airflow_zaloni.mainframe.options import ReaderOptions
@@ -140,12 +140,14 @@ class MainframeReader:
                 if stream is not item:
                     stream.close()
 
-    def record_matrix(self, chunk: Chunk, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    def record_matrix(self, chunk: Chunk, lo: int, hi: int) -> tuple[Rows, np.ndarray]:
+        """The bytes of records ``lo:hi`` of ``chunk`` and their lengths."""
         starts = chunk.starts[lo:hi]
         lengths = chunk.lengths[lo:hi]
         if self._variable is not None:
-            return self._variable.expand_rows(chunk.buf, starts, lengths)
-        return self.decoder.record_matrix(chunk.buf, starts, lengths, chunk.fixed_stride), lengths
+            mat, full = self._variable.expand_rows(chunk.buf, starts, lengths)
+            return Rows(mat), full
+        return self.decoder.record_rows(chunk.buf, starts, lengths, chunk.fixed_stride), lengths
 
     def decode_chunk(self, chunk: Chunk) -> Iterator[pa.RecordBatch]:
         rows_per = max(1, min(self.opts.batch_rows, MATRIX_BYTES // max(1, self.copybook.record_size)))
@@ -156,33 +158,38 @@ class MainframeReader:
             if batch is not None and batch.num_rows:
                 yield batch
 
-    def segment_values(self, mat: np.ndarray) -> pa.Array | None:
+    def segment_values(self, rows: Rows, lengths: np.ndarray | None = None) -> pa.Array | None:
         node = self.decoder.segment_node
         if node is None:
             return None
         off = self.decoder.absolute_offset(node)
-        return self.decoder.decode_primitive(node, mat[:, off : off + node.size], pa.string())[0]
+        values = self.decoder.decode_primitive(node, rows.cols(off, node.size), pa.string())[0]
+        if lengths is not None and (lengths < off + node.size).any():
+            values = _mask_np(values, lengths >= off + node.size)  # a record too short to hold the segment id
+        return values
 
     def decode_rows(
-        self, chunk: Chunk, lo: int, hi: int, mat: np.ndarray, lengths: np.ndarray
+        self, chunk: Chunk, lo: int, hi: int, rows: Rows, lengths: np.ndarray
     ) -> pa.RecordBatch | None:
         o = self.opts
-        seg = self.segment_values(mat)
+        seg = self.segment_values(rows, lengths)
         rec_ids = chunk.record_ids[lo:hi]
         offsets = chunk.file_offsets[lo:hi]
         blens = chunk.byte_lengths[lo:hi]
         seg_cols: list[pa.Array] = []
+        kept: np.ndarray | None = None
         if seg is not None and o.segment_id_levels:
             seg_cols = self._segment_ids(seg, rec_ids, chunk.file_id)
         if seg is not None and o.segment_filter:
             keep = pc.is_in(seg, value_set=pa.array(o.segment_filter, pa.string())).to_numpy(zero_copy_only=False)
             keep = np.asarray(keep, dtype=bool)
             if not keep.all():
-                mat, lengths = mat[keep], lengths[keep]
+                kept = keep
+                rows, lengths = rows.take(np.flatnonzero(keep)), lengths[keep]
                 rec_ids, offsets, blens = rec_ids[keep], offsets[keep], blens[keep]
                 seg = seg.filter(pa.array(keep))
                 seg_cols = [c.filter(pa.array(keep)) for c in seg_cols]
-        m = mat.shape[0]
+        m = len(rows)
         if m == 0:
             return None
         prefix: list[pa.Array] = []
@@ -193,16 +200,12 @@ class MainframeReader:
                 pa.array(blens.astype(np.int32)),
             ]
         if o.generate_record_bytes:
-            from airflow_zaloni.mainframe.kernels import string_array
-
-            rows = [bytes(chunk.buf[s : s + n]) for s, n in zip(chunk.starts[lo:hi], chunk.lengths[lo:hi])]
-            prefix.append(
-                pa.array(rows, pa.binary()) if len(rows) == m else pa.array([bytes(r) for r in mat], pa.binary())
-            )
-            del string_array
+            sel = np.arange(lo, hi) if kept is None else np.arange(lo, hi)[kept]
+            raw = [bytes(chunk.buf[chunk.starts[i] : chunk.starts[i] + chunk.lengths[i]]) for i in sel]
+            prefix.append(pa.array(raw, pa.binary()))
         prefix += seg_cols
         batch = self.decoder.decode_matrix(
-            mat,
+            rows,
             lengths,
             prefix,
             corrupt_context={"file": chunk.file_name, "record_ids": rec_ids, "file_offsets": offsets},
