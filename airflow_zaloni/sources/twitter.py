@@ -23,7 +23,7 @@ from typing import Any
 import pyarrow as pa
 import tweepy
 
-from airflow_zaloni.sources.base import DEFAULT_BATCH_ROWS, SourceError
+from airflow_zaloni.sources.base import DEFAULT_BATCH_ROWS
 from airflow_zaloni.sources.twitter_client import (
     TwitterAccessError,
     TwitterError,
@@ -38,8 +38,7 @@ from airflow_zaloni.sources.twitter_schema import (
     POLL_SCHEMA,
     POST_SCHEMA,
     USER_SCHEMA,
-    conform_row,
-    rows_to_batch,
+    to_batch,
 )
 
 log = logging.getLogger(__name__)
@@ -169,7 +168,7 @@ class IncludesCollector:
             for obj in objects or []:
                 ident = obj.get(kind.id_field)
                 if ident is not None and ident not in rows:
-                    rows[ident] = _conform(obj, kind.schema, f"includes.{key} object", kind.id_field)
+                    rows[ident] = obj
 
     def count(self, kind: str) -> int:
         return len(self._rows[kind])
@@ -202,17 +201,10 @@ class IncludedObjectsSource:
     def batches(self) -> Iterator[pa.RecordBatch]:
         for start in range(0, len(self._rows), self._batch_rows):
             chunk = self._rows[start : start + self._batch_rows]
-            yield rows_to_batch(chunk, self.kind.schema, what=f"includes.{self.kind.key}", key=self.kind.id_field)
+            yield to_batch(chunk, self.kind.schema, what=f"includes.{self.kind.key} object", key=self.kind.id_field)
 
     def describe(self) -> dict[str, Any]:
         return {**self._describe, "includes": self.kind.key, "objects": len(self._rows)}
-
-
-def _conform(obj: dict[str, Any], schema: pa.Schema, what: str, key: str) -> dict[str, Any]:
-    try:
-        return conform_row(obj, schema)
-    except (ValueError, TypeError) as error:  # e.g. a timestamp X sent in another format
-        raise SourceError(f"{what} {key}={obj.get(key)!r}: {error}") from error
 
 
 class TwitterPostsSource:
@@ -238,7 +230,7 @@ class TwitterPostsSource:
     :param max_pages: stop after this many pages (``None``: until the end). When it cuts a result short, the
         newest pages are kept, :attr:`truncated` is set and a warning names the gap.
     :param user_auth: use OAuth 1.0a user context instead of the app's bearer token.
-    :param batch_rows: posts per record batch.
+    :param batch_rows: rows per record batch of the expanded objects (posts come as one batch per page).
     """
 
     def __init__(
@@ -394,21 +386,18 @@ class TwitterPostsSource:
 
     def _read(self, method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[pa.RecordBatch]:
         limit = self.max_pages if self.max_pages is not None else math.inf
-        pending: list[dict[str, Any]] = []
         next_token = None
+        # One batch per page (at most 500 posts): the lake writer coalesces them into large row groups, so only a
+        # page of decoded JSON is held here.
         for page in tweepy.Paginator(method, *args, limit=limit, **kwargs):
             self.pages += 1
             next_token = (page.get("meta") or {}).get("next_token")
             posts, reached_watermark = self._page_posts(page)
-            pending.extend(posts)
-            while len(pending) >= self.batch_rows:
-                yield rows_to_batch(pending[: self.batch_rows], POST_SCHEMA, what="post")
-                del pending[: self.batch_rows]
+            if posts:
+                yield to_batch(posts, POST_SCHEMA, what="post")
             if reached_watermark:
                 next_token = None
                 break
-        if pending:
-            yield rows_to_batch(pending, POST_SCHEMA, what="post")
         if next_token is not None and self.max_pages is not None and self.pages >= self.max_pages:
             self.truncated = True
             log.warning(
@@ -497,7 +486,7 @@ class TwitterPostsSource:
                 continue
             if self.until_id is not None and ident >= self.until_id:
                 continue
-            rows.append(_conform(post, POST_SCHEMA, "post", "id"))
+            rows.append(post)
             self._newest = ident if self._newest is None else max(self._newest, ident)
         self.posts += len(rows)
         self.includes.add(page.get("includes") or {})

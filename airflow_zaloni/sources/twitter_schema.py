@@ -12,8 +12,9 @@ A top-level key that X adds later and that no column models is not dropped: it l
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -183,7 +184,16 @@ PLACE_SCHEMA = pa.schema(
         pa.field("place_type", _STR),
         pa.field("contained_within", _STRS),
         # ``properties`` of the GeoJSON feature is free-form: kept as JSON text.
-        pa.field("geo", _struct(type=_STR, bbox=pa.list_(pa.float64()), properties=_STR)),
+        pa.field(
+            "geo",
+            pa.struct(
+                [
+                    pa.field("type", _STR),
+                    pa.field("bbox", pa.list_(pa.float64())),
+                    pa.field("properties", _STR, metadata={"json": "1"}),
+                ]
+            ),
+        ),
         pa.field(OTHER_FIELDS, _STR),
     ]
 )
@@ -206,52 +216,94 @@ def _parse_time(value: Any) -> Any:
     return value
 
 
-def _conform(value: Any, type_: pa.DataType) -> Any:
-    """Shape one JSON value for ``type_``: parse timestamps, JSON-encode free-form objects, recurse into nesting.
+def _json_text(value: Any) -> Any:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False) if isinstance(value, (dict, list)) else value
 
-    Keys a struct does not model are ignored below the top level (X's documented objects are modelled fully).
+
+Converter = Callable[[Any], Any]
+
+
+def _converter(field: pa.Field) -> Converter | None:
+    """What a JSON value of ``field`` needs before pyarrow takes it, or ``None`` when pyarrow takes it as it is.
+
+    pyarrow reads nested dicts and lists itself (ignoring keys a struct does not model); only timestamps (RFC 3339
+    text) and free-form objects kept as JSON text (``metadata={"json": "1"}``) need work. Built once per schema.
     """
-    if value is None:
-        return None
+    type_ = field.type
+    if field.metadata and field.metadata.get(b"json"):
+        return _json_text
     if pa.types.is_timestamp(type_):
-        return _parse_time(value)
+        return _parse_time
     if pa.types.is_struct(type_):
-        if not isinstance(value, dict):
-            return value  # pyarrow reports the mismatch with the column name
-        return {field.name: _conform(value.get(field.name), field.type) for field in type_}
+        children = [(child.name, _converter(child)) for child in type_]
+        if all(conv is None for _, conv in children):
+            return None
+
+        def struct(value: Any) -> Any:
+            if not isinstance(value, dict):
+                return value  # pyarrow reports the mismatch with the column name
+            return {name: (conv(value.get(name)) if conv else value.get(name)) for name, conv in children}
+
+        return struct
     if pa.types.is_list(type_):
-        if not isinstance(value, list):
-            return value
-        return [_conform(item, type_.value_type) for item in value]
-    if pa.types.is_string(type_) and isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True, ensure_ascii=False)
-    return value
+        item = _converter(type_.value_field)
+        if item is None:
+            return None
+        return lambda value: [item(v) for v in value] if isinstance(value, list) else value
+    return None
 
 
-def conform_row(obj: dict[str, Any], schema: pa.Schema) -> dict[str, Any]:
-    """One X object as a row of ``schema``: known keys conformed, unknown top-level keys kept in ``other_fields``."""
-    row = {field.name: _conform(obj.get(field.name), field.type) for field in schema if field.name != OTHER_FIELDS}
-    extra = {key: value for key, value in obj.items() if key not in schema.names}
-    row[OTHER_FIELDS] = json.dumps(extra, sort_keys=True, ensure_ascii=False) if extra else None
-    return row
+@functools.cache
+def _plan(schema: pa.Schema) -> tuple[tuple[str, pa.DataType, Converter | None], ...]:
+    return tuple((f.name, f.type, _converter(f)) for f in schema if f.name != OTHER_FIELDS)
 
 
-def rows_to_batch(rows: list[dict[str, Any]], schema: pa.Schema, *, what: str, key: str = "id") -> pa.RecordBatch:
-    """Build a record batch of ``schema`` from conformed rows; a value of the wrong type names its object and field."""
+def to_batch(objects: Sequence[dict[str, Any]], schema: pa.Schema, *, what: str, key: str = "id") -> pa.RecordBatch:
+    """X objects (decoded JSON) as a record batch of ``schema``, built column by column.
+
+    Top-level keys that the schema does not model are kept, as JSON text, in ``other_fields``. A value of the wrong
+    type, or a time that is not RFC 3339, raises :class:`SourceError` naming the object (by ``key``) and the field.
+    """
+    known = frozenset(schema.names)
+    columns: list[pa.Array] = []
+    for name, type_, conv in _plan(schema):
+        try:
+            values = [obj.get(name) for obj in objects]
+            columns.append(pa.array([conv(v) for v in values] if conv else values, type=type_))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, TypeError) as error:
+            raise _locate(objects, name, type_, conv, what=what, key=key, error=error) from error
+    other = []
+    for obj in objects:
+        extra = {k: v for k, v in obj.items() if k not in known}
+        other.append(json.dumps(extra, sort_keys=True, ensure_ascii=False) if extra else None)
+    columns.append(pa.array(other, type=pa.string()))
     try:
-        return pa.RecordBatch.from_pylist(rows, schema=schema)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, TypeError) as error:
-        raise _locate(rows, schema, what=what, key=key, error=error) from error
+        return pa.RecordBatch.from_arrays(columns, schema=schema)
+    except (pa.ArrowInvalid, ValueError) as error:  # e.g. a missing id in a non-nullable column
+        missing = [
+            n for n, c in zip(schema.names, columns, strict=True) if not schema.field(n).nullable and c.null_count
+        ]
+        raise SourceError(f"{what}: {error} (null in {missing})") from error
 
 
-def _locate(rows: Iterable[dict[str, Any]], schema: pa.Schema, *, what: str, key: str, error: Exception) -> SourceError:
-    for number, row in enumerate(rows, 1):
-        for field in schema:
-            try:
-                pa.array([row.get(field.name)], type=field.type)
-            except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, TypeError) as cell_error:
-                return SourceError(
-                    f"{what} {key}={row.get(key)!r} (object {number} of the page): field {field.name!r} does not "
-                    f"match the documented X API type {field.type}: {cell_error}"
-                )
-    return SourceError(f"{what}: could not convert a page to Arrow: {error}")
+def _locate(
+    objects: Sequence[dict[str, Any]],
+    name: str,
+    type_: pa.DataType,
+    conv: Converter | None,
+    *,
+    what: str,
+    key: str,
+    error: Exception,
+) -> SourceError:
+    """The first object whose ``name`` cannot become ``type_``, as a clear error."""
+    for number, obj in enumerate(objects, 1):
+        try:
+            value = obj.get(name)
+            pa.array([conv(value) if conv else value], type=type_)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, TypeError) as cell_error:
+            return SourceError(
+                f"{what} {key}={obj.get(key)!r} (object {number} of the page): field {name!r} does not match the "
+                f"documented X API type {type_}: {cell_error}"
+            )
+    return SourceError(f"{what}: field {name!r} could not be converted to {type_}: {error}")
