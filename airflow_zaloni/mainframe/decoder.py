@@ -86,7 +86,6 @@ class Rows:
         return Rows(self.src, (self.starts[:, None] + step[None, :]).reshape(-1))
 
 
-
 @dataclass(eq=False)
 class Col:
     """An output column: a copybook field that is kept, with its Arrow type."""
@@ -343,10 +342,11 @@ class RecordDecoder:
         """The records' bytes: a zero-copy matrix view for evenly spaced records, else the buffer and the starts."""
         n = len(starts)
         w = self.record_size
-        if stride is not None and n and w <= stride and int(starts[0]) + (n - 1) * stride + w <= len(buf):
-            if np.all(lengths >= w):
-                first = int(starts[0])
-                return Rows(np.lib.stride_tricks.as_strided(buf[first:], shape=(n, w), strides=(stride, 1)))
+        evenly = stride is not None and n and w <= stride and int(starts[0]) + (n - 1) * stride + w <= len(buf)
+        if evenly and np.all(lengths >= w):
+            first = int(starts[0])
+            assert stride is not None
+            return Rows(np.lib.stride_tricks.as_strided(buf[first:], shape=(n, w), strides=(stride, 1)))
         padded = np.concatenate([buf, np.zeros(w, dtype=np.uint8)])
         dtype = np.int32 if len(padded) < 2**31 else np.int64
         return Rows(padded, starts.astype(dtype))

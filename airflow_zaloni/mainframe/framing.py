@@ -583,28 +583,29 @@ class Framer:
         if not block_starts:
             return None
         arr = np.frombuffer(data, dtype=np.uint8)
-        cur = np.array(block_starts, dtype=np.int64)
-        ends = np.array(block_ends, dtype=np.int64)
+        p = np.array(block_starts, dtype=np.int64)
+        e = np.array(block_ends, dtype=np.int64)
+        which = np.arange(len(p))
         hi, lo = (0, 1) if o.is_rdw_big_endian else (3, 2)
         adj = o.rdw_adjustment - (4 if o.is_rdw_part_of_record_length else 0)
         found_starts: list[np.ndarray] = []
         found_lengths: list[np.ndarray] = []
         found_blocks: list[np.ndarray] = []
-        block_ids = np.arange(len(cur))
-        active = cur < ends
-        while active.any():
-            idx = np.flatnonzero(active)
-            p = cur[idx]
-            if (p + 4 > ends[idx]).any():
+        while len(p):
+            if (p + 4 > e).any():
                 return None
             length = (arr[p + hi].astype(np.int64) << 8 | arr[p + lo]) + adj
-            if (length <= 0).any() or (p + 4 + length > ends[idx]).any():
+            nxt = p + 4 + length
+            if (length <= 0).any() or (nxt > e).any():
                 return None
             found_starts.append(p + 4)
             found_lengths.append(length)
-            found_blocks.append(block_ids[idx])
-            cur[idx] = p + 4 + length
-            active = cur < ends
+            found_blocks.append(which)
+            alive = nxt < e
+            if alive.all():
+                p = nxt
+            else:
+                p, e, which = nxt[alive], e[alive], which[alive]
         starts_all = np.concatenate(found_starts)
         order = np.argsort(np.concatenate(found_blocks), kind="stable")  # file order: by block, then by step
         return pos, starts_all[order], np.concatenate(found_lengths)[order]

@@ -90,6 +90,8 @@ def java_trim(arr: pa.Array, policy: str) -> pa.Array:
 
 def _nonzero_rows(mat: np.ndarray) -> np.ndarray:
     """Rows with at least one non-zero byte (an all-0x00 field is null with improved_null_detection)."""
+    if mat.all():  # no zero byte at all (the usual case): a flat check is ten times cheaper than per row
+        return np.ones(mat.shape[0], dtype=bool)
     return np.asarray(mat.any(axis=1), dtype=bool)
 
 

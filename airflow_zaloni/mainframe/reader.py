@@ -168,9 +168,7 @@ class MainframeReader:
             values = _mask_np(values, lengths >= off + node.size)  # a record too short to hold the segment id
         return values
 
-    def decode_rows(
-        self, chunk: Chunk, lo: int, hi: int, rows: Rows, lengths: np.ndarray
-    ) -> pa.RecordBatch | None:
+    def decode_rows(self, chunk: Chunk, lo: int, hi: int, rows: Rows, lengths: np.ndarray) -> pa.RecordBatch | None:
         o = self.opts
         seg = self.segment_values(rows, lengths)
         rec_ids = chunk.record_ids[lo:hi]
