@@ -41,6 +41,9 @@ demo: $(STAMP)
 	AIRFLOW_HOME=$(DEMO_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/example_dags \
 	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__ZALONI__LAKE_ROOT=$(DEMO_HOME)/lake \
 	  $(BIN)/airflow dags test zaloni_lake_end_to_end
+	AIRFLOW_HOME=$(DEMO_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/example_dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__ZALONI__LAKE_ROOT=$(DEMO_HOME)/lake \
+	  $(BIN)/airflow dags test zaloni_file_ingest
 	$(BIN)/zaloni lake ls $(DEMO_HOME)/lake
 
 clean:

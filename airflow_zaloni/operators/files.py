@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -175,6 +176,12 @@ class FileToLakeOperator(LakeIngestOperator):
         if raw == landing:
             raise SourceError(f"{self.task_id}: zone='landing' holds the bytes; decoded data needs another zone")
         self._fs, folder = connect(self.source, self.conn_id)
+        exclude = self.exclude
+        archive = self.archive_folder
+        if archive and self.completion == "move":
+            inside = posixpath.relpath(posixpath.normpath(archive), posixpath.normpath(folder))
+            if not inside.startswith(".."):
+                exclude = (*exclude, f"{inside}/*")  # archived files must not come back as new ones
         files = FileIngest(
             fs=self._fs,
             folder=folder,
@@ -186,7 +193,7 @@ class FileToLakeOperator(LakeIngestOperator):
             min_size=self.min_size,
             max_size=self.max_size,
             max_files=self.max_files,
-            exclude=self.exclude,
+            exclude=exclude,
             options=self.format_options(),
             schema=schema_from(self.schema),
             schema_drift=self.schema_drift,

@@ -99,6 +99,24 @@ def test_truncated_gzip_fails_and_leaves_lake_and_folder_untouched(tmp_path: Pat
     assert sorted(p.name for p in drop.iterdir()) == ["cut.csv.gz", "good.csv"]  # nothing deleted
 
 
+def test_archive_inside_a_recursive_drop_is_not_ingested_again(tmp_path: Path, lake_root: Path) -> None:
+    drop = tmp_path / "drop"
+    (drop / "2026").mkdir(parents=True)
+    (drop / "2026" / "a.csv").write_bytes(b"id\n1\n")
+    task = FileToLakeOperator(
+        task_id="land",
+        source=str(drop),
+        recursive=True,
+        dataset="orders",
+        lake_root=str(lake_root),
+        completion="move",
+        archive_folder=str(drop / "done"),
+    )
+    assert task.execute(context(1))["ingest"]["files_ingested"] == 1  # type: ignore[arg-type]
+    assert (drop / "done" / "2026" / "a.csv").exists()
+    assert task.execute(context(2))["ingest"]["files_ingested"] == 0  # type: ignore[arg-type]
+
+
 @pytest.mark.usefixtures("airflow_db")
 def test_example_dag_ingests_the_drop_folder_once(airflow_home: Path) -> None:
     from tests.airflow_helpers import run_dag
