@@ -44,6 +44,12 @@ demo: $(STAMP)
 	AIRFLOW_HOME=$(DEMO_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/example_dags \
 	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__ZALONI__LAKE_ROOT=$(DEMO_HOME)/lake \
 	  $(BIN)/airflow dags test zaloni_file_ingest
+	@if $(BIN)/python -c "import pyspark" 2>/dev/null; then \
+	  AIRFLOW_HOME=$(DEMO_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/example_dags \
+	  AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__ZALONI__LAKE_ROOT=$(DEMO_HOME)/lake SPARK_LOCAL_IP=127.0.0.1 \
+	  AIRFLOW_CONN_SPARK_LOCAL='{"conn_type": "spark", "host": "local[2]"}' PATH=$(CURDIR)/$(BIN):$$PATH \
+	    $(BIN)/airflow dags test zaloni_spark_job; \
+	else echo "pyspark not installed: skipping the Spark job demo (pip install 'airflow-zaloni[spark]')"; fi
 	$(BIN)/zaloni lake ls $(DEMO_HOME)/lake
 
 clean:
