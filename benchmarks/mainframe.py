@@ -297,7 +297,14 @@ def _child_decode(path: str) -> None:
     rows = 0
     for batch in decode_file(path, FIXED_COPYBOOK):
         rows += batch.num_rows
+    # Linux keeps ru_maxrss across fork+exec, so a child started by a big parent reports the parent's peak; the
+    # process's own high-water mark (VmHWM) is exact. Other systems: ru_maxrss.
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        with open("/proc/self/status") as f:
+            peak_kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        pass
     print(f"{rows} {peak_kb}")
 
 
