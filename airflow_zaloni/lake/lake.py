@@ -39,12 +39,14 @@ class Lake:
         row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
         max_rows_per_file: int = DEFAULT_MAX_ROWS_PER_FILE,
         stale_after: float = locks.DEFAULT_STALE_AFTER,
+        shared_stale_after: float = 86400.0,
     ) -> None:
         self.root = root
         self.storage: Storage = open_storage(root, storage_options)
         self.row_group_rows = row_group_rows
         self.max_rows_per_file = max_rows_per_file
         self.stale_after = stale_after
+        self.shared_stale_after = shared_stale_after
 
     def __repr__(self) -> str:
         return f"Lake({self.root!r})"
@@ -73,6 +75,29 @@ class Lake:
         """A new :class:`Transaction` (``run_id``, ``try_number``, ``producer``, ``txn_id``)."""
         self.check_writable()
         return Transaction(self, **kwargs)
+
+    def commit_parts(
+        self,
+        txn_id: str,
+        targets: list[tuple[DatasetRef, str]],
+        parts: list[str],
+        *,
+        run_id: str | None = None,
+        try_number: int | None = None,
+        producer: str | None = None,
+    ) -> dict[str, Any]:
+        """Publish, in one commit, the parts that several tasks prepared in the shared transaction ``txn_id``.
+
+        Every part named in ``parts`` must have been prepared for every ``(dataset, partition)`` target, otherwise
+        nothing is published and the error names the missing parts. Files of parts not named are discarded.
+        """
+        txn = Transaction(self, txn_id=txn_id, shared=True, run_id=run_id, try_number=try_number, producer=producer)
+        for ref, partition in targets:
+            txn.load_parts(ref, partition, parts)
+        summary = txn.commit()
+        for ref, partition in targets:
+            self.storage.remove(f"{self.partition_path(ref, partition)}/_parts")
+        return summary
 
     def check_writable(self) -> None:
         """Fail early, naming the root, when the lake cannot be written."""
@@ -133,7 +158,11 @@ class Lake:
                         owner = {"host": "?", "created": self.storage.mtime(folder)}
                     except (OSError, FileNotFoundError):
                         owner = None
-                if area == "_staging" and locks.owner_is_alive(owner, stale_after=self.stale_after):
+                # A fan-out's staging is written by tasks that come and go: it is abandoned only after a day.
+                stale_after = self.shared_stale_after if owner and owner.get("shared") else self.stale_after
+                if area == "_staging" and locks.owner_is_alive(
+                    {**owner, "host": "?"} if owner and owner.get("shared") else owner, stale_after=stale_after
+                ):
                     continue
                 self.storage.remove(folder)
                 removed.append(folder)

@@ -16,7 +16,6 @@ from typing import Any
 import pyarrow as pa
 
 from airflow_zaloni.lake.paths import DatasetRef
-from airflow_zaloni.lake.writer import LakeFileWriter, LakeWriter
 
 MANIFEST_NAME = "_manifest.json"
 STATE_NAME = "_state.json"
@@ -47,19 +46,15 @@ def build_manifest(
     try_number: int | None,
     producer: str,
     producer_version: str,
-    writer: LakeWriter | None,
-    raw_files: list[LakeFileWriter],
+    files: list[dict[str, Any]],
+    rows: int | None,
+    schema: dict[str, Any] | None,
+    source: dict[str, Any],
     extra: dict[str, Any],
     watermark_before: Any,
     watermark_after: Any,
     started: float,
 ) -> dict[str, Any]:
-    files: list[dict[str, Any]] = []
-    merged_extra = dict(extra)
-    if writer is not None:
-        files.extend(writer.files)
-        merged_extra.update(writer.extra)
-    files.extend({"path": f.name, "rows": None, "bytes": f.bytes, "sha256": f.sha256.hexdigest()} for f in raw_files)
     now = time.time()
     return {
         "format_version": FORMAT_VERSION,
@@ -73,19 +68,11 @@ def build_manifest(
         "try_number": try_number,
         "producer": producer,
         "producer_version": producer_version,
-        "source": writer.source if writer is not None else merged_extra.pop("source", {}),
-        "schema": schema_to_json(writer.schema if writer is not None else None),
+        "source": source,
+        "schema": schema,
         "files": files,
-        "totals": {
-            "rows": writer.rows if writer is not None else None,
-            "bytes": sum(f["bytes"] for f in files),
-            "files": len(files),
-        },
+        "totals": {"rows": rows, "bytes": sum(f["bytes"] for f in files), "files": len(files)},
         "watermark": {"before": watermark_before, "after": watermark_after},
-        "timings": {
-            "started": started,
-            "written": now,
-            "seconds": round(now - started, 3),
-        },
-        "extra": merged_extra,
+        "timings": {"started": started, "written": now, "seconds": round(now - started, 3)},
+        "extra": extra,
     }

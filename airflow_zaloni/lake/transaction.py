@@ -32,7 +32,7 @@ import pyarrow as pa
 from airflow_zaloni import __version__
 from airflow_zaloni.lake import locks
 from airflow_zaloni.lake.errors import CommitConflictError, LakeError
-from airflow_zaloni.lake.manifest import MANIFEST_NAME, STATE_NAME, build_manifest
+from airflow_zaloni.lake.manifest import MANIFEST_NAME, STATE_NAME, build_manifest, schema_to_json
 from airflow_zaloni.lake.paths import DatasetRef, validate_name, validate_partition
 from airflow_zaloni.lake.writer import LakeFileWriter, LakeWriter
 
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 JOURNAL_DIR = "_zaloni/txn"
 OWNER_NAME = "_owner.json"
+PARTS_DIR = "_parts"
 LOCK_NAME = "_commit.lock"
 _UNSET: Any = object()
 
@@ -56,6 +57,8 @@ class _Stage:
     writer: LakeWriter | None = None
     files: list[LakeFileWriter] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Part records of a fan-out commit (see :meth:`Transaction.prepare` and :meth:`Lake.commit_parts`).
+    parts: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Transaction:
@@ -73,8 +76,11 @@ class Transaction:
         try_number: int | None = None,
         producer: str | None = None,
         txn_id: str | None = None,
+        shared: bool = False,
     ) -> None:
         self.lake = lake
+        #: A shared transaction is written by several tasks (a fan-out); its staging outlives each of them.
+        self.shared = shared
         self.run_id = run_id
         self.try_number = try_number
         self.producer = producer or "airflow_zaloni"
@@ -96,12 +102,20 @@ class Transaction:
         *,
         schema: pa.Schema | None = None,
         source: dict[str, Any] | None = None,
+        file_prefix: str = "part",
         **options: Any,
     ) -> LakeWriter:
-        """A :class:`LakeWriter` for ``partition`` of ``ref``; the partition is replaced as a whole at commit."""
+        """A :class:`LakeWriter` for ``partition`` of ``ref``; the partition is replaced as a whole at commit.
+
+        ``file_prefix`` names the files (``<prefix>-00000.parquet``...); each part of a fan-out uses its own, and a
+        retried part first removes the files its earlier try left.
+        """
+        validate_name("file prefix", file_prefix)
         stage = self._stage(ref, partition)
         if stage.writer is not None:
             raise LakeError(f"{ref} {partition}: this transaction already has a writer for the partition")
+        if self.shared:
+            self._remove_part_files(stage, file_prefix)
         defaults = self.lake.writer_defaults()
         defaults.update(options)
         stage.writer = LakeWriter(
@@ -111,6 +125,7 @@ class Transaction:
             staging_dir=stage.dir,
             schema=schema,
             source=source,
+            file_prefix=file_prefix,
             **defaults,
         )
         return stage.writer
@@ -143,6 +158,71 @@ class Transaction:
     def watermark_before(self, ref: DatasetRef) -> Any:
         return self._watermarks.get(ref, (None, None))[0]
 
+    # -- fan-out: prepare a part now, commit all parts later ----------------------------------------------------
+    def prepare(self, part: str) -> dict[str, Any]:
+        """Close this part's files and record them in staging without publishing anything.
+
+        Several tasks (a mapped task, one per split or byte range) each write one part of the same shared
+        transaction; :meth:`Lake.commit_parts` later publishes all parts in one commit. Preparing a part again
+        (a retry) replaces its earlier record and files.
+        """
+        self._ensure_open()
+        if not self.shared:
+            raise LakeError("prepare() needs a shared transaction (Lake.transaction(shared=True, txn_id=...))")
+        validate_name("part", part)
+        storage = self.lake.storage
+        summary = []
+        for stage in self._stages.values():
+            for f in stage.files:
+                f.close()
+            if stage.writer is not None:
+                stage.writer.close()
+            before, after = self._watermarks.get(stage.ref, (None, None))
+            record = {
+                "part": part,
+                "run_id": self.run_id,
+                "try_number": self.try_number,
+                "files": _stage_files(stage),
+                "rows": stage.writer.rows if stage.writer is not None else None,
+                "schema": schema_to_json(stage.writer.schema if stage.writer is not None else None),
+                "source": stage.writer.source if stage.writer is not None else {},
+                "extra": {**stage.extra, **(stage.writer.extra if stage.writer is not None else {})},
+                "watermark": {"before": before, "after": after} if stage.ref in self._watermarks else None,
+            }
+            storage.makedirs(f"{stage.dir}/{PARTS_DIR}")
+            storage.write_atomic(f"{stage.dir}/{PARTS_DIR}/{part}.json", json.dumps(record, default=str).encode())
+            summary.append({"dataset": stage.ref.key, "partition": stage.partition, "rows": record["rows"]})
+        self.state = "prepared"
+        return {"txn_id": self.txn_id, "part": part, "datasets": summary}
+
+    def _remove_part_files(self, stage: _Stage, prefix: str) -> None:
+        storage = self.lake.storage
+        for name in storage.listdir(stage.dir):
+            if name.startswith(f"{prefix}-"):
+                storage.remove(f"{stage.dir}/{name}")
+
+    def load_parts(self, ref: DatasetRef, partition: str, parts: list[str]) -> None:
+        """Take the prepared parts of a shared transaction into this (committing) transaction."""
+        stage = self._stage(ref, partition)
+        storage = self.lake.storage
+        found = {n[:-5] for n in storage.listdir(f"{stage.dir}/{PARTS_DIR}") if n.endswith(".json")}
+        missing = sorted(set(parts) - found)
+        if missing:
+            raise LakeError(
+                f"{ref} {partition}: parts {', '.join(missing)} of transaction {self.txn_id} were never prepared "
+                f"(prepared: {', '.join(sorted(found)) or 'none'}); nothing is published"
+            )
+        stage.parts = [storage.read_json(f"{stage.dir}/{PARTS_DIR}/{p}.json") for p in sorted(parts)]
+        keep = {f["path"] for record in stage.parts for f in record["files"]}
+        for name in storage.listdir(stage.dir):  # files of parts that are no longer expected must not be published
+            if not name.startswith(("_", ".")) and name not in keep:
+                storage.remove(f"{stage.dir}/{name}")
+        watermarks = [r["watermark"] for r in stage.parts if r.get("watermark")]
+        if watermarks:
+            afters = [w["after"] for w in watermarks if w["after"] is not None]
+            befores = [w["before"] for w in watermarks]
+            self.set_watermark(ref, max(afters) if afters else None, before=befores[0])
+
     # -- commit / abort ------------------------------------------------------------------------------------------
     def __enter__(self) -> Transaction:
         return self
@@ -156,15 +236,23 @@ class Transaction:
             self.abort()
 
     def abort(self) -> None:
-        """Discard everything written; nothing was published."""
+        """Discard everything written; nothing was published.
+
+        A shared transaction removes only the files this task wrote: the other parts stay prepared.
+        """
         if self.state != "open":
             return
         for stage in self._stages.values():
             if stage.writer is not None:
                 stage.writer.abort()
+                if self.shared:
+                    self._remove_part_files(stage, stage.writer.file_prefix)
             for f in stage.files:
                 f.close()
-        self._cleanup_staging()
+                if self.shared:
+                    self.lake.storage.remove(f"{stage.dir}/{f.name}")
+        if not self.shared:
+            self._cleanup_staging()
         self.state = "aborted"
 
     def commit(self) -> dict[str, Any]:
@@ -241,7 +329,8 @@ class Transaction:
                 storage.makedirs(stage_dir)
                 owner = f"{self.lake.dataset_path(ref)}/_staging/{self.txn_id}/{OWNER_NAME}"
                 if not storage.exists(owner):
-                    storage.write_atomic(owner, json.dumps(locks.owner_record(self.txn_id)).encode())
+                    record = {**locks.owner_record(self.txn_id), "shared": self.shared}
+                    storage.write_atomic(owner, json.dumps(record).encode())
             except OSError as exc:
                 raise LakeError(f"cannot write to the lake at {stage_dir}: {exc}") from exc
             current = self.lake.manifest(ref, partition)
@@ -266,6 +355,18 @@ class Transaction:
             if stage.writer is not None:
                 stage.writer.close()
             before, after = self._watermarks.get(stage.ref, (None, None))
+            if stage.parts:
+                files = [f for record in stage.parts for f in record["files"]]
+                rows = sum(r["rows"] or 0 for r in stage.parts)
+                schema_json = next((r["schema"] for r in stage.parts if r["schema"]), None)
+                source: dict[str, Any] = {"parts": [r["source"] for r in stage.parts]}
+                extra = {"parts": {r["part"]: {"rows": r["rows"], **r["extra"]} for r in stage.parts}}
+            else:
+                files = _stage_files(stage)
+                rows = stage.writer.rows if stage.writer is not None else None
+                schema_json = schema_to_json(stage.writer.schema if stage.writer is not None else None)
+                source = stage.writer.source if stage.writer is not None else stage.extra.pop("source", {})
+                extra = {**stage.extra, **(stage.writer.extra if stage.writer is not None else {})}
             manifest = build_manifest(
                 ref=stage.ref,
                 partition=stage.partition,
@@ -274,9 +375,11 @@ class Transaction:
                 try_number=self.try_number,
                 producer=self.producer,
                 producer_version=__version__,
-                writer=stage.writer,
-                raw_files=stage.files,
-                extra=stage.extra,
+                files=files,
+                rows=rows,
+                schema=schema_json,
+                source=source,
+                extra=extra,
                 watermark_before=before,
                 watermark_after=after if stage.ref in self._watermarks else before,
                 started=self.started,
@@ -333,6 +436,12 @@ class Transaction:
     def _cleanup_staging(self) -> None:
         for ref in {s.ref for s in self._stages.values()}:
             self.lake.storage.remove(f"{self.lake.dataset_path(ref)}/_staging/{self.txn_id}")
+
+
+def _stage_files(stage: _Stage) -> list[dict[str, Any]]:
+    files: list[dict[str, Any]] = list(stage.writer.files) if stage.writer is not None else []
+    files.extend({"path": f.name, "rows": None, "bytes": f.bytes, "sha256": f.sha256.hexdigest()} for f in stage.files)
+    return files
 
 
 def _forward(current: Any, new: Any) -> Any:

@@ -96,6 +96,7 @@ class LakeWriter:
         row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
         max_rows_per_file: int = DEFAULT_MAX_ROWS_PER_FILE,
         compression: str = "zstd",
+        file_prefix: str = "part",
     ) -> None:
         if row_group_rows <= 0 or max_rows_per_file <= 0 or row_group_bytes <= 0:
             raise LakeError("row_group_rows, row_group_bytes and max_rows_per_file must be positive")
@@ -109,6 +110,7 @@ class LakeWriter:
         self.row_group_bytes = row_group_bytes
         self.max_rows_per_file = max(max_rows_per_file, 1)
         self.compression = compression
+        self.file_prefix = file_prefix
         self.extra: dict[str, Any] = {}
         self.files: list[dict[str, Any]] = []
         self.rows = 0
@@ -211,7 +213,7 @@ class LakeWriter:
                 self._close_file()
 
     def _open_file(self) -> None:
-        name = f"part-{len(self.files):05d}.parquet"
+        name = f"{self.file_prefix}-{len(self.files):05d}.parquet"
         path = f"{self.staging_dir}/{name}"
         self._file = HashingWriter(self.storage.open_write(path))
         assert self.schema is not None
