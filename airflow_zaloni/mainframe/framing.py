@@ -363,11 +363,11 @@ class Framer:
     def _emit(
         self,
         buf: bytes,
-        starts: list[int],
-        lengths: list[int],
-        ids: list[int],
+        starts: list[int] | np.ndarray,
+        lengths: list[int] | np.ndarray,
+        ids: list[int] | np.ndarray,
         offs: list[int] | np.ndarray,
-        blens: list[int],
+        blens: list[int] | np.ndarray,
         file_id: int,
         name: str,
     ) -> Chunk:
@@ -379,68 +379,96 @@ class Framer:
     def _keep(self, length: int) -> bool:
         return self.opts.minimum_record_length <= length <= self.opts.maximum_record_length
 
+    def _select(
+        self,
+        record_pos: np.ndarray,
+        data_pos: np.ndarray,
+        lengths: np.ndarray,
+        base: int,
+        rid: int,
+        start: int | None,
+        end: int | None,
+    ) -> tuple[np.ndarray, bool]:
+        """Which framed records to keep (byte range, minimum/maximum length), and whether ``end`` was reached."""
+        o = self.opts
+        offs = base + record_pos
+        keep = np.ones(len(record_pos), dtype=bool)
+        if start is not None:
+            keep &= offs >= start
+        done = False
+        if end is not None:
+            before = offs < end
+            done = not bool(before.all())
+            keep &= before
+        if o.minimum_record_length > 1 or o.maximum_record_length < 2**31 - 1:
+            keep &= (lengths >= o.minimum_record_length) & (lengths <= o.maximum_record_length)
+        return keep, done
+
     def _rdw(self, reader: _Reader, file_id: int, name: str, start: int | None, end: int | None) -> Iterator[Chunk]:
+        """V: a record descriptor word before every record. The loop that runs once per record only collects
+        positions; offsets, ids and filters are computed with NumPy afterwards."""
         o = self.opts
         rid = 0
+        hi, lo = (0, 1) if o.is_rdw_big_endian else (3, 2)
+        adj = o.rdw_adjustment - (4 if o.is_rdw_part_of_record_length else 0)
         while True:
             data = reader.fill(READ_SIZE)
             if not data:
                 return
-            pos = 0
             n = len(data)
-            starts: list[int] = []
-            lengths: list[int] = []
-            ids: list[int] = []
-            offs: list[int] = []
             base = reader.consumed
-            big = o.is_rdw_big_endian
-            adj = o.rdw_adjustment - (4 if o.is_rdw_part_of_record_length else 0)
-            done = False
-            while pos + 4 <= n:
-                length = ((data[pos] << 8 | data[pos + 1]) if big else (data[pos + 3] << 8 | data[pos + 2])) + adj
+            pos = 0
+            positions: list[int] = []
+            lens: list[int] = []
+            add_pos = positions.append
+            add_len = lens.append
+            limit = n - 4
+            while pos <= limit:
+                length = (data[pos + hi] << 8 | data[pos + lo]) + adj
+                if length <= 0 or pos + 4 + length > n:
+                    break
+                add_pos(pos)
+                add_len(length)
+                pos += 4 + length
+            count = len(positions)
+            if pos <= limit:
+                length = (data[pos + hi] << 8 | data[pos + lo]) + adj
                 if length <= 0:
                     raise DecodeError(
                         f"invalid record descriptor word {data[pos : pos + 4].hex(' ')} (length {length}); check "
                         f"is_rdw_big_endian, rdw_adjustment and is_rdw_part_of_record_length",
                         file=name,
-                        record=rid,
+                        record=rid + count,
                         offset=base + pos,
                     )
-                if pos + 4 + length > n:
-                    if reader.eof:
-                        raise DecodeError(
-                            f"truncated record: the RDW announces {length} bytes but the file has only "
-                            f"{n - pos - 4} left",
-                            file=name,
-                            record=rid,
-                            offset=base + pos,
-                        )
-                    break
-                off = base + pos
-                if end is not None and off >= end:
-                    done = True
-                    break
-                if (start is None or off >= start) and self._keep(length):
-                    starts.append(pos + 4)
-                    lengths.append(length)
-                    ids.append(rid)
-                    offs.append(off)
-                rid += 1
-                pos += 4 + length
-                if len(starts) >= self.batch_rows:
-                    break
-            if starts:
-                yield self._emit(data[:pos], starts, lengths, ids, offs, lengths, file_id, name)
+                if reader.eof:
+                    raise DecodeError(
+                        f"truncated record: the RDW announces {length} bytes but the file has only {n - pos - 4} left",
+                        file=name,
+                        record=rid + count,
+                        offset=base + pos,
+                    )
+            done = False
+            if count:
+                rec_pos = np.asarray(positions, dtype=np.int64)
+                lengths = np.asarray(lens, dtype=np.int64)
+                keep, done = self._select(rec_pos, rec_pos + 4, lengths, base, rid, start, end)
+                ids = np.arange(rid, rid + count, dtype=np.int64)
+                if keep.any():
+                    if not keep.all():
+                        rec_pos, lengths, ids = rec_pos[keep], lengths[keep], ids[keep]
+                    yield self._emit(data[:pos], rec_pos + 4, lengths, ids, base + rec_pos, lengths, file_id, name)
+                rid += count
             reader.advance(pos)
             if done:
                 return
-            if pos == 0:
+            if count == 0:
                 if reader.eof:
                     raise DecodeError(
-                        f"{n} trailing bytes are too few for a record descriptor word and its record",
+                        f"{n - pos} trailing bytes are too few for a record descriptor word and its record",
                         file=name,
                         record=rid,
-                        offset=base,
+                        offset=base + pos,
                     )
                 reader.fill(n + READ_SIZE)  # a record larger than one read: read more
 
@@ -460,24 +488,25 @@ class Framer:
                 return
             n = len(data)
             base = reader.consumed
-            if not fixed and start is None and end is None and plain_lengths:
+            if not fixed:
                 fast = self._vb_blocks_vectorised(data)
                 if fast is not None:
                     used, vstarts, vlengths = fast
                     count = len(vstarts)
+                    range_done = False
                     if count:
-                        yield _chunk(
-                            data[:used],
-                            vstarts + o.record_start_offset,
-                            np.maximum(vlengths - o.record_start_offset - o.record_end_offset, 0),
-                            np.arange(rid, rid + count, dtype=np.int64),
-                            base + vstarts - 4,
-                            vlengths,
-                            file_id,
-                            name,
-                        )
+                        keep, range_done = self._select(vstarts - 4, vstarts, vlengths, base, rid, start, end)
+                        vids = np.arange(rid, rid + count, dtype=np.int64)
+                        if keep.any():
+                            if not keep.all():
+                                vstarts, vlengths, vids = vstarts[keep], vlengths[keep], vids[keep]
+                            yield self._emit(
+                                data[:used], vstarts, vlengths, vids, base + vstarts - 4, vlengths, file_id, name
+                            )
                     rid += count
                     reader.advance(used)
+                    if range_done:
+                        return
                     if used:
                         continue
             pos = 0
