@@ -636,8 +636,17 @@ class Framer:
             else:
                 p, e, which = nxt[alive], e[alive], which[alive]
         starts_all = np.concatenate(found_starts)
-        order = np.argsort(np.concatenate(found_blocks), kind="stable")  # file order: by block, then by step
-        return pos, starts_all[order], np.concatenate(found_lengths)[order]
+        # File order is by block, then by step: scatter each record to its block's slot plus its step.
+        blocks = np.concatenate(found_blocks)
+        steps = np.repeat(np.arange(len(found_blocks)), [len(b) for b in found_blocks])
+        first = np.zeros(len(block_starts) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(blocks, minlength=len(block_starts)), out=first[1:])
+        dest = first[blocks] + steps
+        out_starts = np.empty_like(starts_all)
+        out_lengths = np.empty_like(starts_all)
+        out_starts[dest] = starts_all
+        out_lengths[dest] = np.concatenate(found_lengths)
+        return pos, out_starts, out_lengths
 
     def _block_records(
         self,
