@@ -5,12 +5,13 @@ The server is always our own: ``initdb`` into a fresh directory, ``pg_ctl start`
 as the ``postgres`` user; the data directory therefore lives in a folder of its own under the system temp dir
 (pytest's own tmp tree is private to root). ``fsync=off`` because durability is not under test.
 
-Use the ``postgres_server`` fixture (session scope, one server for the whole run) or :func:`start_postgres` from a
-script (the benchmark does).
+Use the ``postgres_server`` fixture (one server for the whole run, stopped at exit) or :func:`start_postgres` from
+a script (the benchmark does).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -119,11 +120,40 @@ def start_postgres(dbname: str = "warehouse") -> Iterator[PostgresServer]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+_shared: PostgresServer | None = None
+_shared_stack = contextlib.ExitStack()
+_users = 0
+
+
+def _acquire() -> PostgresServer:
+    global _shared, _users
+    if _shared is None:
+        _shared = _shared_stack.enter_context(start_postgres())
+        atexit.register(_shared_stack.close)  # a fallback; the last fixture user stops it first
+    _users += 1
+    return _shared
+
+
+def _release() -> None:
+    global _shared, _users
+    _users -= 1
+    if _users == 0:
+        _shared = None
+        _shared_stack.close()
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    """One private PostgreSQL server for the session; skipped with the reason when the binaries are missing."""
+    """The private PostgreSQL server of this test run; skipped with the reason when the binaries are missing.
+
+    Test modules import this fixture, and pytest makes each import a fixture of its own; the instances share one
+    server (started by the first, stopped by the last at the end of the session).
+    """
     reason = postgres_unavailable_reason()
     if reason:
         pytest.skip(reason)
-    with start_postgres() as server:
+    server = _acquire()
+    try:
         yield server
+    finally:
+        _release()

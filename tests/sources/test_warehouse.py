@@ -290,6 +290,7 @@ def test_wrong_password_is_a_clear_error_without_the_password(pg: PostgresServer
         ({"table": "no_such_table"}, 'relation "no_such_table" does not exist'),
         ({"table": "events", "columns": ["id", "nope"]}, 'column "nope" does not exist'),
         ({"table": "events", "incremental_column": "nope"}, "incremental column 'nope' is not among the columns"),
+        ({"table": "events", "incremental_column": 'id" > 0; DROP TABLE victims; --'}, "is not among the columns"),
         ({"table": "events", "split_column": "nope", "num_splits": 2}, "split column 'nope' is not among"),
     ],
 )
