@@ -80,9 +80,11 @@ QUERY_TIMEOUT_MESSAGE = "Your query request was running for too long."
 class GeneratedRecords(Sequence[dict[str, Any]]):
     """``count`` records made on demand by ``make(index)``: a million records without holding them."""
 
-    def __init__(self, count: int, make: Callable[[int], dict[str, Any]]) -> None:
+    def __init__(self, count: int, make: Callable[[int], dict[str, Any]], *, any_deleted: bool = False) -> None:
         self.count = count
         self.make = make
+        #: Whether ``make`` ever returns ``IsDeleted: True`` (if not, queries skip the per-record check).
+        self.any_deleted = any_deleted
 
     def __len__(self) -> int:
         return self.count
@@ -350,8 +352,9 @@ def run_soql(org: FakeOrg, soql: str, *, include_deleted: bool) -> Query:
             columns.append(sf_field["name"])
     keep = _compile_where(match["where"], obj) if match["where"] else None
     records = obj.records
-    if keep is None and include_deleted:
-        indices: Sequence[int] = range(len(records))
+    generated_live = isinstance(records, GeneratedRecords) and not records.any_deleted
+    if keep is None and (include_deleted or generated_live):
+        indices: Sequence[int] = range(len(records))  # no need to look at a million records one by one
     else:
         indices = [
             i

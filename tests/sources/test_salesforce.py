@@ -314,7 +314,7 @@ def test_budget_stops_mid_read_when_the_org_fills_up(server: SalesforceServer, o
     next(batches)
     org.api_used = 900  # other integrations used the org meanwhile
     with pytest.raises(ApiBudgetExceeded, match="Stopped while reading"):
-        next(batches)
+        list(batches)
 
 
 # -- retries, concurrency, sessions ------------------------------------------------------------------------------------

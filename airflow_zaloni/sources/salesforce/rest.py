@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 
@@ -30,20 +31,29 @@ def rest_query_pages(
     page_size: int = MAX_PAGE_SIZE,
     what: str = "REST query",
 ) -> Iterator[dict]:
-    """Yield the decoded pages of a SOQL query (numbers kept as text to preserve every digit)."""
-    path = client.data_path("queryAll/" if include_deleted else "query/")
-    params: dict[str, str] | None = {"q": soql}
+    """Yield the decoded pages of a SOQL query (numbers kept as text to preserve every digit).
+
+    The next page is fetched in a background thread while the caller converts the current one, so network time
+    and conversion overlap; at most two pages are in memory.
+    """
     headers = {"Sforce-Query-Options": f"batchSize={max(200, min(page_size, MAX_PAGE_SIZE))}"}
-    number = 1
-    while True:
+
+    def fetch(path: str, params: dict[str, str] | None, number: int) -> dict:
         response = client.request("GET", path, params=params, headers=headers, what=f"{what}, page {number}")
-        page = json.loads(response.content, parse_float=str)
-        del response
-        yield page
-        next_url = page.get("nextRecordsUrl")
-        if page.get("done", True) or not next_url:
-            return
-        path, params, number = next_url, None, number + 1
+        page: dict = json.loads(response.content, parse_float=str)
+        return page
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="salesforce-rest-page") as pool:
+        number = 1
+        pending = pool.submit(fetch, client.data_path("queryAll/" if include_deleted else "query/"), {"q": soql}, 1)
+        while pending is not None:
+            page = pending.result()
+            next_url = page.get("nextRecordsUrl")
+            pending = None
+            if not page.get("done", True) and next_url:
+                number += 1
+                pending = pool.submit(fetch, next_url, None, number)
+            yield page
 
 
 def count_records(client: SalesforceClient, sobject: str, where: str | None, *, include_deleted: bool) -> int:
