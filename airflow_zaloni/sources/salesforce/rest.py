@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pyarrow as pa
 
@@ -45,7 +45,8 @@ def rest_query_pages(
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="salesforce-rest-page") as pool:
         number = 1
-        pending = pool.submit(fetch, client.data_path("queryAll/" if include_deleted else "query/"), {"q": soql}, 1)
+        path = client.data_path("queryAll/" if include_deleted else "query/")
+        pending: Future[dict] | None = pool.submit(fetch, path, {"q": soql}, 1)
         while pending is not None:
             page = pending.result()
             next_url = page.get("nextRecordsUrl")
