@@ -626,14 +626,14 @@ def parse_copybook(
     if not roots:
         raise CopybookError("the copybook defines no fields", line=1, column=1)
     for root in roots:
-        _resolve(root, None, tokens_hint=None)
+        _resolve(root, None)
     copybook = Copybook(roots=roots, text=text)
     _layout_roots(copybook)
     _link_depending(copybook)
     return copybook
 
 
-def _resolve(node: Node, inherited_usage: str | None, tokens_hint: object) -> None:
+def _resolve(node: Node, inherited_usage: str | None) -> None:
     """Propagate group usages, check groups are not empty and compute primitive sizes."""
     tok = _Token(node.name, node.line, node.column)
     if isinstance(node, Primitive):
@@ -645,7 +645,7 @@ def _resolve(node: Node, inherited_usage: str | None, tokens_hint: object) -> No
         raise CopybookError(f"group {node.name} has no fields and no PIC", line=node.line, column=node.column)
     usage = node.usage or inherited_usage
     for child in node.children:
-        _resolve(child, usage, tokens_hint)
+        _resolve(child, usage)
 
 
 def _layout_group(group: Group) -> None:
@@ -677,7 +677,6 @@ def _layout_group(group: Group) -> None:
 
 
 def _layout_roots(copybook: Copybook) -> None:
-    pos = 0
     by_name: dict[str, Node] = {}
     for root in copybook.roots:
         if isinstance(root, Group):
@@ -696,7 +695,6 @@ def _layout_roots(copybook: Copybook) -> None:
             # Several 01 records describe the same record area (as in an FD): all start at offset 0.
             root.offset = 0
         by_name[_norm(root.name)] = root
-    del pos
 
 
 def _link_depending(copybook: Copybook) -> None:

@@ -7,7 +7,6 @@ arrays. OCCURS DEPENDING ON cuts each list to the counter's value (read from the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -236,9 +235,7 @@ class RecordDecoder:
             raise CopybookError("every field of the copybook is a FILLER that the options drop")
         if opts.schema_retention_policy == "collapse_root" and len(roots) == 1 and roots[0].is_group:
             root = roots[0]
-            self._collapsed_nt = root.nt
             return root.children
-        self._collapsed_nt = False
         return roots
 
     def _fields_of(self, cols: list[Col]) -> list[tuple[str, pa.DataType]]:
@@ -407,9 +404,7 @@ class RecordDecoder:
         )
         self._segment_values = segment_values
         corrupt = _Corrupt() if track else None
-        arrays = self._decode_level(self.cols, ctx, corrupt, base=None)
-        if self._collapsed_nt:
-            pass
+        arrays = self._decode_level(self.cols, ctx, corrupt)
         arrays = prefix + arrays
         if corrupt is not None and corrupt.rows and self.opts.corrupt_policy == "error":
             self._raise_corrupt(corrupt, corrupt_context or {})
@@ -518,7 +513,7 @@ class RecordDecoder:
             level.counters[key] = np.clip(counts, 0, arr_node.occurs or 0)
         return level.counters[key][rows]
 
-    def _decode_level(self, cols: list[Col], ctx: _Ctx, corrupt: _Corrupt | None, base: Group | None) -> list[pa.Array]:
+    def _decode_level(self, cols: list[Col], ctx: _Ctx, corrupt: _Corrupt | None) -> list[pa.Array]:
         out: list[pa.Array] = []
         debug = self.opts.debug
         for col in cols:
@@ -574,7 +569,7 @@ class RecordDecoder:
                 parent_rows=np.arange(m),
                 suffix=ctx.suffix,
             )
-            arrays = self._decode_level(col.children, child, corrupt, base=node)
+            arrays = self._decode_level(col.children, child, corrupt)
             struct = pa.StructArray.from_arrays(
                 arrays, fields=list(col.type), mask=pa.array(~ctx.valid) if not ctx.valid.all() else None
             )
@@ -738,7 +733,3 @@ def _mask(arr: pa.Array, keep: np.ndarray) -> pa.Array:
     if keep.all():
         return arr
     return pc.if_else(pa.array(keep), arr, pa.scalar(None, type=arr.type))
-
-
-def iter_rows(batch: pa.RecordBatch) -> Iterator[dict[str, Any]]:
-    yield from batch.to_pylist()

@@ -382,10 +382,8 @@ class Framer:
     def _select(
         self,
         record_pos: np.ndarray,
-        data_pos: np.ndarray,
         lengths: np.ndarray,
         base: int,
-        rid: int,
         start: int | None,
         end: int | None,
     ) -> tuple[np.ndarray, bool]:
@@ -452,7 +450,7 @@ class Framer:
             if count:
                 rec_pos = np.asarray(positions, dtype=np.int64)
                 lengths = np.asarray(lens, dtype=np.int64)
-                keep, done = self._select(rec_pos, rec_pos + 4, lengths, base, rid, start, end)
+                keep, done = self._select(rec_pos, lengths, base, start, end)
                 ids = np.arange(rid, rid + count, dtype=np.int64)
                 if keep.any():
                     if not keep.all():
@@ -495,7 +493,7 @@ class Framer:
                     count = len(vstarts)
                     range_done = False
                     if count:
-                        keep, range_done = self._select(vstarts - 4, vstarts, vlengths, base, rid, start, end)
+                        keep, range_done = self._select(vstarts - 4, vlengths, base, start, end)
                         vids = np.arange(rid, rid + count, dtype=np.int64)
                         if keep.any():
                             if not keep.all():

@@ -256,9 +256,7 @@ def _digits_value(d: np.ndarray, isdig: np.ndarray) -> np.ndarray:
 
 
 def _negate(values: np.ndarray, neg: np.ndarray) -> np.ndarray:
-    if values.dtype == object:
-        return np.where(neg, -values, values)
-    return np.where(neg, -values, values)
+    return np.where(neg, -values, values)  # int64 or Python ints (object): both negate element-wise
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -340,7 +338,6 @@ def decode_zoned(
     dig = t.digit[mat]
     isdig = (dig != 255) & inner
     odig = t.over_digit[mat]
-    rows = np.arange(m)
     is_first = cols[None, :] == first[:, None]
     is_last = cols[None, :] == last[:, None]
     # Where a sign may be overpunched.
@@ -382,7 +379,6 @@ def decode_zoned(
                 values = values * np.array([10 ** int(x) for x in shift], dtype=object)
             else:
                 values = values * _POW10[np.minimum(shift, 18)]
-    del rows
     valid = ~blank & ~bad
     corrupt = bad & ~blank
     return Numbers(values, valid, corrupt)

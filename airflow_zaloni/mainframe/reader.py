@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from airflow_zaloni.mainframe.copybook import Copybook, Group, Node, Primitive, _norm, merge_copybooks, parse_copybook
+from airflow_zaloni.mainframe.copybook import Copybook, Primitive, merge_copybooks, parse_copybook
 from airflow_zaloni.mainframe.decoder import MATRIX_BYTES, RecordDecoder, Rows
 from airflow_zaloni.mainframe.errors import DecodeError, OptionError
 from airflow_zaloni.mainframe.framing import Chunk, Framer, open_stream
@@ -303,15 +303,4 @@ def split_ranges(size: int, parts: int) -> list[tuple[int, int]]:
     return [(i, min(size, i + step)) for i in range(0, max(size, 1), step)]
 
 
-__all__ = [
-    "Copybook",
-    "Group",
-    "MainframeReader",
-    "Node",
-    "Primitive",
-    "decode_file",
-    "decode_range",
-    "load_copybook",
-    "split_ranges",
-]
-_ = _norm
+__all__ = ["MainframeReader", "decode_file", "decode_range", "load_copybook", "split_ranges"]
