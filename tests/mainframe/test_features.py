@@ -134,3 +134,28 @@ def test_decimals_are_exact_decimal128() -> None:
     row = batch.to_pylist()[0]
     assert row["D"] == Decimal("-12345678901234567.89")
     assert row["E"] == Decimal("12345678901234567890.12")
+
+
+@pytest.mark.parametrize(
+    ("case", "variant"),
+    [
+        ("test5_ebcdic_rdw_le_multisegment", "test5"),  # segment ids carried from batch to batch
+        ("test17def_hierarchical_ascii", "test17d"),  # parent-child rows spanning batches
+        ("test1_fixed_comp3_odo_redefines", "test1b"),  # OCCURS DEPENDING ON
+        ("test21_nested_odo_variable", "test21"),  # variable-size OCCURS
+    ],
+)
+def test_rows_do_not_depend_on_the_batch_size(case: str, variant: str) -> None:
+    import json
+
+    from tests.mainframe.conformance import conformance_dir
+
+    folder = conformance_dir() / case
+    if not folder.is_dir():
+        pytest.skip("Cobrix conformance suite not found")
+    spec = next(v for v in json.loads((folder / "case.json").read_text())["variants"] if v["name"] == variant)
+    books = [str(folder / c) for c in spec["copybooks"]]
+    data = [str(folder / d) for d in spec["data"]]
+    whole = [r for b in decode_file(data, books, spec["options"]) for r in b.to_pylist()]
+    small = [r for b in decode_file(data, books, {**spec["options"], "batch_rows": "3"}) for r in b.to_pylist()]
+    assert len(whole) > 3 and small == whole
