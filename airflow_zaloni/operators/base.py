@@ -8,6 +8,7 @@ a task).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,12 @@ def lake_asset(zone: str, system: str, dataset: str) -> Asset:
     return Asset(name=f"zaloni/{zone}/{system}/{dataset}", uri=f"zaloni://lake/{zone}/{system}/{dataset}")
 
 
+def fanout_txn_id(dag_id: str, run_id: str, ref: DatasetRef) -> str:
+    """The shared transaction of a fan-out: the same for every mapped part and the commit task of one run."""
+    digest = hashlib.sha256(f"{dag_id}\0{run_id}\0{ref.key}".encode()).hexdigest()[:20]
+    return f"fanout-{digest}"
+
+
 def _templated(*values: Any) -> bool:
     return any(isinstance(v, str) and "{{" in v for v in values)
 
@@ -44,6 +51,9 @@ class LakeIngestOperator(BaseOperator):
     :param system: source-system folder of the dataset; defaults to the operator's ``default_system``. (templated)
     :param lake_root: root URI of the lake; defaults to ``[zaloni] lake_root``. (templated)
     :param partition: partition to write (``key=value``); defaults to one derived from the data interval. (templated)
+    :param fanout: set on a mapped task (``.partial(..., fanout=True).expand(...)``): each mapped instance prepares
+        its part of one shared transaction and a :class:`~airflow_zaloni.operators.commit.LakeCommitOperator`
+        downstream publishes all parts in one commit.
     """
 
     template_fields: Sequence[str] = ("dataset", "zone", "system", "lake_root", "partition")
@@ -59,9 +69,12 @@ class LakeIngestOperator(BaseOperator):
         system: str | None = None,
         lake_root: str | None = None,
         partition: str | None = None,
+        fanout: bool = False,
         **kwargs: Any,
     ) -> None:
         system = system or self.default_system
+        if fanout:
+            kwargs.setdefault("outlets", [])  # the commit task announces the dataset, not each part
         if "outlets" not in kwargs and not _templated(dataset, zone, system):
             kwargs["outlets"] = [lake_asset(zone, system, dataset)]
         super().__init__(**kwargs)
@@ -70,6 +83,8 @@ class LakeIngestOperator(BaseOperator):
         self.system = system
         self.lake_root = lake_root
         self.partition = partition
+        self.fanout = fanout
+        self._file_prefix = "part"
         #: Upper bound of an incremental re-run (see :meth:`Lake.incremental_window`); ``None`` means open.
         self.watermark_upper: Any = None
         self._summary: dict[str, Any] = {}
@@ -111,6 +126,7 @@ class LakeIngestOperator(BaseOperator):
     ) -> LakeWriter:
         """Stream ``source`` into ``partition`` of ``ref``, logging progress; set the watermark it reached."""
         description = source.describe()
+        writer_options.setdefault("file_prefix", self._file_prefix)
         writer = txn.writer(ref, partition, schema=source.schema, source=description, **writer_options)
         progress = ProgressLogger(self.log, f"{ref} {partition}", interval=config.progress_interval())
         for batch in source.batches():
@@ -131,6 +147,8 @@ class LakeIngestOperator(BaseOperator):
         )
         ti = context.get("ti")
         producer = f"{type(self).__module__}.{type(self).__name__}"
+        if self.fanout:
+            return self._prepare_part(context, lake, partition, producer)
         with lake.transaction(
             run_id=context.get("run_id"), try_number=getattr(ti, "try_number", None), producer=producer
         ) as txn:
@@ -148,6 +166,23 @@ class LakeIngestOperator(BaseOperator):
         )
         self._summary = summary
         return summary
+
+    def _prepare_part(self, context: Context, lake: Lake, partition: str, producer: str) -> dict[str, Any]:
+        """One mapped instance of a fan-out: write this part into the run's shared transaction, publish nothing."""
+        ti = context["ti"]
+        map_index = getattr(ti, "map_index", -1)
+        part = f"{max(map_index, 0):05d}"
+        self._file_prefix = f"part{part}"
+        txn_id = fanout_txn_id(ti.dag_id, context["run_id"], self.dataset_ref)
+        txn = lake.transaction(
+            txn_id=txn_id, shared=True, run_id=context["run_id"], try_number=ti.try_number, producer=producer
+        )
+        with txn:
+            self.ingest(txn, context, partition)
+            prepared = txn.prepare(part)
+        rows = sum(d["rows"] or 0 for d in prepared["datasets"])
+        self.log.info("Prepared part %s of %s (%s rows); the commit task publishes it", part, txn_id, f"{rows:,}")
+        return {**prepared, "partition": partition, "rows": rows}
 
     def _make_summary(self, lake: Lake, txn: Transaction, partition: str) -> dict[str, Any]:
         datasets = txn.summary.get("datasets", [])

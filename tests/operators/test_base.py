@@ -84,3 +84,15 @@ def test_a_source_that_fails_mid_stream_fails_the_task_and_publishes_nothing(air
     assert lake.watermark(REF) is None
     staging = Path(lake.dataset_path(REF)) / "_staging"
     assert not staging.exists() or not os.listdir(staging)
+
+
+def test_fanout_of_mapped_parts_is_committed_once_by_the_commit_task(airflow_db, lake: Lake) -> None:
+    fanned = DatasetRef("raw", "test", "fanned")
+    dag_run = run_dag("tests/dags/counter_fanout.py", logical_date=datetime(2026, 6, 2, tzinfo=timezone.utc))
+    assert dag_run.state == "success"
+    assert lake.partitions(fanned) == ["dt=2026-06-01"]
+    assert sorted(lake.read_table(fanned)["id"].to_pylist()) == list(range(1, 3001))
+    manifest = lake.manifest(fanned, "dt=2026-06-01")
+    assert sorted(manifest["extra"]["parts"]) == ["00000", "00001", "00002"]
+    assert manifest["producer"].endswith("LakeCommitOperator")
+    assert asset_events("zaloni://lake/raw/test/fanned")
