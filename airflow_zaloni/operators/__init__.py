@@ -12,6 +12,7 @@ _EXPORTS: dict[str, str] = {
     "MainframeToLakeOperator": "airflow_zaloni.operators.mainframe",
     "TwitterToLakeOperator": "airflow_zaloni.operators.twitter",
     "LakeIngestOperator": "airflow_zaloni.operators.base",
+    "LakeCommitOperator": "airflow_zaloni.operators.commit",
     "FileToLakeOperator": "airflow_zaloni.operators.files",
     "SalesforceToLakeOperator": "airflow_zaloni.operators.salesforce",
     "SqlToLakeOperator": "airflow_zaloni.operators.warehouse",
