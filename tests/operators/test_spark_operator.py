@@ -56,7 +56,7 @@ def operator(jar: Path, *args: str, task_id: str = "spark_job", **kwargs) -> Spa
         application_args=list(args),
         conn_id="spark_cluster",
         driver_memory="256m",
-        poll_interval=0.5,
+        poll_interval=0.25,
         **kwargs,
     )
 

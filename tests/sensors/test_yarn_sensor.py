@@ -60,6 +60,7 @@ def test_sensors_report_success_to_xcom_and_link(airflow_db, yarn_rm, yarn_clust
     assert (job["application_id"], job["state"], job["final_status"]) == (app.id, "FINISHED", "SUCCEEDED")
     assert job["memory_seconds"] > 0 and job["elapsed_seconds"] >= 0
     assert deferred["tracking_url"] == f"{yarn_rm.url}/proxy/{app.id}/"
+    assert deferred["_link_JobTrackingLink"] == deferred["tracking_url"]  # the task's extra link, as Airflow stored it
     poked = xcoms(dag_run, "by_name_and_tags_poking")
     assert poked["return_value"]["jobs"][0]["application_id"] == tagged.id
 
