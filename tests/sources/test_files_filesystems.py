@@ -65,6 +65,7 @@ def place(
             yield "testwebhdfs://files_fsspec@/drop", srv.root / "drop"
 
 
+@pytest.mark.filterwarnings("ignore:UPath 'testwebhdfs' filesystem not explicitly implemented")
 def test_list_stat_read_move_delete(place: tuple[str, Path]) -> None:
     location, folder = place
     (folder / "a.csv").write_bytes(b"id\n1\n")
