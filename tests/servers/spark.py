@@ -25,6 +25,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -33,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-SPARK_CLASS = shutil.which("spark-class", path=str(Path(os.sys.executable).parent)) or shutil.which("spark-class")
+SPARK_CLASS = shutil.which("spark-class", path=str(Path(sys.executable).parent)) or shutil.which("spark-class")
 JOB_CLASS = "ZaloniTestJob"
 
 # Sleeps argv[0] milliseconds, then exits with argv[1] (default 0): enough to test running, finishing, failing
