@@ -335,8 +335,18 @@ class RecordDecoder:
 
     # -- batch decoding ----------------------------------------------------------------------------------------
 
-    def record_rows(self, buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray, stride: int | None) -> Rows:
-        """The records' bytes: a zero-copy matrix view for evenly spaced records, else the buffer and the starts."""
+    def record_rows(
+        self,
+        buf: np.ndarray,
+        starts: np.ndarray,
+        lengths: np.ndarray,
+        stride: int | None,
+        padded: np.ndarray | None = None,
+    ) -> Rows:
+        """The records' bytes: a zero-copy matrix view for evenly spaced records, else the buffer and the starts.
+
+        :param padded: ``buf`` followed by at least ``record_size`` zero bytes, when the caller has it already.
+        """
         n = len(starts)
         w = self.record_size
         evenly = stride is not None and n and w <= stride and int(starts[0]) + (n - 1) * stride + w <= len(buf)
@@ -344,43 +354,10 @@ class RecordDecoder:
             first = int(starts[0])
             assert stride is not None
             return Rows(np.lib.stride_tricks.as_strided(buf[first:], shape=(n, w), strides=(stride, 1)))
-        padded = np.concatenate([buf, np.zeros(w, dtype=np.uint8)])
+        if padded is None or len(padded) < len(buf) + w:
+            padded = np.concatenate([buf, np.zeros(w, dtype=np.uint8)])
         dtype = np.int32 if len(padded) < 2**31 else np.int64
         return Rows(padded, starts.astype(dtype))
-
-    def record_matrix(self, buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray, stride: int | None) -> np.ndarray:
-        """A (records x record_size) matrix; bytes past a record's end are zero."""
-        n = len(starts)
-        w = self.record_size
-        if stride is not None and n and w <= stride and int(starts[0]) + (n - 1) * stride + w <= len(buf):
-            first = int(starts[0])
-            if np.all(lengths >= w):
-                view = np.lib.stride_tricks.as_strided(buf[first:], shape=(n, w), strides=(stride, 1))
-                return view
-        # Gather the records into rows; a zero tail keeps every index in range without clipping.
-        padded = np.concatenate([buf, np.zeros(w, dtype=np.uint8)])
-        small = len(padded) < 2**31 - w
-        dtype = np.int32 if small else np.int64
-        widths = np.minimum(lengths, w)
-        distinct = np.unique(widths)
-        if len(distinct) <= 16 and n:
-            # Few record lengths (segments): gather only each record's own bytes, the rest stays zero.
-            mat = np.zeros((n, w), dtype=np.uint8)
-            for width in distinct.tolist():
-                if width <= 0:
-                    continue
-                rows = np.flatnonzero(widths == width)
-                cols = np.arange(width, dtype=dtype)
-                mat[rows, :width] = padded[starts[rows].astype(dtype)[:, None] + cols[None, :]]
-            return mat
-        cols_all: np.ndarray = np.arange(w, dtype=dtype)
-        index: np.ndarray = starts.astype(dtype)[:, None] + cols_all[None, :]
-        mat = padded[index]
-        short = lengths < w
-        if short.any():
-            rows = np.flatnonzero(short)
-            mat[rows] *= cols_all[None, :] < lengths[rows, None]
-        return mat
 
     def decode_matrix(
         self,
@@ -690,22 +667,34 @@ def _replace_valid(ctx: _Ctx, valid: np.ndarray) -> _Ctx:
     )
 
 
-def expand(arr: pa.Array, rows: np.ndarray, m: int) -> pa.Array:
+def expand(arr: pa.Array, rows: np.ndarray, m: int, base: tuple[pa.Buffer | None, int] | None = None) -> pa.Array:
     """An array of ``m`` rows holding ``arr``'s values at ``rows`` (ascending) and nulls elsewhere.
 
     Works on the buffers: values are scattered with NumPy, variable-length data is reused as is (only offsets are
     rebuilt), so a segment's fields cost what their own rows cost.
+
+    :param base: the validity buffer (and null count) of "row is in ``rows``", shared by the fields without nulls.
     """
-    valid = np.zeros(m, dtype=bool)
-    valid[rows] = True
+    if base is None:
+        present = np.zeros(m, dtype=bool)
+        present[rows] = True
+        base = K.validity_buffer(present)
     if arr.null_count:
-        sub_valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-        valid[rows] = sub_valid
-    vbuf, nulls = K.validity_buffer(valid)
+        valid = np.zeros(m, dtype=bool)
+        valid[rows] = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        vbuf, nulls = K.validity_buffer(valid)
+        mask: pa.Array | None = pa.array(~valid)
+    else:
+        vbuf, nulls = base
+        mask = None
     typ = arr.type
     if pa.types.is_struct(typ):
-        children = [expand(arr.field(i), rows, m) for i in range(typ.num_fields)]
-        return pa.StructArray.from_arrays(children, fields=list(typ), mask=pa.array(~valid) if nulls else None)
+        children = [expand(arr.field(i), rows, m, base) for i in range(typ.num_fields)]
+        if mask is None and nulls:
+            present = np.zeros(m, dtype=bool)
+            present[rows] = True
+            mask = pa.array(~present)
+        return pa.StructArray.from_arrays(children, fields=list(typ), mask=mask)
     if pa.types.is_string(typ) or pa.types.is_binary(typ) or pa.types.is_list(typ):
         offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
         lengths = np.zeros(m, dtype=np.int64)
@@ -715,7 +704,7 @@ def expand(arr: pa.Array, rows: np.ndarray, m: int) -> pa.Array:
         new_offsets += offsets[0]
         if pa.types.is_list(typ):
             return pa.ListArray.from_arrays(
-                pa.array(new_offsets), arr.values, type=typ, mask=pa.array(~valid) if nulls else None
+                pa.array(new_offsets), arr.values, type=typ, mask=pa.array(~_bits(vbuf, m)) if nulls else None
             )
         return pa.Array.from_buffers(typ, m, [vbuf, pa.py_buffer(new_offsets), arr.buffers()[2]], null_count=nulls)
     if pa.types.is_decimal(typ) or pa.types.is_integer(typ) or pa.types.is_floating(typ):
@@ -727,6 +716,12 @@ def expand(arr: pa.Array, rows: np.ndarray, m: int) -> pa.Array:
     position = np.full(m, -1, dtype=np.int64)
     position[rows] = np.arange(len(rows))
     return arr.take(pa.array(position, mask=position < 0))
+
+
+def _bits(buf: pa.Buffer | None, m: int) -> np.ndarray:
+    if buf is None:
+        return np.ones(m, dtype=bool)
+    return np.unpackbits(np.frombuffer(buf, dtype=np.uint8), bitorder="little")[:m].astype(bool)
 
 
 def _mask(arr: pa.Array, keep: np.ndarray) -> pa.Array:

@@ -147,6 +147,9 @@ class MainframeReader:
         if self._variable is not None:
             mat, full = self._variable.expand_rows(chunk.buf, starts, lengths)
             return Rows(mat), full
+        if chunk.fixed_stride is None:
+            padded = chunk.padded(self.copybook.record_size)
+            return self.decoder.record_rows(chunk.buf, starts, lengths, None, padded), lengths
         return self.decoder.record_rows(chunk.buf, starts, lengths, chunk.fixed_stride), lengths
 
     def decode_chunk(self, chunk: Chunk) -> Iterator[pa.RecordBatch]:
