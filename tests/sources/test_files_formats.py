@@ -172,3 +172,18 @@ def test_binary_has_no_records(tmp_path: Path) -> None:
     path.write_bytes(io.BytesIO(b"\x00\x01").getvalue())
     with pytest.raises(SourceError, match="landed as bytes only"):
         decode(str(path), "x.bin", FormatOptions(format="binary"))
+
+
+def test_file_source_fulfils_the_source_contract(tmp_path: Path) -> None:
+    from airflow_zaloni.sources.base import Source
+    from airflow_zaloni.sources.files import read_csv, read_jsonl
+
+    (tmp_path / "a.csv.gz").write_bytes(gzip.compress(CSV))
+    source = read_csv(str(tmp_path / "a.csv.gz"))
+    assert isinstance(source, Source) and source.cursor is None
+    table = pa.Table.from_batches(list(source.batches()))
+    assert table.num_rows == 3 and source.schema is not None and source.schema.names == ["id", "name", "amount"]
+    assert source.describe()["format"] == "csv"
+    (tmp_path / "b.jsonl").write_bytes(b'{"x": 1}\nnot json\n{"x": 2}\n')
+    lenient = read_jsonl(str(tmp_path / "b.jsonl"), bad_rows="quarantine")
+    assert [b.num_rows for b in lenient.batches()] == [2] and [r.line for r in lenient.rejected] == [2]

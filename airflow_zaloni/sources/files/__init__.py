@@ -3,7 +3,8 @@
 * :mod:`.formats` -- CSV, JSON Lines, fixed-width, Parquet, Avro, ORC (gzip, bz2, xz, zip unpacked on the fly);
 * :mod:`.drift` -- schema drift between files and the policies that resolve it;
 * :mod:`.ledger` -- the ledger of ingested files (path, size, mtime, sha256, version);
-* :mod:`.ingest` -- one run: select, decide, land, decode, record, in one lake transaction.
+* :mod:`.ingest` -- one run: select, decide, land, decode, record, in one lake transaction;
+* :mod:`.source` -- one file as a plain :class:`~airflow_zaloni.sources.base.Source` (``read_csv``, ``read_jsonl``).
 
 Listing and reading files on local disk, SFTP, FTP, WebHDFS and fsspec stores is in
 :mod:`airflow_zaloni.sources.filesystems`.
@@ -15,6 +16,7 @@ from airflow_zaloni.sources.files.drift import DRIFT_POLICIES, Drift
 from airflow_zaloni.sources.files.formats import FORMATS, FixedField, FormatOptions, Rejected, decode
 from airflow_zaloni.sources.files.ingest import COMPLETION_STRATEGIES, FileIngest, IngestResult, complete
 from airflow_zaloni.sources.files.ledger import LEDGER_SCHEMA, Ledger, LedgerEntry, landing_name
+from airflow_zaloni.sources.files.source import FileSource, read_csv, read_jsonl
 
 __all__ = [
     "COMPLETION_STRATEGIES",
@@ -23,6 +25,7 @@ __all__ = [
     "LEDGER_SCHEMA",
     "Drift",
     "FileIngest",
+    "FileSource",
     "FixedField",
     "FormatOptions",
     "IngestResult",
@@ -32,4 +35,6 @@ __all__ = [
     "complete",
     "decode",
     "landing_name",
+    "read_csv",
+    "read_jsonl",
 ]
