@@ -10,6 +10,7 @@ _EXPORTS: dict[str, str] = {
     "TwitterHook": "airflow_zaloni.hooks.twitter",
     "MainframeHook": "airflow_zaloni.hooks.mainframe",
     "YarnHook": "airflow_zaloni.hooks.yarn",
+    "SparkMasterRestHook": "airflow_zaloni.hooks.spark",
 }
 
 __all__ = sorted(_EXPORTS)
