@@ -116,7 +116,7 @@ def dbapi_batches(
     """Stream a query with ``fetchmany``; PostgreSQL through a server-side (named) cursor so the server, not the
     client, holds the result."""
     named = is_postgres(conn)
-    cur = conn.cursor(name="zaloni_extract") if named else conn.cursor()
+    cur = conn.cursor(name="zaloni_extract") if named else _streaming_cursor(conn)
     if named:
         cur.itersize = batch_rows
     elif hasattr(cur, "arraysize"):
@@ -136,6 +136,20 @@ def dbapi_batches(
     finally:
         with contextlib.suppress(Exception):
             cur.close()
+
+
+def _streaming_cursor(conn: Any) -> Any:
+    """A cursor that leaves the result on the server where the driver's default cursor would buffer all of it.
+
+    MySQL drivers (mysqlclient, PyMySQL) read the whole result into client memory unless asked for their
+    unbuffered ``SSCursor``; sqlite3, pyodbc, oracledb and most others fetch as ``fetchmany`` asks.
+    """
+    driver = driver_of(conn)
+    if driver in ("MySQLdb", "pymysql"):
+        import importlib
+
+        return conn.cursor(importlib.import_module(f"{driver}.cursors").SSCursor)
+    return conn.cursor()
 
 
 # --------------------------------------------------------------------------------------------------- ADBC engine

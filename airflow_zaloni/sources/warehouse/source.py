@@ -113,7 +113,7 @@ class WarehouseSource:
         return self._cursor
 
     def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"system": "warehouse"}
+        out: dict[str, Any] = {"system": "warehouse", "name": self._table or "query"}
         out.update(QueryPlan(self._dialect or POSTGRES, self._table, self._sql, self._columns).describe())
         if self._dialect is None:
             out.pop("dialect", None)
