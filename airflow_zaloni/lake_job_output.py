@@ -65,7 +65,28 @@ class JobOutput:
     def commit(
         self, *, run_id: str | None, try_number: int | None, producer: str, source: dict[str, Any]
     ) -> dict[str, Any]:
-        """Adopt the Parquet files the job wrote and publish the partition; return the transaction summary."""
+        """Adopt the Parquet files the job wrote and publish the partition; return the transaction summary.
+
+        Idempotent: when this run's transaction is already the partition's last commit (a try that died after
+        committing), the committed partition is reported instead of failing on an empty staging folder.
+        """
+        current = self.lake.manifest(self.ref, self.partition)
+        if current and current.get("txn_id") == self.txn_id:
+            totals = current["totals"]
+            return {
+                "txn_id": self.txn_id,
+                "already_committed": True,
+                "datasets": [
+                    {
+                        "dataset": current["dataset"],
+                        "partition": self.partition,
+                        "rows": totals["rows"],
+                        "bytes": totals["bytes"],
+                        "files": totals["files"],
+                        "watermark": current["watermark"]["after"],
+                    }
+                ],
+            }
         txn = self.lake.transaction(txn_id=self.txn_id, run_id=run_id, try_number=try_number, producer=producer)
         try:
             writer = self._writer(txn, source=source)

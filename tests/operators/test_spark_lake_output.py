@@ -43,6 +43,10 @@ def test_files_the_job_wrote_are_committed_with_checksums(lake_root):
     assert [f["path"] for f in manifest["files"]] == ["part-00000-x.snappy.parquet", "part-00001-x.snappy.parquet"]
     assert manifest["source"] == {"system": "spark"} and lake.verify([REF]) == []
 
+    # a later try of the same run (the first died after committing) reports the commit instead of failing
+    again = job.commit(run_id="run1", try_number=2, producer="test", source={"system": "spark"})
+    assert again["already_committed"] and again["datasets"][0]["rows"] == 2
+
 
 def test_a_job_that_wrote_nothing_or_mixed_schemas_publishes_nothing(lake_root):
     job = output(lake_root)
