@@ -58,7 +58,9 @@ class Rows:
         if size == 0:
             return np.zeros((len(self.starts), 0), dtype=np.uint8)
         # Rows of a sliding-window view: NumPy copies each row with one memcpy (an index per byte is ~30x slower).
-        windows = np.lib.stride_tricks.sliding_window_view(self.src, size)
+        windows = np.lib.stride_tricks.as_strided(
+            self.src, shape=(len(self.src) - size + 1, size), strides=(self.src.strides[0],) * 2, writeable=False
+        )
         out: np.ndarray = windows[self.starts + off if off else self.starts]
         return out
 
