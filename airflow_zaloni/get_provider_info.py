@@ -192,6 +192,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "Zaloni data lake",
                 "python-modules": ["airflow_zaloni.operators.warehouse"],
             },
+            {"integration-name": "Zaloni data lake", "python-modules": ["airflow_zaloni.operators.promote"]},
         ],
         "sensors": [
             {
@@ -199,6 +200,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_zaloni.sensors.yarn", "airflow_zaloni.sensors.spark"],
             },
             {"integration-name": "Zaloni data lake", "python-modules": ["airflow_zaloni.sensors.files"]},
+            {"integration-name": "Zaloni data lake", "python-modules": ["airflow_zaloni.sensors.lake"]},
         ],
         "triggers": [
             {
@@ -206,6 +208,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_zaloni.triggers.yarn", "airflow_zaloni.triggers.spark"],
             },
             {"integration-name": "Zaloni data lake", "python-modules": ["airflow_zaloni.triggers.files"]},
+            {"integration-name": "Zaloni data lake", "python-modules": ["airflow_zaloni.triggers.lake"]},
         ],
         "extra-links": ["airflow_zaloni.links.JobTrackingLink"],
         "filesystems": ["airflow_zaloni.lake.webhdfs_fs"],

@@ -60,6 +60,7 @@ from airflow_zaloni.lake.quality import (
     check_columns,
     parse_rules,
 )
+from airflow_zaloni.utils.prefetch import prefetch
 
 if TYPE_CHECKING:
     import duckdb
@@ -267,10 +268,12 @@ class _DuckDB:
         return sql, schema
 
     def stream(self, sql: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """Result batches of ``sql``, computed by DuckDB in a background thread while the caller writes the last
+        ones (both release the GIL, so on two cores the work overlaps; ``benchmarks/promote.py``)."""
         relation = self.con.sql(sql)
         # DuckDB 1.4 renamed fetch_arrow_reader to to_arrow_reader (the old name warns since).
         to_reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader
-        yield from to_reader(batch_rows)
+        yield from prefetch(to_reader(batch_rows), depth=2)
 
     def one(self, sql: str) -> tuple[Any, ...]:
         rows = self.con.execute(sql).fetchall()

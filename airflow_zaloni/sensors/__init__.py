@@ -10,6 +10,7 @@ _EXPORTS: dict[str, str] = {
     "FilePatternSensor": "airflow_zaloni.sensors.files",
     "SparkDriverSensor": "airflow_zaloni.sensors.spark",
     "YarnApplicationSensor": "airflow_zaloni.sensors.yarn",
+    "LakeDatasetSensor": "airflow_zaloni.sensors.lake",
 }
 
 __all__ = sorted(_EXPORTS)

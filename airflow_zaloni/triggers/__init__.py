@@ -10,6 +10,7 @@ _EXPORTS: dict[str, str] = {
     "FilePatternTrigger": "airflow_zaloni.triggers.files",
     "SparkDriverTrigger": "airflow_zaloni.triggers.spark",
     "YarnApplicationTrigger": "airflow_zaloni.triggers.yarn",
+    "LakeDatasetTrigger": "airflow_zaloni.triggers.lake",
 }
 
 __all__ = sorted(_EXPORTS)
