@@ -147,6 +147,24 @@ def test_sqlite_value_that_does_not_fit_its_declared_type_names_column_and_row(t
         rows_of(source)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_connection_with_dict_rows_still_reads(pg: PostgresServer, engine: str) -> None:
+    """A PostgresHook with ``{"cursor": "dictcursor"}`` hands out connections whose rows are dicts."""
+    from psycopg.rows import dict_row
+
+    source = WarehouseSource(
+        connect=lambda: psycopg.connect(pg.uri, row_factory=dict_row),
+        table="events",
+        split_column="id",
+        num_splits=2,
+        incremental_column="id",
+        watermark=995,
+        reconcile=True,
+        engine=engine,  # type: ignore[arg-type]
+    )
+    assert sorted(r["id"] for r in rows_of(source)) == [996, 997, 998, 999, 1000, 5000]
+
+
 def test_dbapi_engine_streams_in_bounded_batches(pg: PostgresServer) -> None:
     source = pg_source(pg, table="events", engine="dbapi", batch_rows=100)
     sizes = [b.num_rows for b in source.batches()]

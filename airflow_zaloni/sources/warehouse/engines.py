@@ -46,6 +46,20 @@ def adbc_available() -> bool:
     return True
 
 
+def plain_rows(conn: Any) -> None:
+    """Make the connection return rows as tuples, whatever row factory the hook configured (a PostgresHook with
+    ``{"cursor": "dictcursor"}`` in its extra returns dicts)."""
+    driver = driver_of(conn)
+    if driver == "psycopg":
+        from psycopg.rows import tuple_row
+
+        conn.row_factory = tuple_row
+    elif driver == "psycopg2":
+        conn.cursor_factory = None
+    elif driver == "sqlite3":
+        conn.row_factory = None
+
+
 def close_quietly(conn: Any) -> None:
     with contextlib.suppress(Exception):
         conn.close()

@@ -131,6 +131,7 @@ class WarehouseSource:
         return out
 
     def batches(self) -> Iterator[pa.RecordBatch]:
+        self.stats = {}
         conn = self._open()
         try:
             yield from self._extract(conn)
@@ -141,9 +142,11 @@ class WarehouseSource:
 
     def _open(self) -> Any:
         try:
-            return self._connect()
+            conn = self._connect()
         except Exception as exc:
             raise SourceError(f"cannot connect to the warehouse: {exc}") from exc
+        engines.plain_rows(conn)
+        return conn
 
     def _resolve_dialect(self, conn: Any) -> SqlDialect:
         if self._dialect is None:
@@ -210,7 +213,7 @@ class WarehouseSource:
             sql, params = plan.count(where)
             expected = int(self._run_scalar(conn, sql, params, "reconciliation count")[0])
 
-        self.stats = {"engine": "adbc" if use_adbc else "dbapi", "pieces": len(pieces)}
+        self.stats.update({"engine": "adbc" if use_adbc else "dbapi", "pieces": len(pieces)})
         rows = nulls = 0
         top: Any = None
         batches = self._read(conn, plan, columns, builder, pieces, use_adbc, snapshot)
@@ -298,7 +301,11 @@ class WarehouseSource:
     # ------------------------------------------------------------------------------------------------- reading
 
     def _begin_snapshot(self, conn: Any) -> str | None:
-        """Start a repeatable-read transaction and export its snapshot for the other connections."""
+        """Start a repeatable-read transaction and export its snapshot for the other connections.
+
+        Servers of the PostgreSQL protocol without ``pg_export_snapshot`` (Redshift, older Greenplum) read without
+        a shared snapshot: each connection then sees the table as of its own start, which is noted in the stats.
+        """
         with contextlib.suppress(Exception):
             conn.rollback()
         conn.autocommit = False
@@ -308,7 +315,11 @@ class WarehouseSource:
             cur.execute("SELECT pg_export_snapshot()")
             row = cur.fetchone()
         except Exception as exc:
-            raise SourceError(f"cannot start a read transaction: {exc}") from exc
+            log.warning("no shared snapshot (%s); parallel pieces and the count may see different rows", exc)
+            with contextlib.suppress(Exception):
+                conn.rollback()
+            self.stats["shared_snapshot"] = False
+            return None
         finally:
             cur.close()
         return str(row[0]) if row else None
