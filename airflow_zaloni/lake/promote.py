@@ -41,7 +41,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -49,14 +48,34 @@ import pyarrow.compute as pc
 
 from airflow_zaloni.lake.errors import LakeError
 from airflow_zaloni.lake.paths import DatasetRef, validate_partition
+from airflow_zaloni.lake.promote_plan import (
+    DELETED_COL,
+    FAILED_RULES_COLUMN,
+    FILE_COL,
+    INTERNAL,
+    PARTITION_COLUMN,
+    ROW_COL,
+    SRC_COL,
+    ChangeCapture,
+    Tally,
+    brief,
+    check_thresholds,
+    checked_sql,
+    counts_sql,
+    key_rule,
+    merge_sql,
+    passed_sql,
+    quarantine_sql,
+    reserved_columns,
+    row_rule_columns,
+    select_list,
+)
 from airflow_zaloni.lake.quality import (
     DUCKDB,
     DatasetRule,
-    NotNull,
     RowRule,
     Rule,
     RuleError,
-    SqlDialect,
     check_columns,
     parse_rules,
 )
@@ -70,11 +89,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 QUARANTINE_SUFFIX = "__quarantine"
-FAILED_RULES_COLUMN = "_dq_failed_rules"
-PARTITION_COLUMN = "_dq_partition"
 BATCH_ROWS = 131_072
-# Internal column names; user columns starting with "__zq_" are refused so they cannot collide.
-_INTERNAL = "__zq_"
 
 
 class QualityError(LakeError):
@@ -83,131 +98,6 @@ class QualityError(LakeError):
     def __init__(self, message: str, report: dict[str, Any]) -> None:
         super().__init__(message)
         self.report = report
-
-
-@dataclass
-class ChangeCapture:
-    """Keep the latest row per ``key`` in the target; apply deletes.
-
-    :param key: key column(s).
-    :param order_by: column(s) ordering versions of a key (e.g. ``SystemModstamp``, ``updated_at``, a sequence
-        number); the greatest wins, NULL counts as oldest.
-    :param delete_column: column marking deleted rows (e.g. Salesforce ``IsDeleted``, an ``op`` column).
-    :param delete_values: values of ``delete_column`` that mean deleted; default: the column is true.
-    """
-
-    key: list[str]
-    order_by: list[str]
-    delete_column: str | None = None
-    delete_values: list[Any] | None = None
-
-    def __post_init__(self) -> None:
-        self.key = [self.key] if isinstance(self.key, str) else list(self.key)
-        self.order_by = [self.order_by] if isinstance(self.order_by, str) else list(self.order_by or [])
-        if not self.key:
-            raise RuleError("change capture needs at least one key column")
-        if not self.order_by:
-            raise RuleError("change capture needs an ordering column (order_by), e.g. 'updated_at' or 'SystemModstamp'")
-        if self.delete_values is not None and not self.delete_values:
-            raise RuleError("delete_values must not be empty (leave it unset to mean: delete_column is true)")
-
-    def columns(self) -> list[str]:
-        return [*self.key, *self.order_by, *([self.delete_column] if self.delete_column else [])]
-
-    def deleted_sql(self, d: SqlDialect) -> str:
-        if not self.delete_column:
-            return "FALSE"
-        col = d.ident(self.delete_column)
-        if self.delete_values is None:
-            return f"COALESCE(CAST({col} AS BOOLEAN), FALSE)"
-        return f"COALESCE({col} IN ({', '.join(d.literal(v) for v in self.delete_values)}), FALSE)"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "order_by": self.order_by,
-            "delete_column": self.delete_column,
-            "delete_values": self.delete_values,
-        }
-
-
-def key_rule(cdc: ChangeCapture) -> NotNull:
-    """Rows without a key cannot take part in change capture: they are quarantined by this implicit rule."""
-    return NotNull(column=list(cdc.key), name="cdc_key_not_null")
-
-
-# ------------------------------------------------------------------------------------------------------- checking
-@dataclass
-class _Tally:
-    """Counts for one source partition."""
-
-    partition: str
-    rows_in: int = 0
-    passed: int = 0
-    quarantined: int = 0
-    failed: dict[str, int] = field(default_factory=dict)
-    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def as_dict(self, rules: Sequence[Rule]) -> dict[str, Any]:
-        return {
-            "partition": self.partition,
-            "rows_in": self.rows_in,
-            "passed": self.passed,
-            "quarantined": self.quarantined,
-            "rules": {
-                r.name: {"rule": r.kind, "action": r.action, "failed": self.failed.get(r.name or "", 0)}
-                for r in rules
-                if r.row_level
-            },
-            "checks": self.checks,
-        }
-
-
-def row_rule_columns(row_rules: Sequence[RowRule], d: SqlDialect) -> tuple[list[str], str, str]:
-    """SQL for the per-rule violation columns, the quarantine flag and the failed-rules list.
-
-    Returns (``[violation AS __zq_v<i>, ...]``, quarantine flag over those columns, list of broken rule names over
-    those columns), to be used in two SELECT levels (the flag and list refer to the columns of the inner level).
-    """
-    violations = [f"{r.violation_sql(d)} AS {d.ident(f'{_INTERNAL}v{i}')}" for i, r in enumerate(row_rules)]
-    quarantining = [d.ident(f"{_INTERNAL}v{i}") for i, r in enumerate(row_rules) if r.action == "quarantine"]
-    flag = " OR ".join(quarantining) if quarantining else "FALSE"
-    names = [
-        f"CASE WHEN {d.ident(f'{_INTERNAL}v{i}')} THEN {d.string(r.name or '')} END" for i, r in enumerate(row_rules)
-    ]
-    return violations, flag, d.non_null_array(names) if names else "NULL"
-
-
-def check_thresholds(
-    tally: _Tally,
-    rules: Sequence[Rule],
-    *,
-    max_quarantined_rows: int | None,
-    max_quarantined_fraction: float | None,
-) -> list[str]:
-    """Every reason the tally fails the task (empty: it passes)."""
-    reasons = []
-    for rule in rules:
-        if rule.row_level:
-            why = rule.check_failures(tally.failed.get(rule.name or "", 0), tally.rows_in)
-            if why:
-                reasons.append(why)
-        else:
-            check = tally.checks.get(rule.name or "")
-            if check is not None and not check["passed"] and rule.action == "fail":
-                reasons.append(f"{rule.label} failed: {_brief(check)}")
-    q, n = tally.quarantined, tally.rows_in
-    if max_quarantined_rows is not None and q > max_quarantined_rows:
-        reasons.append(f"{q} of {n} rows quarantined, more than max_quarantined_rows={max_quarantined_rows}")
-    if max_quarantined_fraction is not None and n and q / n > max_quarantined_fraction:
-        reasons.append(
-            f"{q} of {n} rows quarantined ({q / n:.2%}), more than max_quarantined_fraction={max_quarantined_fraction}"
-        )
-    return [f"{tally.partition}: {r}" for r in reasons]
-
-
-def _brief(check: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in check.items() if k not in ("passed", "rule", "action"))
 
 
 # -------------------------------------------------------------------------------------------------------- engine
@@ -246,23 +136,23 @@ class _DuckDB:
         schema = lake.schema(ref, partition)
         if schema is None:
             raise LakeError(f"{ref} {partition}: the manifest records no schema")
-        bad = [n for n in schema.names if n.startswith(_INTERNAL) or n in (FAILED_RULES_COLUMN, PARTITION_COLUMN)]
+        bad = reserved_columns(schema.names)
         if bad:
             raise LakeError(f"{ref} {partition}: column name(s) {bad} are reserved by the promotion engine")
-        extra = f", filename={DUCKDB.string(_INTERNAL + 'file')}, file_row_number=true" if positions else ""
+        extra = f", filename={DUCKDB.string(FILE_COL)}, file_row_number=true" if positions else ""
         if files:
             listing = ", ".join(DUCKDB.string(self.url(f)) for f in files)
             sql = f"SELECT * FROM read_parquet([{listing}], union_by_name=true{extra})"
             if positions:
-                sql = f"SELECT * RENAME (file_row_number AS {DUCKDB.ident(_INTERNAL + 'row')}) FROM ({sql})"
+                sql = f"SELECT * RENAME (file_row_number AS {DUCKDB.ident(ROW_COL)}) FROM ({sql})"
         else:
             # A partition committed without any file (a writer that saw no batch and no schema): no rows.
             self._n += 1
-            name = f"{_INTERNAL}empty{self._n}"
+            name = f"{INTERNAL}empty{self._n}"
             empty = schema.empty_table()
             if positions:
-                empty = empty.append_column(_INTERNAL + "file", pa.array([], pa.string()))
-                empty = empty.append_column(_INTERNAL + "row", pa.array([], pa.int64()))
+                empty = empty.append_column(FILE_COL, pa.array([], pa.string()))
+                empty = empty.append_column(ROW_COL, pa.array([], pa.int64()))
             self.con.register(name, empty)
             sql = f"SELECT * FROM {DUCKDB.ident(name)}"
         return sql, schema
@@ -278,10 +168,6 @@ class _DuckDB:
     def one(self, sql: str) -> tuple[Any, ...]:
         rows = self.con.execute(sql).fetchall()
         return tuple(rows[0])
-
-
-def _select_list(names: Sequence[str]) -> str:
-    return ", ".join(DUCKDB.ident(n) for n in names)
 
 
 def _sum_true(column: pa.Array | pa.ChunkedArray) -> int:
@@ -365,7 +251,7 @@ def promote(
         "cdc": cdc.to_dict() if cdc else None,
     }
     engine = _DuckDB(lake, memory_limit=memory_limit, threads=threads, temp_dir=temp_dir)
-    tallies: list[_Tally] = []
+    tallies: list[Tally] = []
     try:
         with lake.transaction(run_id=run_id, try_number=try_number, producer=producer) as txn:
             schemas: list[pa.Schema] = []
@@ -375,7 +261,7 @@ def promote(
                 check_columns(rule_set, schema.names, dataset=f"{source} {part}")
                 if cdc is not None:
                     _require_columns(cdc.columns(), schema, f"change capture: {source} {part}")
-                tally = _Tally(part)
+                tally = Tally(part)
                 tallies.append(tally)
                 _dataset_checks(engine, scan_sql, dataset_rules, tally, reference_time)
                 reasons = check_thresholds(
@@ -443,7 +329,7 @@ def _dataset_checks(
     engine: _DuckDB,
     scan_sql: str,
     dataset_rules: Sequence[DatasetRule],
-    tally: _Tally,
+    tally: Tally,
     reference_time: dt.datetime | None,
 ) -> None:
     aggregates = ["COUNT(*)"]
@@ -458,7 +344,7 @@ def _dataset_checks(
         ok, details = rule.evaluate(values[lo:hi], reference_time)
         tally.checks[rule.name or ""] = {"rule": rule.kind, "action": rule.action, "passed": ok, **details}
         if not ok and rule.action == "warn":
-            log.warning("%s: %s did not pass (warn only): %s", tally.partition, rule.label, _brief(details))
+            log.warning("%s: %s did not pass (warn only): %s", tally.partition, rule.label, brief(details))
 
 
 def _split(
@@ -466,7 +352,7 @@ def _split(
     scan_sql: str,
     schema: pa.Schema,
     row_rules: Sequence[RowRule],
-    tally: _Tally,
+    tally: Tally,
     p_writer: Any,
     q_writer: Any,
     batch_rows: int,
@@ -478,33 +364,30 @@ def _split(
         tally.failed[rule.name or ""] = 0
     if not row_rules:
         if p_writer is not None:
-            for batch in engine.stream(f"SELECT {_select_list(names)} FROM ({scan_sql})", batch_rows):
+            for batch in engine.stream(f"SELECT {select_list(names, DUCKDB)} FROM ({scan_sql})", batch_rows):
                 p_writer.write_batch(batch)
                 tally.passed += batch.num_rows
         else:
             tally.passed = tally.rows_in
         return
-    violations, flag, failed_list = row_rule_columns(row_rules, DUCKDB)
-    flag_col, list_col = f"{_INTERNAL}q", FAILED_RULES_COLUMN
-    inner = f"SELECT {_select_list(names)}, {', '.join(violations)} FROM ({scan_sql})"
-    v_cols = [DUCKDB.ident(f"{_INTERNAL}v{i}") for i in range(len(row_rules))]
+    d = DUCKDB
+    inner = checked_sql(scan_sql, names, row_rules, d)
     if p_writer is None:
         # Change capture: the merge re-applies the filter itself; here only the quarantine and the counts are needed.
-        counts = engine.one(
-            f"SELECT {', '.join(f'COUNT(*) FILTER (WHERE {v})' for v in v_cols)}, COUNT(*) FILTER (WHERE {flag}) "
-            f"FROM ({inner})"
-        )
+        counts = engine.one(counts_sql(inner, row_rules, d))
         for rule, n in zip(row_rules, counts[:-1]):
-            tally.failed[rule.name or ""] = int(n)
-        tally.quarantined = int(counts[-1])
+            tally.failed[rule.name or ""] = int(n or 0)
+        tally.quarantined = int(counts[-1] or 0)
         tally.passed = tally.rows_in - tally.quarantined
-        q_sql = f"SELECT {_select_list(names)}, {failed_list} AS {DUCKDB.ident(list_col)} FROM ({inner}) WHERE {flag}"
-        for batch in engine.stream(q_sql, batch_rows):
-            q_writer.write_batch(_with_partition(batch, part))
+        for batch in engine.stream(quarantine_sql(inner, names, row_rules, tally.partition, d), batch_rows):
+            q_writer.write_batch(batch)
         return
+    _, flag, failed_list = row_rule_columns(row_rules, d)
+    flag_col, list_col = f"{INTERNAL}q", FAILED_RULES_COLUMN
+    v_cols = [d.ident(f"{INTERNAL}v{i}") for i in range(len(row_rules))]
     sql = (
-        f"SELECT {_select_list(names)}, {', '.join(v_cols)}, {flag} AS {DUCKDB.ident(flag_col)}, "
-        f"CASE WHEN {flag} THEN {failed_list} END AS {DUCKDB.ident(list_col)} FROM ({inner})"
+        f"SELECT {select_list(names, d)}, {', '.join(v_cols)}, {flag} AS {d.ident(flag_col)}, "
+        f"CASE WHEN {flag} THEN {failed_list} END AS {d.ident(list_col)} FROM ({inner})"
     )
     n = len(names)
     for batch in engine.stream(sql, batch_rows):
@@ -544,39 +427,28 @@ def _merge(
     """Write the new snapshot: the previous one plus the passing rows, latest row per key, deletes applied."""
     earlier = [p for p in lake.partitions(target) if p < out_partition]
     base = earlier[-1] if earlier else None
-    inputs: list[str] = []
+    d = DUCKDB
+    inputs: list[tuple[str, list[str]]] = []
     all_schemas = list(schemas)
-    pos_cols = [f"{_INTERNAL}file", f"{_INTERNAL}row"]
     if base is not None:
         base_sql, base_schema = engine.scan(lake, target, base, positions=True)
         all_schemas.insert(0, base_schema)
-        inputs.append(f"SELECT *, -1 AS {DUCKDB.ident(_INTERNAL + 'src')} FROM ({base_sql})")
-    _, flag, _ = row_rule_columns(row_rules, DUCKDB)
+        inputs.append(
+            (f"SELECT *, -1 AS {d.ident(SRC_COL)} FROM ({base_sql})", [*base_schema.names, FILE_COL, ROW_COL, SRC_COL])
+        )
     for index, part in enumerate(parts):
         scan_sql, schema = engine.scan(lake, source, part, positions=True)
-        names = [*schema.names, *pos_cols]
-        violations = row_rule_columns(row_rules, DUCKDB)[0]
-        inner = f"SELECT {_select_list(names)}{''.join(', ' + v for v in violations)} FROM ({scan_sql})"
-        src = DUCKDB.ident(_INTERNAL + "src")
-        inputs.append(f"SELECT {_select_list(names)}, {index} AS {src} FROM ({inner}) WHERE NOT ({flag})")
+        names = [*schema.names, FILE_COL, ROW_COL]
+        good = passed_sql(checked_sql(scan_sql, names, row_rules, d), names, row_rules, d)
+        inputs.append((f"SELECT *, {index} AS {d.ident(SRC_COL)} FROM ({good})", [*names, SRC_COL]))
     try:
         out_schema = pa.unify_schemas(all_schemas, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise LakeError(
             f"{target}: the snapshot {base} and {source} {list(parts)} have incompatible schemas: {exc}"
         ) from exc
-    d = DUCKDB
-    order = ", ".join(
-        [f"{d.ident(c)} DESC NULLS LAST" for c in cdc.order_by]
-        + [f"{d.ident(_INTERNAL + c)} DESC" for c in ("src", "file", "row")]
-    )
-    unioned = " UNION ALL BY NAME ".join(f"({s})" for s in inputs)
-    latest = (
-        f"SELECT *, {cdc.deleted_sql(d)} AS {d.ident(_INTERNAL + 'del')} FROM ({unioned}) "
-        f"QUALIFY row_number() OVER (PARTITION BY {_select_list(cdc.key)} ORDER BY {order}) = 1"
-    )
     names = list(out_schema.names)
-    sql = f"SELECT {_select_list(names)}, {d.ident(_INTERNAL + 'del')}, {d.ident(_INTERNAL + 'src')} FROM ({latest})"
+    sql = merge_sql(inputs, names, cdc, d)
     writer = txn.writer(
         target,
         out_partition,
@@ -585,8 +457,8 @@ def _merge(
     )
     rows_out = deleted_keys = unchanged = 0
     for batch in engine.stream(sql, batch_rows):
-        deleted = batch.column(_INTERNAL + "del")
-        from_base = pc.equal(batch.column(_INTERNAL + "src"), -1)
+        deleted = batch.column(DELETED_COL)
+        from_base = pc.equal(batch.column(SRC_COL), -1)
         n_deleted = _sum_true(deleted)
         deleted_keys += n_deleted
         unchanged += _sum_true(pc.and_(from_base, pc.invert(deleted)))
@@ -607,7 +479,7 @@ def _merge(
     return writer, counts
 
 
-def _fail(reasons: list[str], report: dict[str, Any], tallies: list[_Tally], rules: Sequence[Rule]) -> None:
+def _fail(reasons: list[str], report: dict[str, Any], tallies: list[Tally], rules: Sequence[Rule]) -> None:
     _totals(report, tallies, rules)
     report["failures"] = reasons
     raise QualityError(
@@ -617,7 +489,7 @@ def _fail(reasons: list[str], report: dict[str, Any], tallies: list[_Tally], rul
     )
 
 
-def _totals(report: dict[str, Any], tallies: Sequence[_Tally], rules: Sequence[Rule]) -> None:
+def _totals(report: dict[str, Any], tallies: Sequence[Tally], rules: Sequence[Rule]) -> None:
     report["rows_in"] = sum(t.rows_in for t in tallies)
     report["passed"] = sum(t.passed for t in tallies)
     report["quarantined"] = sum(t.quarantined for t in tallies)
