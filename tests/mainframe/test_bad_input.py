@@ -181,3 +181,72 @@ def test_fuzz_decoder_gives_rows_or_our_error(data: bytes, fmt: str, big: bool, 
         batch.validate(full=True)
         for row in batch.to_pylist():
             assert row["ITEMS"] is None or len(row["ITEMS"]) <= 3
+
+
+_PICS = st.sampled_from(
+    ["X(3)", "X", "A(2)", "9(4)", "S9(3)V99", "9(12)", "S9(20)", "PPP99", "99PPP", "N(2)", "+9(4)", "Z(3)9.99-",
+     "S9(4) COMP", "9(9) COMP", "S9(18) BINARY", "9(20) COMP", "S9(7)V99 COMP-3", "9(5) COMP-3U", "S9(4) COMP-9",
+     "S9(5) SIGN LEADING SEPARATE", "S9(3) SIGN TRAILING"]
+)  # fmt: skip
+
+
+@st.composite
+def copybooks(draw: st.DrawFn) -> str:
+    """Valid copybooks: nested groups, OCCURS (with DEPENDING ON a preceding counter), REDEFINES, floats."""
+    lines = ["       01  REC.", "           05  CNT  PIC 9(1)."]
+    n = draw(st.integers(1, 6))
+    for i in range(n):
+        kind = draw(st.sampled_from(["prim", "group", "occurs", "odo", "redef", "float"]))
+        if kind == "prim":
+            lines.append(f"           05  F{i}  PIC {draw(_PICS)}.")
+        elif kind == "float":
+            lines.append(f"           05  F{i}  {draw(st.sampled_from(['COMP-1', 'COMP-2']))}.")
+        elif kind in ("group", "occurs", "odo"):
+            occurs = {"group": "", "occurs": " OCCURS 2", "odo": " OCCURS 0 TO 3 DEPENDING ON CNT"}[kind]
+            lines.append(f"           05  G{i}{occurs}.")
+            for j in range(draw(st.integers(1, 3))):
+                lines.append(f"               10  G{i}-F{j}  PIC {draw(_PICS)}.")
+        else:
+            lines.append(f"           05  R{i}A  PIC X(4).")
+            lines.append(
+                f"           05  R{i}B  REDEFINES R{i}A PIC {draw(st.sampled_from(['9(4)', 'S9(7) COMP-3']))}."
+            )
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    copybooks(),
+    st.binary(max_size=300),
+    st.sampled_from(["F", "V", "VB"]),
+    st.sampled_from(["common", "cp037", "cp1047", "cp273_extended"]),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from(["ebcdic", "ascii"]),
+)
+@pytest.mark.timeout(120)
+def test_fuzz_copybooks_and_data(
+    copybook: str, data: bytes, fmt: str, page: str, corrupt: bool, variable: bool, encoding: str
+) -> None:
+    opts = {
+        "record_format": fmt,
+        "ebcdic_code_page": page,
+        "encoding": encoding,
+        "generate_corrupt_fields": str(corrupt).lower(),
+        "variable_size_occurs": str(variable).lower(),
+        "debug": "true",
+        "floating_point_format": "IBM",
+    }
+    if fmt == "F" and not variable:
+        size = parse_copybook(copybook).record_size  # whole records, so that rows get decoded
+        data = (data * (size // max(1, len(data)) + 2))[: size * max(1, len(data) // size)] if data else b""
+    try:
+        batches = list(decode_file(data, copybook, opts))
+    except MainframeError:
+        return
+    decoded = 0
+    for batch in batches:
+        batch.validate(full=True)
+        decoded += len(batch.to_pylist())
+    if fmt == "F" and not variable and data:
+        assert decoded == len(data) // parse_copybook(copybook).record_size
