@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from airflow_zaloni.lake import DatasetRef, Lake, LakeError
 from airflow_zaloni.lake_job_output import JobOutput
 from tests.airflow_helpers import REPO, run_dag
+from tests.servers.spark import use_spark_submit
 
 REF = DatasetRef("refined", "sales", "customer_revenue")
 
@@ -74,7 +74,7 @@ def test_every_try_of_a_run_shares_the_staging_folder_and_a_new_submission_empti
 @pytest.mark.timeout(240)
 def test_example_dag_ingests_refines_with_spark_and_checks(airflow_db, monkeypatch):
     """The example DAG for real: ingest -> spark-submit --master local[2] -> commit -> downstream check."""
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    use_spark_submit(monkeypatch)
     monkeypatch.setenv("AIRFLOW_CONN_SPARK_LOCAL", json.dumps({"conn_type": "spark", "host": "local[2]"}))
     dag_run = run_dag(
         "example_dags/spark_job.py",

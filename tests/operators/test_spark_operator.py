@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from pathlib import Path
 
 import pytest
 from airflow.sdk.exceptions import AirflowException, TaskDeferred
 
-from airflow_zaloni.hooks.spark import SparkMasterRestHook
+from airflow_zaloni.hooks.spark import SparkDriverNotFound, SparkMasterRestHook
 from airflow_zaloni.operators.spark import SparkJobOperator
 from airflow_zaloni.sensors.spark import SparkDriverSensor
 from airflow_zaloni.triggers.spark import SparkDriverTrigger
 from tests.job_context import TaskStateStore, make_context
-from tests.servers.spark import JOB_CLASS, spark_cluster, spark_test_jar  # noqa: F401
+from tests.servers.spark import FAST_JVM_OPTS, JOB_CLASS, spark_cluster, spark_test_jar, use_spark_submit  # noqa: F401
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -29,7 +27,7 @@ pytestmark = pytest.mark.timeout(180)
 @pytest.fixture
 def spark_conn(spark_cluster, monkeypatch) -> str:
     # spark-submit from this virtualenv; the master URL names the REST port: submission goes through REST
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    use_spark_submit(monkeypatch)
     monkeypatch.setenv(
         "AIRFLOW_CONN_SPARK_CLUSTER",
         json.dumps(
@@ -56,6 +54,7 @@ def operator(jar: Path, *args: str, task_id: str = "spark_job", **kwargs) -> Spa
         application_args=list(args),
         conn_id="spark_cluster",
         driver_memory="256m",
+        conf={"spark.driver.extraJavaOptions": FAST_JVM_OPTS},
         poll_interval=0.25,
         **kwargs,
     )
@@ -143,6 +142,11 @@ def test_failing_job_and_job_killed_by_on_kill(spark_cluster, spark_conn, spark_
 def test_unknown_driver_and_unreachable_master(spark_cluster, spark_conn):
     event = fire(SparkDriverTrigger(driver_id="driver-20200101000000-9999", conn_id="spark_cluster"))
     assert event["status"] == "error" and "does not know driver driver-20200101000000-9999" in event["message"]
+
+    # several masters (HA): one that does not answer is passed over for the one that does
+    ha = SparkMasterRestHook(rest_urls=["http://127.0.0.1:9", spark_cluster.rest_url])
+    with pytest.raises(SparkDriverNotFound):
+        ha.driver_status("driver-20200101000000-9999")
 
     hook = SparkMasterRestHook(rest_urls=["http://127.0.0.1:9"], retry_policy=None)
     trigger = SparkDriverTrigger(

@@ -56,6 +56,18 @@ public class ZaloniTestJob {
 """
 
 
+#: JVM options for short-lived test JVMs: the C1 compiler only and the serial GC start a JVM markedly faster on a
+#: busy 2-core machine (measured: a Master + Worker up in 14.5 s instead of 21-23 s at load average 25).
+FAST_JVM_OPTS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+
+
+def use_spark_submit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let tests run this virtualenv's ``spark-submit`` (on PATH) with fast-starting JVM options."""
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("SPARK_SUBMIT_OPTS", FAST_JVM_OPTS)
+    monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -77,6 +89,7 @@ def spark_env(work_dir: Path) -> dict[str, str]:
         SPARK_LOCAL_DIRS=str(work_dir / "local"),
         SPARK_LOG_DIR=str(work_dir / "logs"),
         SPARK_NO_DAEMONIZE="1",
+        SPARK_DAEMON_JAVA_OPTS=FAST_JVM_OPTS,
     )
     return env
 
