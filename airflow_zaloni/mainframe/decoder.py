@@ -301,22 +301,28 @@ class RecordDecoder:
             raise DecodeError(f"field {node.name} is not inside {base.name}")
         return off
 
-    def decode_primitive(self, p: Primitive, mat: np.ndarray, typ: pa.DataType) -> tuple[pa.Array, np.ndarray]:
-        """Decode one field column; returns the Arrow array and the rows whose bytes are corrupt."""
+    def decode_primitive(
+        self, p: Primitive, mat: np.ndarray, typ: pa.DataType, mask: np.ndarray | None = None
+    ) -> tuple[pa.Array, np.ndarray]:
+        """Decode one field column; returns the Arrow array and the rows whose bytes are corrupt.
+
+        :param mask: rows that hold this field; the others are null and never corrupt.
+        """
         m = mat.shape[0]
         none = np.zeros(m, dtype=bool)
         o = self.opts
+        nulls = o.improved_null_detection
         if p.kind == "alnum" or (typ == pa.string() and p.kind == "numeric"):
             if self.ebcdic:
-                return K.decode_text(mat, self.page, self.trim, o.improved_null_detection), none
+                return K.decode_text(mat, self.page, self.trim, nulls, mask=mask), none
             if self.page.name == "common":
-                return K.decode_utf8_text(mat, self.trim, o.improved_null_detection), none
-            return K.decode_text(mat, self.page, self.trim, o.improved_null_detection, drop=_ASCII_CONTROLS), none
+                return K.decode_utf8_text(mat, self.trim, nulls, mask=mask), none
+            return K.decode_text(mat, self.page, self.trim, nulls, drop=_ASCII_CONTROLS, mask=mask), none
         if p.kind == "national":
-            return K.decode_national(mat, o.is_utf16_big_endian, self.trim, o.improved_null_detection), none
+            return K.decode_national(mat, o.is_utf16_big_endian, self.trim, nulls, mask=mask), none
         if p.kind == "float":
             values = K.decode_float(mat, double=p.usage == DOUBLE, fmt=o.floating_point_format)
-            return pa.array(values, type=typ), none
+            return pa.array(values, type=typ, mask=None if mask is None else ~mask), none
         if p.usage == DISPLAY:
             nums = K.decode_zoned(
                 mat,
@@ -327,11 +333,15 @@ class RecordDecoder:
                 explicit_point=p.explicit_point,
                 scale=p.scale,
                 strict_overpunch=o.strict_sign_overpunching,
+                mask=mask,
             )
         elif p.usage in (PACKED, PACKED_UNSIGNED):
             nums = K.decode_packed(mat, has_sign=p.usage == PACKED)
         else:
             nums = K.decode_binary(mat, signed=p.signed, little_endian=p.usage == BINARY_LE)
+        if mask is not None:
+            nums.valid &= mask
+            nums.corrupt &= mask
         arr, _over = K.integers_to_arrow(nums, typ, p.scale_factor)
         return arr, nums.corrupt
 
@@ -504,8 +514,9 @@ class RecordDecoder:
                 valid = valid & match[ctx.rec]
             if node.is_array:
                 arrays = self._decode_array(col, ctx, valid, corrupt)
-            elif valid is not ctx.valid and not valid.all():
-                # A segment's redefine: decode only the rows that carry it (the others hold other data).
+            elif valid is not ctx.valid and np.count_nonzero(valid) * 10 < len(valid) * 7:
+                # A segment's redefine that under 70% of the rows carry: decode only those rows (the others hold
+                # other data); a more common one is decoded for all rows, the others masked to null.
                 arrays = self._decode_rows_subset(col, ctx, valid, corrupt)
             else:
                 sub_ctx = ctx if valid is ctx.valid else _replace_valid(ctx, valid)
@@ -564,13 +575,15 @@ class RecordDecoder:
         assert isinstance(node, Primitive)
         mat = ctx.rows.cols(off, size)
         present = ctx.avail >= off + size
-        arr, bad = self.decode_primitive(node, mat, col.type)
-        partial = ~present & (ctx.avail > off)
-        if partial.any() and node.kind == "alnum":
-            arr = self._partial_text(node, mat, ctx.avail - off, arr, partial, col.type)
+        partial = ~present & (ctx.avail > off) if node.kind == "alnum" else None
+        if partial is not None and partial.any():
             present = present | partial
+        else:
+            partial = None
         keep = present & ctx.valid
-        arr = _mask(arr, keep)
+        arr, bad = self.decode_primitive(node, mat, col.type, None if keep.all() else keep)
+        if partial is not None:
+            arr = self._partial_text(node, mat, ctx.avail - off, arr, partial & ctx.valid, col.type)
         result = [arr]
         if corrupt is not None:
             bad = bad & keep

@@ -88,6 +88,12 @@ def java_trim(arr: pa.Array, policy: str) -> pa.Array:
     return arr
 
 
+def _with_mask(valid: np.ndarray | None, mask: np.ndarray | None) -> np.ndarray | None:
+    if mask is None:
+        return valid
+    return mask if valid is None else (valid & mask)
+
+
 def _nonzero_rows(mat: np.ndarray) -> np.ndarray:
     """Rows with at least one non-zero byte (an all-0x00 field is null with improved_null_detection)."""
     if mat.all():  # no zero byte at all (the usual case): a flat check is ten times cheaper than per row
@@ -133,14 +139,16 @@ def decode_text(
     trim: str,
     null_if_zero: bool,
     drop: np.ndarray | None = None,
+    mask: np.ndarray | None = None,
 ) -> pa.Array:
     """Decode single-byte text through ``page``, then trim.
 
     :param drop: bytes (a 256-entry bool table) removed before trimming (ASCII control characters in Cobrix).
+    :param mask: rows to keep; the others become null (a segment's redefine on other segments' records).
     """
     mat = _contig(mat)
     m, s = mat.shape
-    valid = _nonzero_rows(mat) if (null_if_zero and s) else None
+    valid = _with_mask(_nonzero_rows(mat) if (null_if_zero and s) else None, mask)
     keep = None
     if drop is not None:
         dropped = drop[mat]
@@ -165,11 +173,11 @@ def decode_text(
     return java_trim(string_array(offsets, data, valid), trim)
 
 
-def decode_utf8_text(mat: np.ndarray, trim: str, null_if_zero: bool) -> pa.Array:
+def decode_utf8_text(mat: np.ndarray, trim: str, null_if_zero: bool, mask: np.ndarray | None = None) -> pa.Array:
     """ASCII-family text in UTF-8 (Cobrix's ASCII default): control bytes (< 0x20) removed, malformed -> U+FFFD."""
     mat = _contig(mat)
     m, s = mat.shape
-    valid = _nonzero_rows(mat) if (null_if_zero and s) else None
+    valid = _with_mask(_nonzero_rows(mat) if (null_if_zero and s) else None, mask)
     dropped = mat < 0x20
     if dropped.any():
         keep = ~dropped
@@ -194,11 +202,13 @@ def decode_utf8_text(mat: np.ndarray, trim: str, null_if_zero: bool) -> pa.Array
     return java_trim(arr, trim)
 
 
-def decode_national(mat: np.ndarray, big_endian: bool, trim: str, null_if_zero: bool) -> pa.Array:
+def decode_national(
+    mat: np.ndarray, big_endian: bool, trim: str, null_if_zero: bool, mask: np.ndarray | None = None
+) -> pa.Array:
     """PIC N: UTF-16 code units."""
     mat = _contig(mat)
     m, s = mat.shape
-    valid = _nonzero_rows(mat) if (null_if_zero and s) else None
+    valid = _with_mask(_nonzero_rows(mat) if (null_if_zero and s) else None, mask)
     units = mat.view(">u2" if big_endian else "<u2").astype(np.uint32).reshape(m, s // 2)
     offsets, data = _utf8_encode(units, None)
     return java_trim(string_array(offsets, data, valid), trim)
@@ -317,6 +327,7 @@ def decode_zoned(
     explicit_point: bool,
     scale: int,
     strict_overpunch: bool,
+    mask: np.ndarray | None = None,
 ) -> Numbers:
     """DISPLAY numbers. Leading/trailing blanks are allowed; a field of only blanks or 0x00 is null, not corrupt."""
     mat = _contig(mat)
@@ -325,7 +336,7 @@ def decode_zoned(
     if s == 0 or m == 0:
         z = np.zeros(m, dtype=bool)
         return Numbers(np.zeros(m, dtype=np.int64), z, z.copy())
-    fast = _zoned_clean(mat, ebcdic, signed and not sign_separate and not explicit_point, sign_leading)
+    fast = _zoned_clean(mat, ebcdic, signed and not sign_separate and not explicit_point, sign_leading, mask)
     if fast is not None:
         return fast
     sp = t.space[mat]
@@ -384,12 +395,15 @@ def decode_zoned(
     return Numbers(values, valid, corrupt)
 
 
-def _zoned_clean(mat: np.ndarray, ebcdic: bool, overpunch: bool, leading: bool) -> Numbers | None:
+def _zoned_clean(
+    mat: np.ndarray, ebcdic: bool, overpunch: bool, leading: bool, mask: np.ndarray | None = None
+) -> Numbers | None:
     """Fast path for a column whose every byte is a plain digit, except an overpunched sign where one belongs.
 
     Works column by column on vectors of all rows (a field has few bytes, a batch many rows); returns None as soon
-    as a byte needs the general decoder (blanks, separate signs, corrupt bytes).
+    as a byte needs the general decoder (blanks, separate signs, corrupt bytes). Rows outside ``mask`` do not count.
     """
+    ignore = None if mask is None else ~mask
     m, s = mat.shape
     if s > 18:
         return None
@@ -402,12 +416,14 @@ def _zoned_clean(mat: np.ndarray, ebcdic: bool, overpunch: bool, leading: bool) 
         if overpunch and ebcdic and j == sign_col:
             hi = col >> 4
             d: np.ndarray = col & 0x0F
-            if not (((hi == 0xC) | (hi == 0xD) | (hi == 0xF)) & (d <= 9)).all():
+            good = ((hi == 0xC) | (hi == 0xD) | (hi == 0xF)) & (d <= 9)
+            if not (good.all() if ignore is None else (good | ignore).all()):
                 return None
             neg = hi == 0xD
         else:
             d = col - zone  # wraps around for bytes below the zone: those fail the <= 9 test
-            if not (d <= 9).all():
+            good = d <= 9
+            if not (good.all() if ignore is None else (good | ignore).all()):
                 return None
         values *= 10
         values += d
