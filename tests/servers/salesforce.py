@@ -55,6 +55,7 @@ import sys
 import tempfile
 import threading
 import urllib.parse
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -156,9 +157,11 @@ class FakeOrg:
         #: Bulk jobs matching more records than this exceed the org's concurrency limit once per create.
         self.bulk_jobs_left_today = 10_000
         self.default_page_size = 2000
-        #: A results page is cut off after this many bytes the next ``break_results_times`` times.
+        #: A results page is cut off after this many bytes the next ``break_results_times`` times: the connection
+        #: drops, or (``break_results_cleanly``) the body ends as if complete.
         self.break_results_after: int | None = None
         self.break_results_times = 0
+        self.break_results_cleanly = False
         self.faults: list[Fault] = []
         self.tokens: set[str] = set()
         self.requests: list[tuple[str, str]] = []
@@ -673,14 +676,21 @@ class _Handler(BaseHTTPRequestHandler):
         end = min(offset + page, len(job.indices))
         locator = base64.b64encode(str(end).encode()).decode() if end < len(job.indices) else "null"
         types = [(name, (obj.field(name) or {}).get("type", "string")) for name in job.columns]
-        self.send_response(200)
-        for key, value in {
+        # Salesforce compresses result pages when the client accepts gzip (always, per its documentation).
+        compressor = (
+            zlib.compressobj(6, zlib.DEFLATED, 31) if "gzip" in self.headers.get("Accept-Encoding", "") else None
+        )
+        headers = {
             **usage,
             "Content-Type": "text/csv",
             "Transfer-Encoding": "chunked",
             "Sforce-Locator": locator,
             "Sforce-NumberOfRecords": str(end - offset),
-        }.items():
+        }
+        if compressor is not None:
+            headers["Content-Encoding"] = "gzip"
+        self.send_response(200)
+        for key, value in headers.items():
             self.send_header(key, value)
         self.end_headers()
         cut_after: int | None = None
@@ -688,27 +698,37 @@ class _Handler(BaseHTTPRequestHandler):
             if org.break_results_times > 0 and org.break_results_after is not None:
                 org.break_results_times -= 1
                 cut_after = org.break_results_after
+
+        def emit(data: bytes) -> None:
+            if compressor is not None:
+                data = compressor.compress(data)
+            if data:  # an empty chunk would end the body
+                self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
+
         sent = 0
         buffer = io.StringIO()
         writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n")
         writer.writerow(job.columns)
-        for start in range(offset, end, 2000):
+        for start in range(offset, end + 1, 2000):
             for i in job.indices[start : min(start + 2000, end)]:
-                record = obj.records[i]
-                writer.writerow([_csv_value(record.get(name), sf_type) for name, sf_type in types])
+                writer.writerow([_csv_value(obj.records[i].get(name), sf_type) for name, sf_type in types])
             chunk = buffer.getvalue().encode()
             buffer.seek(0)
             buffer.truncate()
             if cut_after is not None and sent + len(chunk) > cut_after:
-                part = chunk[: max(0, cut_after - sent)]
-                self.wfile.write(f"{len(part):X}\r\n".encode() + part + b"\r\n")
+                emit(chunk[: max(0, cut_after - sent)])
+                if org.break_results_cleanly:
+                    break  # end the body as if it were complete
+                if compressor is not None:
+                    flushed = compressor.flush(zlib.Z_SYNC_FLUSH)
+                    self.wfile.write(f"{len(flushed):X}\r\n".encode() + flushed + b"\r\n")
                 self.wfile.flush()
-                self.close_connection = True
+                self.close_connection = True  # the connection drops: no terminating chunk
                 return
-            self.wfile.write(f"{len(chunk):X}\r\n".encode() + chunk + b"\r\n")
+            emit(chunk)
             sent += len(chunk)
-        tail = buffer.getvalue().encode()
-        if tail:
+        if compressor is not None:
+            tail = compressor.flush()
             self.wfile.write(f"{len(tail):X}\r\n".encode() + tail + b"\r\n")
         self.wfile.write(b"0\r\n\r\n")
 

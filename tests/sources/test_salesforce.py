@@ -419,10 +419,11 @@ def test_bulk_timeout_narrower_than_min_window_gives_up(server: SalesforceServer
         read(source(server, api="bulk", min_window=dt.timedelta(days=1)))
 
 
+@pytest.mark.parametrize("cleanly", [False, True], ids=["connection-drops", "body-ends-short"])
 def test_results_page_broken_off_mid_stream_is_read_again_without_duplicates(
-    server: SalesforceServer, org: FakeOrg
+    server: SalesforceServer, org: FakeOrg, cleanly: bool
 ) -> None:
-    org.break_results_after, org.break_results_times = 150_000, 1
+    org.break_results_after, org.break_results_times, org.break_results_cleanly = 150_000, 1, cleanly
     options = BulkOptions(max_wait=5.0, poll_initial=0.01, page_records=4000, block_size=64 << 10)
     table = read(source(server, api="bulk", incremental=False, bulk=options))
     ids = table.column("Id").to_pylist()

@@ -2,7 +2,8 @@
 
 Results come in pages chained by the ``Sforce-Locator`` response header (the literal ``null`` ends the chain);
 each page is parsed by Arrow's streaming CSV reader straight from the socket, so memory holds one CSV block and
-one batch, whatever the job's size. A job that stays queued or in progress beyond ``max_wait`` is aborted. A job
+one batch, whatever the job's size; a page that breaks off or ends short of its ``Sforce-NumberOfRecords`` is read
+again, skipping the rows already delivered. A job that stays queued or in progress beyond ``max_wait`` is aborted. A job
 that Salesforce fails because the query ran too long raises :class:`BulkJobError` with ``timed_out=True``, so the
 caller can retry it in narrower date windows.
 """
@@ -155,10 +156,15 @@ def _result_batches(
                         yield strings_to_batch(fresh, plan, record_no)
                         record_no += fresh.num_rows
                         delivered += fresh.num_rows
+                announced = response.headers.get("Sforce-NumberOfRecords", "")
+                if announced.isdigit() and int(announced) != delivered:
+                    # A body that ends cleanly but short (a proxy, a dropped stream) must not lose rows silently.
+                    raise ConnectionError(f"page ended after {delivered} of {announced} records")
                 next_locator = response.headers.get("Sforce-Locator")
                 break
             except _STREAM_ERRORS as exc:
-                if attempt == options.page_rereads or not _is_broken_stream(exc):
+                # A dropped connection, a body cut short (often mid-line, so also a CSV error): read the page again.
+                if attempt == options.page_rereads:
                     raise SourceError(
                         f"Bulk API 2.0 job {job_id}, results page {page} (locator {locator or 'first'}): "
                         f"cannot read the CSV after record {record_no - 1}: {exc}"
@@ -191,14 +197,6 @@ def _csv_batches(response: Any, names: list[str], options: BulkOptions) -> Itera
         ),
     )
     yield from reader
-
-
-def _is_broken_stream(exc: BaseException) -> bool:
-    """A connection that dropped mid-page (worth a re-read), as opposed to a malformed CSV (not)."""
-    if isinstance(exc, (OSError, urllib3.exceptions.HTTPError, http.client.HTTPException)):
-        return True
-    text = str(exc).lower()
-    return "connection" in text or "incomplete" in text or "protocol" in text
 
 
 def _abort_quietly(client: SalesforceClient, job_id: str) -> None:
