@@ -83,3 +83,27 @@ def test_poke_mode_counts_only_old_enough_files(ftp: FTPServerInfo) -> None:
         os.utime(ftp.root / "in" / name, (1_700_000_000, 1_700_000_000))
     result = sensor.poke({})  # type: ignore[arg-type]
     assert result and result.xcom_value == ["a.csv", "b.csv"]  # type: ignore[union-attr]
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_sensor_defers_in_a_dag_run_until_the_batch_is_complete(ftp: FTPServerInfo) -> None:
+    from tests.airflow_helpers import run_dag
+
+    looks = "SIZE /in/_SUCCESS"
+
+    def producer() -> None:
+        deadline = time.monotonic() + 50
+        while ftp.commands.count(looks) < 3 and time.monotonic() < deadline:  # the sensor looked, more than once
+            time.sleep(0.05)
+        (ftp.root / "in" / "a.csv").write_bytes(b"id\n1\n")
+        (ftp.root / "in" / "_SUCCESS").write_bytes(b"")
+
+    thread = threading.Thread(target=producer)
+    thread.start()
+    try:
+        run = run_dag("tests/dags/files_deferred.py", conf={"source": "ftp://drop_ftp@/in"})
+    finally:
+        thread.join()
+    assert run.state == "success"
+    assert ftp.commands.count(looks) >= 3  # the first look in execute(), then the trigger's polls, until the marker
+    assert ftp.commands.count("MLSD /in") == 1  # the folder is listed once, when the marker is there

@@ -7,6 +7,7 @@ API::
     with ftp_server(tmp_path, users={"alice": "pw"}) as srv:           # plain FTP
         srv.host, srv.port, srv.root                                   # root: the served folder (a pathlib.Path)
         srv.connection_uri("alice")                                    # "ftp://alice:pw@127.0.0.1:PORT"
+        srv.commands                                                   # every command received ("PASS ***")
     with ftp_server(tmp_path, tls=True) as srv:                        # FTPS (explicit, AUTH TLS), trustme cert
         srv.ca_pem                                                     # path of the CA that signed the server cert
 
@@ -21,8 +22,9 @@ import threading
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler
@@ -38,6 +40,7 @@ class FTPServerInfo:
     root: Path
     users: Mapping[str, str]
     ca_pem: Path | None = None
+    commands: list[str] = field(default_factory=list)
 
     def connection_uri(self, user: str) -> str:
         auth = f"{urllib.parse.quote(user, safe='')}:{urllib.parse.quote(self.users[user], safe='')}"
@@ -67,8 +70,19 @@ def ftp_server(tmp_path: Path, users: Mapping[str, str] | None = None, *, tls: b
     for user, password in passwords.items():
         authorizer.add_user(user, password, str(root), perm="elradfmwMT")
     base, ca_pem = _tls_handler(Path(tmp_path)) if tls else (FTPHandler, None)
+    commands: list[str] = []
+
+    def pre_process_command(self: FTPHandler, line: str, cmd: str, arg: str) -> None:
+        commands.append("PASS ***" if cmd == "PASS" else line)
+        base.pre_process_command(self, line, cmd, arg)
+
     # auth_failed_timeout: pyftpdlib pauses 3 s after a wrong password; tests of wrong credentials need no pause.
-    attributes = {"authorizer": authorizer, "banner": "test FTP server ready", "auth_failed_timeout": 0.05}
+    attributes: dict[str, Any] = {
+        "authorizer": authorizer,
+        "banner": "test FTP server ready",
+        "auth_failed_timeout": 0.05,
+        "pre_process_command": pre_process_command,
+    }
     handler = type("TestFTPHandler", (base,), attributes)
     server = FTPServer(("127.0.0.1", 0), handler)
     host, port = server.address[:2]
@@ -84,7 +98,7 @@ def ftp_server(tmp_path: Path, users: Mapping[str, str] | None = None, *, tls: b
     try:
         with socket.create_connection((host, port), timeout=5) as probe:
             probe.recv(1024)  # the banner: the loop is serving
-        yield FTPServerInfo(host, port, root, passwords, ca_pem)
+        yield FTPServerInfo(host, port, root, passwords, ca_pem, commands)
     finally:
         stop.set()
         thread.join(10)
