@@ -1,5 +1,8 @@
 """Warehouse into the lake and back out: incremental orders, a merge-key customer snapshot, an export.
 
+It also shows the fan-out across workers: ``SqlSplitPlanOperator`` plans ranges, a mapped ``SqlToLakeOperator``
+prepares one part per range, and ``LakeCommitOperator`` publishes all parts in one commit.
+
 The warehouse here is a SQLite file that the first task creates (and grows on every run) from generated rows, so
 the DAG runs with no setup; its connection ``zaloni_demo_warehouse`` is defined by this file unless one exists.
 Against a real warehouse, point ``conn_id`` at any connection whose hook is a DbApiHook -- PostgreSQL (binary COPY
@@ -27,7 +30,8 @@ from pathlib import Path
 
 from airflow.sdk import DAG, task
 
-from airflow_zaloni.operators.warehouse import LakeToSqlOperator, SqlToLakeOperator
+from airflow_zaloni.operators.commit import LakeCommitOperator
+from airflow_zaloni.operators.warehouse import LakeToSqlOperator, SqlSplitPlanOperator, SqlToLakeOperator
 
 CONN_ID = "zaloni_demo_warehouse"
 
@@ -120,5 +124,29 @@ with DAG(
         key="order_id",
     )
 
-    grow_warehouse() >> [land_orders, snapshot_customers]
+    # The same orders read across workers: one range per mapped task, published by one commit.
+    plan = SqlSplitPlanOperator(
+        task_id="plan_order_parts",
+        conn_id=CONN_ID,
+        table="orders",
+        split_column="order_id",
+        num_parts=3,
+        dataset="orders_fanout",
+        incremental_column="order_id",
+    )
+    parts = SqlToLakeOperator.partial(
+        task_id="land_order_parts",
+        conn_id=CONN_ID,
+        table="orders",
+        dataset="orders_fanout",
+        incremental_column="order_id",
+        fanout=True,
+    ).expand(split=plan.output)
+    commit = LakeCommitOperator(
+        task_id="commit_order_parts", parts_task_id="land_order_parts", dataset="orders_fanout", system="warehouse"
+    )
+
+    grown = grow_warehouse()
+    grown >> [land_orders, snapshot_customers, plan]
     land_orders >> export_orders
+    parts >> commit

@@ -17,6 +17,7 @@ _EXPORTS: dict[str, str] = {
     "SalesforceToLakeOperator": "airflow_zaloni.operators.salesforce",
     "SqlToLakeOperator": "airflow_zaloni.operators.warehouse",
     "LakeToSqlOperator": "airflow_zaloni.operators.warehouse",
+    "SqlSplitPlanOperator": "airflow_zaloni.operators.warehouse",
     "LakePromoteOperator": "airflow_zaloni.operators.promote",
 }
 

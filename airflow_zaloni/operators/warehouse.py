@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook, BaseOperator
 
-from airflow_zaloni.lake import DatasetRef, Lake, Transaction
+from airflow_zaloni.lake import DatasetRef, Lake, Transaction, partition_for_interval
 from airflow_zaloni.operators.base import LakeIngestOperator
 from airflow_zaloni.sources.base import SourceError
 from airflow_zaloni.sources.warehouse import SqlDialect, WarehouseSource
 from airflow_zaloni.sources.warehouse.load import LoadMode, load_batches
 from airflow_zaloni.sources.warehouse.merge import MergedSnapshot
+from airflow_zaloni.sources.warehouse.splits import range_from_json
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -75,6 +76,8 @@ class SqlToLakeOperator(LakeIngestOperator):
         and publishes nothing.
     :param engine: ``auto`` (ADBC binary COPY on PostgreSQL, DB-API cursors elsewhere), ``adbc`` or ``dbapi``.
     :param batch_rows: rows per fetch on the DB-API engine.
+    :param split: one range planned by :class:`SqlSplitPlanOperator`, for a mapped task that reads only that range
+        (``.partial(..., fanout=True).expand(split=plan.output)``, then a ``LakeCommitOperator``).
     """
 
     template_fields: Sequence[str] = (
@@ -109,6 +112,7 @@ class SqlToLakeOperator(LakeIngestOperator):
         reconcile: bool = False,
         engine: str = "auto",
         batch_rows: int = 65_536,
+        split: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -118,6 +122,8 @@ class SqlToLakeOperator(LakeIngestOperator):
             raise ValueError(f"mode must be 'append' or 'merge', got {mode!r}")
         if mode == "merge" and not merge_key:
             raise ValueError("mode='merge' needs merge_key")
+        if mode == "merge" and self.fanout:
+            raise ValueError("mode='merge' cannot fan out: a snapshot is merged by one task")
         self.conn_id = conn_id
         self.table = table
         self.sql = sql
@@ -132,6 +138,7 @@ class SqlToLakeOperator(LakeIngestOperator):
         self.reconcile = reconcile
         self.engine = engine
         self.batch_rows = batch_rows
+        self.split = split
 
     def _merge_keys(self) -> list[str]:
         if isinstance(self.merge_key, str):
@@ -154,6 +161,7 @@ class SqlToLakeOperator(LakeIngestOperator):
             num_splits=self.num_splits,
             boundary_sql=self.boundary_sql or None,
             reconcile=self.reconcile,
+            split_filter=[range_from_json(self.split)] if self.split else (),
             engine=self.engine,  # type: ignore[arg-type]
             batch_rows=self.batch_rows,
         )
@@ -197,6 +205,110 @@ def _previous_snapshot(lake: Lake, ref: DatasetRef, partition: str) -> Callable[
             return None
         base = sorted(last)[-1]
     return lambda: lake.iter_batches(ref, base)
+
+
+class SqlSplitPlanOperator(BaseOperator):
+    """Plan the ranges of a fan-out: one range of ``split_column`` per mapped ``SqlToLakeOperator``.
+
+    Sqoop's ``--num-mappers`` across workers: the ranges are planned under the predicate the parts will read
+    (the dataset's incremental window included); each mapped task prepares its part and one ``LakeCommitOperator``
+    publishes them together, with the largest watermark any part reached::
+
+        plan = SqlSplitPlanOperator(task_id="plan", conn_id="dwh", table="orders", split_column="id", num_parts=8,
+                                    dataset="orders", incremental_column="id")
+        parts = SqlToLakeOperator.partial(task_id="part", conn_id="dwh", table="orders", dataset="orders",
+                                          incremental_column="id", fanout=True).expand(split=plan.output)
+        parts >> LakeCommitOperator(task_id="commit", parts_task_id="part", dataset="orders", system="warehouse")
+
+    :param conn_id: Airflow connection whose hook is a DbApiHook. (templated)
+    :param table: table to read; exclusive with ``sql``. (templated)
+    :param sql: a SELECT to read instead. (templated)
+    :param split_column: integer, decimal, float, date or timestamp column to cut into ranges. (templated)
+    :param num_parts: ranges to plan (fewer when the column's range is narrower).
+    :param incremental_column: as on the parts; its window comes from the dataset's watermark. (templated)
+    :param boundary_sql: query returning ``(min, max)`` of the split column. (templated)
+    :param dataset: the dataset the parts land in (for its watermark). (templated)
+    :param zone: its zone. (templated)
+    :param system: its system folder. (templated)
+    :param lake_root: root of the lake; defaults to ``[zaloni] lake_root``. (templated)
+    :param partition: the partition the parts write; default from the data interval. (templated)
+    """
+
+    template_fields: Sequence[str] = (
+        "conn_id",
+        "table",
+        "sql",
+        "split_column",
+        "incremental_column",
+        "boundary_sql",
+        "dataset",
+        "zone",
+        "system",
+        "lake_root",
+        "partition",
+    )
+
+    def __init__(
+        self,
+        *,
+        conn_id: str,
+        split_column: str,
+        num_parts: int,
+        dataset: str,
+        table: str | None = None,
+        sql: str | None = None,
+        incremental_column: str | None = None,
+        boundary_sql: str | None = None,
+        zone: str = "raw",
+        system: str = "warehouse",
+        lake_root: str | None = None,
+        partition: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (table is None) == (sql is None):
+            raise ValueError("give exactly one of table= or sql=")
+        if num_parts < 1:
+            raise ValueError(f"num_parts must be at least 1, got {num_parts}")
+        self.conn_id = conn_id
+        self.table = table
+        self.sql = sql
+        self.split_column = split_column
+        self.num_parts = num_parts
+        self.incremental_column = incremental_column
+        self.boundary_sql = boundary_sql
+        self.dataset = dataset
+        self.zone = zone
+        self.system = system
+        self.lake_root = lake_root
+        self.partition = partition
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        from airflow_zaloni import config
+
+        lower = upper = None
+        if self.incremental_column:
+            lake = Lake(self.lake_root or config.lake_root())
+            partition = self.partition or partition_for_interval(
+                context.get("data_interval_start"), context.get("data_interval_end"), run_id=context.get("run_id")
+            )
+            lower, upper = lake.incremental_window(DatasetRef(self.zone, self.system, self.dataset), partition)
+        hook = get_db_hook(self.conn_id)
+        source = WarehouseSource(
+            connect=hook.get_conn,
+            table=self.table,
+            sql=self.sql,
+            dialect=dialect_of(hook),
+            incremental_column=self.incremental_column or None,
+            watermark=lower,
+            upper=upper,
+            split_column=self.split_column,
+            num_splits=self.num_parts,
+            boundary_sql=self.boundary_sql or None,
+        )
+        ranges = source.plan_parts(self.num_parts)
+        self.log.info("Planned %d range(s) of %r for the parts of %s", len(ranges), self.split_column, self.dataset)
+        return ranges
 
 
 class LakeToSqlOperator(BaseOperator):

@@ -148,6 +148,34 @@ def test_templated_fields_cannot_inject_sql(
     assert Lake(str(lake_root)).read_table(ORDERS).num_rows == 100
 
 
+def test_fanout_parts_on_mapped_tasks_are_published_by_one_commit(
+    pg: PostgresServer, lake_root: Path, monkeypatch: pytest.MonkeyPatch, airflow_db: Path, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("AIRFLOW__ZALONI__LAKE_ROOT", str(lake_root))
+    dag_file = tmp_path / "warehouse_fanout.py"
+    dag_file.write_text(
+        "from datetime import datetime\n"
+        "from airflow.sdk import DAG\n"
+        "from airflow_zaloni.operators.commit import LakeCommitOperator\n"
+        "from airflow_zaloni.operators.warehouse import SqlSplitPlanOperator, SqlToLakeOperator\n"
+        "with DAG('warehouse_fanout', schedule=None, start_date=datetime(2026, 1, 1)):\n"
+        "    plan = SqlSplitPlanOperator(task_id='plan', conn_id='wh', table='orders', split_column='id',\n"
+        "        num_parts=3, dataset='orders', incremental_column='id')\n"
+        "    parts = SqlToLakeOperator.partial(task_id='part', conn_id='wh', table='orders', dataset='orders',\n"
+        "        incremental_column='id', reconcile=True, fanout=True).expand(split=plan.output)\n"
+        "    parts >> LakeCommitOperator(task_id='commit', parts_task_id='part', dataset='orders',\n"
+        "        system='warehouse')\n"
+    )
+    run = run_dag(dag_file)
+    assert run.state == "success"
+    lake = Lake(str(lake_root))
+    (partition,) = lake.partitions(ORDERS)
+    assert sorted(lake.read_table(ORDERS)["id"].to_pylist()) == list(range(1, 101))
+    manifest = lake.manifest(ORDERS, partition)
+    assert manifest is not None and len(manifest["extra"]["parts"]) == 3
+    assert lake.watermark(ORDERS) == 100
+
+
 def test_lake_to_sql_upserts_into_postgres_with_copy_and_replaces_in_sqlite(
     pg: PostgresServer, lake_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -194,3 +222,5 @@ def test_example_dag_runs_on_its_sqlite_warehouse(airflow_db: Path, airflow_home
         assert db.execute("SELECT count(*) FROM orders_from_lake").fetchone() == (1000,)
     customers = lake.read_table(DatasetRef("raw", "warehouse", "customers"))
     assert customers.num_rows == 50
+    fanout = lake.read_table(DatasetRef("raw", "warehouse", "orders_fanout"))
+    assert sorted(fanout["order_id"].to_pylist()) == sorted(orders["order_id"].to_pylist())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import functools
+import json
 import sqlite3
 import uuid
 from pathlib import Path
@@ -17,6 +18,7 @@ from airflow_zaloni.lake import DatasetRef, Lake
 from airflow_zaloni.sources.base import SourceError
 from airflow_zaloni.sources.warehouse import POSTGRES, SQLITE, WarehouseSource
 from airflow_zaloni.sources.warehouse.merge import MergedSnapshot
+from airflow_zaloni.sources.warehouse.splits import range_from_json
 from tests.servers.postgres import PostgresServer, postgres_server  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.timeout(60)
@@ -249,6 +251,21 @@ def test_splits_with_boundary_query_and_incremental_predicate(pg: PostgresServer
     ids = sorted(r["id"] for r in rows_of(source))
     assert ids == [*range(900, 1001), 5000]  # 5000 is above the boundary query's MAX: the last piece is open
     assert source.cursor == 5000
+
+
+def test_planned_parts_for_separate_tasks_cover_every_row_once(pg: PostgresServer) -> None:
+    """What a fan-out does: plan ranges as JSON (an XCom), then each task reads only its own range."""
+    planner = pg_source(pg, table="events", split_column="updated_at", incremental_column="id", watermark=100)
+    ranges = planner.plan_parts(4)
+    assert len(ranges) == 4 and ranges[0]["or_null"] and ranges[0]["type"] == "timestamptz"
+    assert json.loads(json.dumps(ranges)) == ranges
+    ids: list = []
+    for part in ranges:
+        reader = pg_source(
+            pg, table="events", incremental_column="id", watermark=100, split_filter=[range_from_json(part)]
+        )
+        ids += [r["id"] for r in rows_of(reader)]
+    assert sorted(ids) == [*range(101, 1001), 5000]  # 5000 has a NULL updated_at: the first range takes it
 
 
 def test_sqlite_splits_use_one_connection_per_thread(tmp_path: Path) -> None:

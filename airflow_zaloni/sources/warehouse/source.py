@@ -19,7 +19,7 @@ from airflow_zaloni.sources.base import DEFAULT_BATCH_ROWS, SourceError
 from airflow_zaloni.sources.warehouse import engines, watermark
 from airflow_zaloni.sources.warehouse.dialect import POSTGRES, SQLITE, SqlDialect
 from airflow_zaloni.sources.warehouse.query import ALIAS, Clause, Condition, Filter, QueryPlan
-from airflow_zaloni.sources.warehouse.splits import plan_ranges, read_in_parallel
+from airflow_zaloni.sources.warehouse.splits import RANGES_PER_SPLIT, plan_ranges, range_to_json, read_in_parallel
 from airflow_zaloni.sources.warehouse.types import BatchBuilder, ColumnType
 
 log = logging.getLogger(__name__)
@@ -285,18 +285,59 @@ class WarehouseSource:
         return tag, where.and_(Condition(col, op, lower))
 
     def _split_pieces(self, conn: Any, plan: QueryPlan, by_name: dict[str, ColumnType], where: Filter) -> list[Filter]:
+        if self.num_splits == 1 and not self._boundary_sql:
+            return [where]
+        lower, upper, _tag = self._split_bounds(conn, plan, by_name, where)
+        col = self.split_column
+        assert col is not None
+        return [where.and_(r) for r in plan_ranges(col, lower, upper, self.num_splits * RANGES_PER_SPLIT)]
+
+    def _split_bounds(
+        self, conn: Any, plan: QueryPlan, by_name: dict[str, ColumnType], where: Filter
+    ) -> tuple[Any, Any, str | None]:
         col = self.split_column
         assert col is not None
         if col not in by_name:
             raise SourceError(f"split column {col!r} is not among the columns read: {sorted(by_name)}")
+        ctype = by_name[col]
+        tag = None
+        if ctype.arrow_type is not None:
+            tag = watermark.require_comparable(col, ctype.arrow_type, ctype.db_type, role="split")
         if self._boundary_sql:
             lower, upper = self._run_scalar(conn, self._boundary_sql, None, "boundary query")[:2]
         else:
             sql, params = plan.bounds(col, where)
             lower, upper, _nulls = self._run_scalar(conn, sql, params, "split bounds")
-        if self.num_splits == 1 and not self._boundary_sql:
-            return [where]
-        return [where.and_(r) for r in plan_ranges(col, lower, upper, self.num_splits)]
+        return lower, upper, tag
+
+    def plan_parts(self, parts: int) -> list[dict[str, Any]]:
+        """Cut the read into ``parts`` ranges of ``split_column`` for separate tasks (dynamic task mapping).
+
+        The ranges are planned under the same predicate a read would use (incremental window included) and are
+        returned as JSON, one per mapped task; a task reads its range with ``split_filter=[range_from_json(r)]``.
+        """
+        if not self.split_column:
+            raise SourceError("planning parts needs a split_column")
+        conn = self._open()
+        try:
+            dialect = self._resolve_dialect(conn)
+            plan = QueryPlan(dialect, self._table, self._sql, self._columns)
+            try:
+                columns = engines.column_types(conn, plan.probe()[0], self._table, dialect)
+            except SourceError:
+                raise
+            except Exception as exc:
+                raise SourceError(f"cannot read {self._what()}: {exc}") from exc
+            by_name = {c.name: c for c in columns}
+            where = Filter(self._split_filter)
+            if self.incremental_column:
+                _tag, where = self._incremental_filter(by_name, where)
+            lower, upper, tag = self._split_bounds(conn, plan, by_name, where)
+        finally:
+            engines.close_quietly(conn)
+        if tag is None:
+            raise SourceError(f"split column {self.split_column!r} has no declared type to plan ranges with")
+        return [range_to_json(r, tag) for r in plan_ranges(self.split_column, lower, upper, parts)]
 
     # ------------------------------------------------------------------------------------------------- reading
 

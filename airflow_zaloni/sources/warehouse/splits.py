@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from airflow_zaloni.sources.base import SourceError
+from airflow_zaloni.sources.warehouse import watermark
 from airflow_zaloni.sources.warehouse.query import Range
 
 #: Pieces per connection; more pieces balance skew better, at the cost of one query each.
@@ -55,22 +56,45 @@ def _boundaries(lower: Any, upper: Any, pieces: int) -> list[Any]:
     return unique
 
 
-def plan_ranges(column: str, lower: Any, upper: Any, connections: int) -> list[Range]:
-    """The pieces of a split read; an empty or all-NULL column gives one piece that reads everything.
+def plan_ranges(column: str, lower: Any, upper: Any, pieces: int) -> list[Range]:
+    """``pieces`` ranges of ``column`` (fewer when the range is narrow); an empty or all-NULL column gives one piece
+    that reads everything.
 
     The first piece is open downwards and the last upwards, so rows outside the bounds (a boundary query that
     understates the range, rows added since ``MIN``/``MAX`` ran) are still read, by the outer pieces.
     """
     if lower is None or upper is None:
         return [Range(column, or_null=True)]
-    bounds = _boundaries(lower, upper, max(1, connections) * RANGES_PER_SPLIT)
+    bounds = _boundaries(lower, upper, max(1, pieces))
     if len(bounds) <= 2:
         return [Range(column, or_null=True)]
     inner = bounds[1:-1]
-    pieces = [Range(column, upper=inner[0], or_null=True)]
-    pieces += [Range(column, lower=lo, upper=hi) for lo, hi in itertools.pairwise(inner)]
-    pieces.append(Range(column, lower=inner[-1]))
-    return pieces
+    ranges = [Range(column, upper=inner[0], or_null=True)]
+    ranges += [Range(column, lower=lo, upper=hi) for lo, hi in itertools.pairwise(inner)]
+    ranges.append(Range(column, lower=inner[-1]))
+    return ranges
+
+
+def range_to_json(piece: Range, tag: str) -> dict[str, Any]:
+    """A split range as JSON (an XCom value handed to one mapped task); bounds in the watermark's JSON forms."""
+    return {
+        "column": piece.column,
+        "type": tag,
+        "lower": None if piece.lower is None else watermark.encode(tag, piece.lower),
+        "upper": None if piece.upper is None else watermark.encode(tag, piece.upper),
+        "or_null": piece.or_null,
+    }
+
+
+def range_from_json(data: dict[str, Any]) -> Range:
+    """The :class:`Range` of :func:`range_to_json`; a malformed value is a :class:`SourceError`."""
+    try:
+        column, tag = str(data["column"]), str(data["type"])
+        lower = None if data.get("lower") is None else watermark.decode(column, tag, data["lower"])
+        upper = None if data.get("upper") is None else watermark.decode(column, tag, data["upper"])
+        return Range(column, lower=lower, upper=upper, or_null=bool(data.get("or_null")))
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise SourceError(f"not a split range: {data!r}") from exc
 
 
 _DONE = object()

@@ -30,13 +30,13 @@ def watermark_tag(arrow_type: pa.DataType) -> str | None:
     return None
 
 
-def require_comparable(column: str, arrow_type: pa.DataType, db_type: str) -> str:
+def require_comparable(column: str, arrow_type: pa.DataType, db_type: str, role: str = "incremental") -> str:
     """The tag of an incremental (or split) column, or a :class:`SourceError` saying why it cannot be one."""
     tag = watermark_tag(arrow_type)
     if tag is None:
         raise SourceError(
-            f"incremental column {column!r} has type {db_type or arrow_type} ({arrow_type}), which cannot be "
-            f"compared as a watermark; use an integer, decimal, float, date or timestamp column"
+            f"{role} column {column!r} has type {db_type or arrow_type} ({arrow_type}), which cannot be "
+            f"compared; use an integer, decimal, float, date or timestamp column"
         )
     return tag
 
