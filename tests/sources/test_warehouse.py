@@ -276,6 +276,12 @@ def test_sqlite_splits_use_one_connection_per_thread(tmp_path: Path) -> None:
     source = WarehouseSource(connect=lambda: sqlite3.connect(db), table="t", split_column="id", num_splits=4)
     ids = [r["id"] for r in rows_of(source)]
     assert sorted(i for i in ids if i is not None) == list(range(1, 501)) and ids.count(None) == 1
+    # a query's columns have no declared type: the first batch of any thread fixes the inferred types for all
+    query = WarehouseSource(
+        connect=lambda: sqlite3.connect(db), sql="SELECT id, id * 0.5 AS half FROM t", split_column="id", num_splits=3
+    )
+    rows = rows_of(query)
+    assert query.schema is not None and query.schema.field("half").type == pa.float64() and len(rows) == 501
 
 
 # ------------------------------------------------------------------------------------------------- reconciliation

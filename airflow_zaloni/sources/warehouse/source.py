@@ -407,11 +407,8 @@ class WarehouseSource:
             worker_conn = self._open()
             if snapshot is not None:
                 _import_snapshot(worker_conn, snapshot)
-            # each worker converts with its own builder; the schema is already fixed by the first piece's types
-            worker_builder = BatchBuilder(builder.columns)
-
             def read(statement: tuple[str, list[Any] | None]) -> Iterator[pa.RecordBatch]:
-                return engines.dbapi_batches(worker_conn, statement[0], statement[1], worker_builder, self.batch_rows)
+                return engines.dbapi_batches(worker_conn, statement[0], statement[1], builder, self.batch_rows)
 
             return read, lambda: engines.close_quietly(worker_conn)
 

@@ -26,6 +26,7 @@ import datetime as dt
 import decimal
 import json
 import re
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -197,6 +198,8 @@ class BatchBuilder:
         self.columns = list(columns)
         self.warnings: list[str] = [c.warning for c in self.columns if c.warning]
         self._schema: pa.Schema | None = None
+        # parallel readers share one builder: the first batch of any of them fixes the inferred types for all
+        self._lock = threading.Lock()
         if all(c.arrow_type is not None for c in self.columns):
             self._schema = pa.schema([pa.field(c.name, c.arrow_type) for c in self.columns])
 
@@ -206,6 +209,12 @@ class BatchBuilder:
         return self._schema
 
     def _fix_schema(self, by_column: Sequence[Sequence[Any]]) -> pa.Schema:
+        with self._lock:
+            if self._schema is not None:
+                return self._schema
+            return self._infer_schema(by_column)
+
+    def _infer_schema(self, by_column: Sequence[Sequence[Any]]) -> pa.Schema:
         fields = []
         for i, col in enumerate(self.columns):
             arrow_type = col.arrow_type
