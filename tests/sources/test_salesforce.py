@@ -429,3 +429,21 @@ def test_results_page_broken_off_mid_stream_is_read_again_without_duplicates(
     ids = table.column("Id").to_pylist()
     assert len(ids) == 4500 and len(set(ids)) == 4500
     assert org.count("GET", "/results") == 3  # page 1 twice, page 2 once
+
+
+def test_count_that_times_out_means_large_and_is_not_retried(server: SalesforceServer, org: FakeOrg) -> None:
+    org.fail("GET", "/query/", 400, "QUERY_TIMEOUT", "Your query request was running for too long.", times=1)
+    src = source(server, incremental=False)
+    assert read(src).num_rows == 4500
+    assert src.describe()["api"] == "bulk"
+    assert src.describe()["expected_records"] is None
+    assert org.count("GET", "/v59.0/query/") == 1  # the COUNT() was asked once, then the bulk job ran
+
+
+def test_no_bulk_jobs_left_today(server: SalesforceServer, org: FakeOrg) -> None:
+    org.bulk_jobs_left_today = 0
+    auto = source(server, bulk_threshold=10, client=client_for(server, max_api_share=1.0))
+    assert read(auto).num_rows == 4500
+    assert auto.describe()["api"] == "rest"
+    with pytest.raises(SourceError, match=r"no Bulk API 2\.0 query jobs left today"):
+        prepare(source(server, api="bulk", client=client_for(server, max_api_share=1.0)))

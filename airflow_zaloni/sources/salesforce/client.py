@@ -151,10 +151,19 @@ class SalesforceClient:
     # -- public calls -----------------------------------------------------------------------------------------
 
     def get_json(
-        self, path: str, *, what: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+        self,
+        path: str,
+        *,
+        what: str,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        retry_query_timeout: bool = True,
     ) -> Any:
         """GET a JSON resource (path from ``/services/...``) with every policy applied."""
-        return self.request("GET", path, what=what, params=params, headers=headers).json()
+        response = self.request(
+            "GET", path, what=what, params=params, headers=headers, retry_query_timeout=retry_query_timeout
+        )
+        return response.json()
 
     def request(
         self,
@@ -166,16 +175,23 @@ class SalesforceClient:
         json: Any = None,
         headers: dict[str, str] | None = None,
         stream: bool = False,
+        retry_query_timeout: bool = True,
     ) -> requests.Response:
         """Send one logical request; transient failures and concurrency limits are retried as configured.
 
-        With ``stream=True`` the caller must consume or close the returned response.
+        With ``stream=True`` the caller must consume or close the returned response. ``retry_query_timeout=False``
+        hands a ``QUERY_TIMEOUT`` straight back (for a caller that has a cheaper way out than asking again).
         """
 
         def once() -> requests.Response:
-            return self._send_authenticated(
-                method, path, what=what, params=params, json=json, headers=headers, stream=stream
-            )
+            try:
+                return self._send_authenticated(
+                    method, path, what=what, params=params, json=json, headers=headers, stream=stream
+                )
+            except TransientApiError as exc:
+                if retry_query_timeout or exc.error_code != "QUERY_TIMEOUT":
+                    raise
+                raise SalesforceApiError(exc.what, exc.status, exc.error_code, exc.sf_message) from exc
 
         def with_backoff() -> requests.Response:
             try:

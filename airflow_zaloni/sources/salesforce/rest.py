@@ -58,9 +58,17 @@ def rest_query_pages(
 
 
 def count_records(client: SalesforceClient, sobject: str, where: str | None, *, include_deleted: bool) -> int:
-    """``SELECT COUNT() FROM sobject [WHERE ...]``: the number of records a read would return."""
+    """``SELECT COUNT() FROM sobject [WHERE ...]``: the number of records a read would return.
+
+    A ``QUERY_TIMEOUT`` is not retried here: an object too large to count is large, which is all the caller needs.
+    """
     soql = f"SELECT COUNT() FROM {sobject}" + (f" WHERE {where}" if where else "")
-    page = next(rest_query_pages(client, soql, include_deleted=include_deleted, what=f"count {sobject}"))
+    page = client.get_json(
+        client.data_path("queryAll/" if include_deleted else "query/"),
+        params={"q": soql},
+        what=f"count {sobject}",
+        retry_query_timeout=False,
+    )
     return int(page["totalSize"])
 
 

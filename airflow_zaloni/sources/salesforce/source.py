@@ -178,7 +178,7 @@ class SalesforceSource:
             if exc.error_code != "QUERY_TIMEOUT":
                 raise
             log.warning("COUNT() of %s timed out: treating it as a large object", self.sobject)
-        api = self._choose_api(described)
+        api = self._choose_api(described, limits)
         plan = plan_fields(described, self.fields, api=api, include_base64=self.include_base64, required=required)
         for skipped in plan.skipped:
             log.warning(
@@ -187,7 +187,6 @@ class SalesforceSource:
         for compound, parts in plan.flattened.items():
             log.info("%s.%s is flattened into %s", self.sobject, compound, ", ".join(parts))
         if limits is not None:
-            self._check_bulk_allowance(limits, api)
             self.client.budget.require(self._estimate_requests(api))  # type: ignore[union-attr]
         log.info(
             "Reading %s with the %s API: %s records expected, %d columns",
@@ -199,11 +198,20 @@ class SalesforceSource:
         self._plan = plan
         return plan
 
-    def _choose_api(self, described: dict[str, Any]) -> Api:
+    def _choose_api(self, described: dict[str, Any], limits: dict[str, Any] | None) -> Api:
+        jobs = (limits or {}).get("DailyBulkV2QueryJobs")
+        no_bulk_jobs = isinstance(jobs, dict) and int(jobs.get("Remaining", 1)) <= 0
+        if self.api_choice == "bulk" and no_bulk_jobs:
+            raise SourceError(
+                f"no Bulk API 2.0 query jobs left today (DailyBulkV2QueryJobs {jobs}); use api='rest' or run later"
+            )
         if self.api_choice != "auto":
             return self.api_choice
         if self.include_base64 and has_base64(described, self.fields):
             log.info("include_base64 with base64 fields on %s: using the REST API", self.sobject)
+            return "rest"
+        if no_bulk_jobs:
+            log.warning("no Bulk API 2.0 query jobs left today on the org: reading %s with the REST API", self.sobject)
             return "rest"
         if self._expected is None or self._expected >= self.bulk_threshold:
             return "bulk"
@@ -215,13 +223,6 @@ class SalesforceSource:
             return -(-expected // self.page_size) + 1
         # create + a few status checks + delete, and one request per result page
         return 12 + -(-expected // self.bulk.page_records)
-
-    def _check_bulk_allowance(self, limits: dict[str, Any], api: Api) -> None:
-        jobs = limits.get("DailyBulkV2QueryJobs")
-        if api == "bulk" and isinstance(jobs, dict) and int(jobs.get("Remaining", 1)) <= 0:
-            raise SourceError(
-                f"no Bulk API 2.0 query jobs left today (DailyBulkV2QueryJobs {jobs}); use api='rest' or run later"
-            )
 
     # -- SOQL -------------------------------------------------------------------------------------------------
 
