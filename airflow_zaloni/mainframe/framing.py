@@ -626,14 +626,16 @@ class Framer:
         found_starts: list[np.ndarray] = []
         found_lengths: list[np.ndarray] = []
         found_blocks: list[np.ndarray] = []
+        # Tables of each byte value shifted into place, so one step is two lookups and an add.
+        high = np.arange(256, dtype=np.int64) << 8
         while len(p):
-            if (p + 4 > e).any():
+            data_at = p + 4
+            # mode="clip" keeps a header that runs past the buffer in range; the checks below reject it.
+            length = high[arr.take(p + hi, mode="clip")] + arr.take(p + lo, mode="clip") + adj
+            nxt = data_at + length
+            if (length <= 0).any() or (nxt > e).any():  # also catches a header cut by the block end
                 return None
-            length = (arr[p + hi].astype(np.int64) << 8 | arr[p + lo]) + adj
-            nxt = p + 4 + length
-            if (length <= 0).any() or (nxt > e).any():
-                return None
-            found_starts.append(p + 4)
+            found_starts.append(data_at)
             found_lengths.append(length)
             found_blocks.append(which)
             alive = nxt < e
