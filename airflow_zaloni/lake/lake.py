@@ -27,6 +27,7 @@ class Lake:
     :param storage_options: options for the fsspec filesystem of the root.
     :param row_group_rows: rows per Parquet row group of the writers made by this lake's transactions.
     :param max_rows_per_file: rows per Parquet file before a writer starts the next file.
+    :param lock_wait: seconds a commit waits for another commit of the same dataset to finish publishing.
     :param stale_after: seconds after which the staging folder or lock of an attempt on another host counts as
         abandoned (on this host a dead pid is recognised at once).
     """
@@ -40,6 +41,7 @@ class Lake:
         max_rows_per_file: int = DEFAULT_MAX_ROWS_PER_FILE,
         stale_after: float = locks.DEFAULT_STALE_AFTER,
         shared_stale_after: float = 86400.0,
+        lock_wait: float = 60.0,
     ) -> None:
         self.root = root
         self.storage: Storage = open_storage(root, storage_options)
@@ -47,6 +49,7 @@ class Lake:
         self.max_rows_per_file = max_rows_per_file
         self.stale_after = stale_after
         self.shared_stale_after = shared_stale_after
+        self.lock_wait = lock_wait
 
     def __repr__(self) -> str:
         return f"Lake({self.root!r})"

@@ -57,19 +57,30 @@ class LockHeld(Exception):
         super().__init__(f"{path} is held by {self.owner}")
 
 
-def acquire(storage: Storage, path: str, txn_id: str, *, stale_after: float = DEFAULT_STALE_AFTER) -> None:
-    """Take the lock at ``path`` or raise :class:`LockHeld`; a stale lock is broken and taken."""
+def acquire(
+    storage: Storage, path: str, txn_id: str, *, stale_after: float = DEFAULT_STALE_AFTER, wait: float = 0.0
+) -> None:
+    """Take the lock at ``path``; a stale lock is broken and taken.
+
+    A lock held by a live owner is waited for up to ``wait`` seconds (a publish holds it for milliseconds, so
+    concurrent commits to one dataset queue up instead of failing), then :class:`LockHeld` is raised.
+    """
     record = json.dumps(owner_record(txn_id)).encode()
-    for _ in range(3):
+    deadline = time.monotonic() + wait
+    delay = 0.01
+    while True:
         if storage.create_exclusive(path, record):
             return
         owner = storage.read_json(path)
         if owner and owner.get("txn_id") == txn_id:
             return  # re-entrant: recovery of our own journal
-        if owner_is_alive(owner, stale_after=stale_after):
+        if not owner_is_alive(owner, stale_after=stale_after):
+            storage.remove(path)
+            continue
+        if time.monotonic() >= deadline:
             raise LockHeld(path, owner)
-        storage.remove(path)
-    raise LockHeld(path, storage.read_json(path))
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
 
 
 def release(storage: Storage, path: str, txn_id: str) -> None:

@@ -36,6 +36,7 @@ at all is published.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import shutil
 import tempfile
@@ -507,3 +508,135 @@ __all__ = [
     "QualityError",
     "promote",
 ]
+
+
+# ------------------------------------------------------------------------------------------------------------ spark
+def spark_spec(
+    lake: Lake,
+    *,
+    source: DatasetRef,
+    partitions: Sequence[str],
+    target: DatasetRef,
+    output: str,
+    rules: Sequence[Rule | Mapping[str, Any]] = (),
+    cdc: ChangeCapture | None = None,
+    target_partition: str | None = None,
+    quarantine: DatasetRef | None = None,
+    max_quarantined_rows: int | None = None,
+    max_quarantined_fraction: float | None = None,
+    reference_time: dt.datetime | None = None,
+    path_prefix: str = "",
+) -> dict[str, Any]:
+    """The JSON spec of :mod:`airflow_zaloni.lake.promote_spark` for promoting ``partitions`` of ``source``.
+
+    Input files are taken from the committed manifests (never by listing folders), so the job reads exactly what
+    was committed. ``output`` is a fresh folder the job may write (e.g. ``hdfs:///tmp/zaloni/<run id>``);
+    ``path_prefix`` makes lake paths visible to Spark (``hdfs://namenode:8020`` for a ``webhdfs://`` lake; local
+    lakes get ``file://``).
+    """
+    parts = [validate_partition(p) for p in partitions]
+    parse_rules(rules)  # fail here, in the task, rather than in the cluster
+
+    def url(path: str) -> str:
+        if path_prefix:
+            return path_prefix.rstrip("/") + path
+        return f"file://{path}" if lake.storage.protocol == "file" else path
+
+    out_partition = validate_partition(target_partition or parts[-1])
+    base = None
+    if cdc is not None:
+        earlier = [p for p in lake.partitions(target) if p < out_partition]
+        if earlier:
+            base = {"partition": earlier[-1], "paths": [url(f) for f in lake.data_files(target, earlier[-1])]}
+    return {
+        "source": source.key,
+        "target": target.key,
+        "quarantine": (quarantine or DatasetRef(target.zone, target.system, target.name + QUARANTINE_SUFFIX)).key,
+        "partitions": [{"partition": p, "paths": [url(f) for f in lake.data_files(source, p)]} for p in parts],
+        "target_partition": out_partition,
+        "base": base,
+        "rules": [r.to_dict() for r in parse_rules(rules)],
+        "cdc": cdc.to_dict() if cdc else None,
+        "max_quarantined_rows": max_quarantined_rows,
+        "max_quarantined_fraction": max_quarantined_fraction,
+        "reference_time": reference_time.isoformat() if reference_time else None,
+        "output": output,
+    }
+
+
+def publish_spark_output(
+    lake: Lake,
+    spec: Mapping[str, Any],
+    *,
+    run_id: str | None = None,
+    try_number: int | None = None,
+    producer: str = "airflow_zaloni.promote_spark",
+    batch_rows: int = BATCH_ROWS,
+) -> dict[str, Any]:
+    """Commit what the Spark job wrote under ``spec["output"]``: passing rows and quarantine in ONE transaction.
+
+    The report the job wrote decides: a broken threshold raises :class:`QualityError` and nothing is published.
+    The Parquet files are streamed batch by batch through the lake writer (bounded memory, checksums, manifests
+    with the job's counts).
+    """
+    import pyarrow.dataset as pads
+    import pyarrow.fs as pafs
+
+    output = str(spec["output"]).rstrip("/")
+    fs, out_path = pafs.FileSystem.from_uri(output)
+    lines: list[str] = []
+    for info in fs.get_file_info(pafs.FileSelector(f"{out_path}/report", allow_not_found=True)):
+        if info.base_name.startswith("part-"):
+            with fs.open_input_stream(info.path) as f:
+                lines += [ln for ln in f.read().decode().splitlines() if ln.strip()]
+    if len(lines) != 1:
+        raise LakeError(f"{output}/report: expected one JSON report line from the Spark job, found {len(lines)}")
+    report: dict[str, Any] = json.loads(lines[0])
+    if report.get("failures"):
+        raise QualityError(
+            f"data-quality threshold exceeded promoting {spec['source']} -> {spec['target']} (Spark); nothing was "
+            "published: " + "; ".join(report["failures"]),
+            report,
+        )
+    source, target, quarantine = (DatasetRef.parse(spec[k]) for k in ("source", "target", "quarantine"))
+    by_partition = {p["partition"]: p for p in report["by_partition"]}
+
+    def copy(folder: str, writer: Any) -> None:
+        try:
+            data = pads.dataset(folder, filesystem=fs, format="parquet", exclude_invalid_files=True)
+        except FileNotFoundError:
+            return  # Spark writes no folder for an empty result of a DataFrame with no partitions
+        for batch in data.to_batches(batch_size=batch_rows):
+            writer.write_batch(batch.select(writer.schema.names))
+
+    with lake.transaction(run_id=run_id, try_number=try_number, producer=producer) as txn:
+        for item in spec["partitions"]:
+            part = item["partition"]
+            schema = lake.schema(source, part)
+            if schema is None:
+                raise LakeError(f"{source} {part}: the manifest records no schema")
+            q_schema = schema.append(pa.field(FAILED_RULES_COLUMN, pa.list_(pa.string()))).append(
+                pa.field(PARTITION_COLUMN, pa.string())
+            )
+            q_writer = txn.writer(quarantine, part, schema=q_schema, source=_describe(lake, source, part))
+            copy(f"{out_path}/quarantine/{part}", q_writer)
+            q_writer.extra["quality"] = by_partition.get(part, {})
+            if spec.get("cdc") is None:
+                p_writer = txn.writer(target, part, schema=schema, source=_describe(lake, source, part))
+                copy(f"{out_path}/passed/{part}", p_writer)
+                p_writer.extra["quality"] = by_partition.get(part, {})
+        if spec.get("cdc") is not None:
+            schemas = [lake.schema(source, p["partition"]) for p in spec["partitions"]]
+            if spec.get("base"):
+                schemas.insert(0, lake.schema(target, spec["base"]["partition"]))
+            out_schema = pa.unify_schemas([s for s in schemas if s is not None], promote_options="permissive")
+            writer = txn.writer(
+                target,
+                spec["target_partition"],
+                schema=out_schema,
+                source={"system": "lake", "dataset": source.key, "engine": "spark", "base": spec.get("base")},
+            )
+            copy(f"{out_path}/passed/{spec['target_partition']}", writer)
+            writer.extra["quality"] = {k: v for k, v in report.items() if k != "by_partition"}
+    report["txn_id"] = txn.txn_id
+    return report

@@ -273,7 +273,7 @@ class Transaction:
             for ref in datasets:
                 lock = f"{self.lake.dataset_path(ref)}/{LOCK_NAME}"
                 try:
-                    locks.acquire(storage, lock, self.txn_id)
+                    locks.acquire(storage, lock, self.txn_id, wait=self.lake.lock_wait)
                 except locks.LockHeld as exc:
                     owner = exc.owner
                     raise CommitConflictError(

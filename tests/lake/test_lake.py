@@ -119,8 +119,8 @@ def test_racing_attempts_cannot_both_publish(lake_root: Path) -> None:
     assert not (lake_root / "raw/test/orders/_staging" / b.txn_id).exists()
 
 
-def test_live_lock_of_another_process_refuses_the_commit(lake_root: Path) -> None:
-    lake = Lake(str(lake_root))
+def test_live_lock_of_another_process_refuses_the_commit_after_waiting(lake_root: Path) -> None:
+    lake = Lake(str(lake_root), lock_wait=0.5)
     land(lake, CounterSource(lower=None, upper=10))
     lock = lake_root / "raw/test/orders/_commit.lock"
     lock.write_text(json.dumps({"host": os.uname().nodename, "pid": 1, "txn_id": "other", "created": 0}))
