@@ -120,7 +120,16 @@ class MainframeReader:
         start: int | None = None,
         end: int | None = None,
     ) -> Iterator[pa.RecordBatch]:
+        """Record batches of ``data`` (one input, or several files with ``File_Id`` = position).
+
+        :param start: only records whose first byte (their header's, for V/VB) is at or after this file offset.
+        :param end: only records that start before this file offset.
+        """
         inputs = list(data) if isinstance(data, (list, tuple)) else [data]
+        # Counters describe the last read (what a manifest records), not every read of this reader.
+        self.records = 0
+        self.records_per_segment = {}
+        self.corrupt_values = 0
         if self.opts.segment_children:
             from airflow_zaloni.mainframe.hierarchy import hierarchical_batches
 
