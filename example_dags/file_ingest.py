@@ -81,6 +81,7 @@ with DAG(
         system="drop",
         schema={"order_id": "int64", "customer": "string", "amount": "decimal(9,2)", "currency": "string"},
         file_column="source_file",
+        trigger_file="_SUCCESS",  # archived with the batch: the next batch brings a fresh one
         completion="move",
         archive_folder="{{ params.drop }}/../archive",
     )

@@ -15,7 +15,7 @@ from airflow_zaloni.sources.base import SourceError
 from airflow_zaloni.sources.files import FileIngest, FixedField, FormatOptions, complete
 from airflow_zaloni.sources.files.formats import arrow_type
 from airflow_zaloni.sources.files.ingest import IngestResult, validate_strategy
-from airflow_zaloni.sources.filesystems import FileSystem, connect
+from airflow_zaloni.sources.filesystems import FileSystem, RemoteFile, connect
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -71,6 +71,9 @@ class FileToLakeOperator(LakeIngestOperator):
     :param schema_drift: ``fail``, ``union`` or ``string``: what to do when files' columns differ.
     :param bad_rows: ``fail`` (error naming the line) or ``quarantine`` (rows go to ``<dataset>.rejected``).
     :param file_column: add a column with each row's source file under this name.
+    :param trigger_file: the producer's "batch complete" marker (``_SUCCESS``, ``READY``), relative to ``source``:
+        never ingested, and moved or deleted with the batch's files by ``completion``, so that the next batch is
+        announced by a fresh marker (what ``FilePatternSensor(trigger_file=...)`` waits for). (templated)
     :param completion: ``leave``, ``move`` (to ``archive_folder``) or ``delete`` the files after the commit.
     :param archive_folder: where ``completion="move"`` puts the files (a path on the same server). (templated)
     :param on_vanished: ``fail`` or ``skip`` a listed file that is gone when it is read.
@@ -86,6 +89,7 @@ class FileToLakeOperator(LakeIngestOperator):
         "delimiter",
         "encoding",
         "archive_folder",
+        "trigger_file",
     )
     default_system = "files"
 
@@ -116,6 +120,7 @@ class FileToLakeOperator(LakeIngestOperator):
         schema_drift: str = "fail",
         bad_rows: str = "fail",
         file_column: str | None = None,
+        trigger_file: str | None = None,
         completion: str = "leave",
         archive_folder: str | None = None,
         on_vanished: str = "fail",
@@ -148,10 +153,12 @@ class FileToLakeOperator(LakeIngestOperator):
         self.schema_drift = schema_drift
         self.bad_rows = bad_rows
         self.file_column = file_column
+        self.trigger_file = trigger_file
         self.completion = completion
         self.archive_folder = archive_folder
         self.on_vanished = on_vanished
         self._fs: FileSystem | None = None
+        self._folder = ""
         self._result: IngestResult | None = None
         validate_strategy(completion, archive_folder)
 
@@ -176,7 +183,8 @@ class FileToLakeOperator(LakeIngestOperator):
         if raw == landing:
             raise SourceError(f"{self.task_id}: zone='landing' holds the bytes; decoded data needs another zone")
         self._fs, folder = connect(self.source, self.conn_id)
-        exclude = self.exclude
+        self._folder = folder
+        exclude = (*self.exclude, self.trigger_file) if self.trigger_file else self.exclude
         archive = self.archive_folder
         if archive and self.completion == "move":
             inside = posixpath.relpath(posixpath.normpath(archive), posixpath.normpath(folder))
@@ -217,7 +225,13 @@ class FileToLakeOperator(LakeIngestOperator):
             result = self._result
             if result is not None and self._fs is not None:
                 # Only after the commit: a failed run leaves every source file where it was.
-                done = complete(self._fs, result.completed, self.completion, self.archive_folder, self.source)
+                files = result.completed
+                if files and self.trigger_file and not result.deferred:
+                    # The batch is all in: its marker goes with it, or it would announce the next batch too early.
+                    marker = self._fs.stat(posixpath.join(self._folder, self.trigger_file))
+                    if marker is not None:
+                        files = [*files, RemoteFile(marker.path, self.trigger_file, marker.size, marker.mtime)]
+                done = complete(self._fs, files, self.completion, self.archive_folder, self.source)
                 for line in done:
                     self.log.info("Completion: %s", line)
                 summary["ingest"] = result.summary()

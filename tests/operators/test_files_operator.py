@@ -128,10 +128,11 @@ def test_example_dag_ingests_the_drop_folder_once(airflow_home: Path) -> None:
     table = lake.read_table(orders)
     assert table.num_rows == 3000 and str(table.schema.field("amount").type) == "decimal128(9, 2)"
     archive = airflow_home / "drop" / "archive"
-    assert sorted(p.name for p in archive.iterdir()) == ["orders_00.csv.gz", "orders_01.csv.gz", "orders_02.csv.gz"]
+    assert sorted(p.name for p in archive.iterdir()) == ["_SUCCESS", *(f"orders_0{n}.csv.gz" for n in range(3))]
 
     # The producer writes the same files again on the next day: they are recognised and only archived.
     run = run_dag("example_dags/file_ingest.py", logical_date=datetime(2026, 11, 3, tzinfo=timezone.utc))
     assert run.state == "success"
     assert lake.read_table(orders).num_rows == 3000
-    assert not list((airflow_home / "drop" / "orders").glob("orders_*"))
+    assert not list((airflow_home / "drop" / "orders").iterdir())  # the files and their _SUCCESS marker
+    assert (archive / "_SUCCESS").exists()
