@@ -101,6 +101,28 @@ def test_both_engines_land_identical_tables(pg: PostgresServer) -> None:
     assert tables[0].sort_by("id").equals(tables[1].sort_by("id"))
 
 
+def test_decimal_edge_values_agree_on_both_engines(pg: PostgresServer) -> None:
+    """ADBC reads numeric(p<=18, s) as scaled integers; the decimals must be exactly what the dbapi engine reads."""
+    with psycopg.connect(pg.uri, autocommit=True) as conn:
+        conn.execute(
+            """
+            DROP TABLE IF EXISTS decimals;
+            CREATE TABLE decimals (id int, a numeric(12,2), b numeric(18,0), c numeric(18,18), d numeric(20,4));
+            INSERT INTO decimals VALUES
+              (1, -0.01, -999999999999999999, -0.999999999999999999, -9999999999999999.9999),
+              (2, 0, 0, 0, 0),
+              (3, 9999999999.99, 999999999999999999, 0.000000000000000001, 1.5),
+              (4, NULL, NULL, NULL, NULL);
+            """
+        )
+    tables = [pa.Table.from_batches(list(pg_source(pg, table="decimals", engine=e).batches())) for e in ENGINES]
+    assert tables[0].sort_by("id").equals(tables[1].sort_by("id"))
+    rows = tables[0].sort_by("id").to_pylist()
+    assert rows[0]["a"] == decimal.Decimal("-0.01") and rows[0]["b"] == -999999999999999999
+    assert rows[2]["c"] == decimal.Decimal("1E-18") and rows[3]["a"] is None
+    assert tables[0].schema.field("d").type == pa.decimal128(20, 4)
+
+
 def test_sqlite_declared_types_and_loosely_stored_values(tmp_path: Path) -> None:
     db = tmp_path / "w.db"
     with sqlite3.connect(db) as conn:

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from airflow_zaloni.sources.base import SourceError
@@ -179,15 +180,44 @@ def adbc_conninfo(conn: Any) -> str:
     return str(psycopg.conninfo.make_conninfo(conn.info.dsn, password=conn.info.password))
 
 
-def pg_select_list(columns: Sequence[ColumnType], dialect: SqlDialect, qualifier: str) -> str:
-    """The PostgreSQL select list: string-typed columns (json, uuid, unconstrained numeric, unknown types) are
-    cast to ``text`` by the server, so both engines land PostgreSQL's own text form."""
+#: Largest precision whose unscaled values always fit a signed 64-bit integer.
+INT64_DECIMAL_DIGITS = 18
+
+
+def pg_select_list(columns: Sequence[ColumnType], dialect: SqlDialect, qualifier: str, *, adbc: bool = False) -> str:
+    """The PostgreSQL select list.
+
+    String-typed columns (json, uuid, unconstrained numeric, unknown types) are cast to ``text`` by the server, so
+    both engines land PostgreSQL's own text form. For ADBC, ``numeric(p,s)`` with ``p <= 18`` travels as its
+    unscaled integer (``(x * 10^s)::int8``, exact): ADBC would decode it to text and the cast to decimal would parse
+    it again, about a third of the read time on a table with one numeric column.
+    """
     items = []
     for col in columns:
-        ident = f"{qualifier}.{dialect.quote_identifier(col.name)}"
-        as_text = col.arrow_type is not None and pa.types.is_string(col.arrow_type)
-        items.append(f"{ident}::text AS {dialect.quote_identifier(col.name)}" if as_text else ident)
+        name = dialect.quote_identifier(col.name)
+        ident = f"{qualifier}.{name}"
+        arrow_type = col.arrow_type
+        if arrow_type is not None and pa.types.is_string(arrow_type):
+            items.append(f"{ident}::text AS {name}")
+        elif adbc and arrow_type is not None and _scaled_int64(arrow_type):
+            items.append(f"({ident} * {10**arrow_type.scale})::int8 AS {name}")
+        else:
+            items.append(ident)
     return ", ".join(items)
+
+
+def _scaled_int64(arrow_type: pa.DataType) -> bool:
+    return pa.types.is_decimal128(arrow_type) and arrow_type.precision <= INT64_DECIMAL_DIGITS
+
+
+def decimal_from_unscaled(values: pa.Array, decimal_type: pa.Decimal128Type) -> pa.Array:
+    """A decimal128 array whose unscaled values are the int64 ``values`` (no parsing, no rounding)."""
+    ints = values.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    wide = np.empty((len(ints), 2), dtype=np.int64)
+    wide[:, 0] = ints
+    wide[:, 1] = ints >> 63  # sign extension into the high 64 bits (little-endian two's complement)
+    validity = pa.array(values.is_valid()).buffers()[1] if values.null_count else None
+    return pa.Array.from_buffers(decimal_type, len(ints), [validity, pa.py_buffer(wide)], null_count=values.null_count)
 
 
 def adbc_batches(
@@ -215,7 +245,9 @@ def _cast_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     for array, field in zip(batch.columns, schema, strict=True):
         if isinstance(array.type, pa.ExtensionType) or isinstance(array, pa.ExtensionArray):
             array = array.storage
-        if array.type != field.type:
+        if pa.types.is_int64(array.type) and _scaled_int64(field.type):
+            array = decimal_from_unscaled(array, field.type)
+        elif array.type != field.type:
             array = array.cast(field.type)
         arrays.append(array)
     return pa.RecordBatch.from_arrays(arrays, schema=schema)

@@ -379,7 +379,7 @@ class WarehouseSource:
         if use_adbc:
             schema = builder.schema
             assert schema is not None  # PostgreSQL types are always known
-            select_list = engines.pg_select_list(columns, plan.dialect, ALIAS)
+            select_list = engines.pg_select_list(columns, plan.dialect, ALIAS, adbc=True)
             literal = engines.pg_literal(conn)
             conninfo = engines.adbc_conninfo(conn)
             queries = [plan.select(p, select_list, literal)[0] for p in pieces]
@@ -407,6 +407,7 @@ class WarehouseSource:
             worker_conn = self._open()
             if snapshot is not None:
                 _import_snapshot(worker_conn, snapshot)
+
             def read(statement: tuple[str, list[Any] | None]) -> Iterator[pa.RecordBatch]:
                 return engines.dbapi_batches(worker_conn, statement[0], statement[1], builder, self.batch_rows)
 
