@@ -96,3 +96,13 @@ def test_fanout_of_mapped_parts_is_committed_once_by_the_commit_task(airflow_db,
     assert sorted(manifest["extra"]["parts"]) == ["00000", "00001", "00002"]
     assert manifest["producer"].endswith("LakeCommitOperator")
     assert asset_events("zaloni://lake/raw/test/fanned")
+
+
+def test_openlineage_facets_name_the_source_and_the_lake_datasets(lake: Lake) -> None:
+    from tests.dags.counter_ingest import CounterToLakeOperator
+
+    op = CounterToLakeOperator(task_id="land", dataset="counter", upper=10, lake_root=lake.root)
+    op.execute({"run_id": "manual__lineage", "data_interval_start": datetime(2026, 7, 1, tzinfo=timezone.utc)})
+    lineage = op.get_openlineage_facets_on_complete(None)
+    assert [(d.namespace, d.name) for d in lineage.outputs] == [(lake.root, "raw/test/counter")]
+    assert [(d.namespace, d.name) for d in lineage.inputs] == [("test", "counter")]
