@@ -22,6 +22,10 @@ from airflow.sdk import BaseHook
 from airflow_zaloni.utils.retry import RetryError, RetryPolicy, retry_call
 
 DRIVER_ID = re.compile(r"^driver-\d{14}-\d{4,}$")
+# Spark's own INFO lines ("26/11/26 15:10:47 INFO WorkerWatcher: ...") and JVM start banners: noise in a failure
+_SPARK_LOG_LINE = re.compile(
+    r"^(\d\d/\d\d/\d\d \d\d:\d\d:\d\d (INFO|DEBUG|TRACE) |WARNING: Using incubator modules|Using Spark's default log4j)"
+)
 
 #: Driver states in which the driver runs or will run again (RELAUNCHING after a supervised failure; UNKNOWN
 #: while the master recovers its state after a failover).
@@ -214,6 +218,31 @@ class SparkMasterRestHook(BaseHook):
             spark_version=body.get("serverSparkVersion"),
             tracking_url=self.web_ui_url,
         )
+
+    def driver_log_tail(self, driver_id: str, worker_id: str | None, *, lines: int = 12) -> str:
+        """The last lines of the driver's stderr (its diagnostics), from the worker's web UI; "" when unavailable.
+
+        The REST status of a FAILED driver says nothing of why; the worker that ran it keeps its stderr
+        (``/log?driverId=<id>&logType=stderr`` on the worker UI, found through the master UI's ``/json/``). Spark's
+        own INFO lines are left out. Best effort: this never raises.
+        """
+        if not worker_id:
+            return ""
+        try:
+            master = requests.get(f"{self.web_ui_url}/json/", timeout=self.timeout).json()
+            worker_ui = next(w["webuiaddress"] for w in master.get("workers", []) if w.get("id") == worker_id)
+            resp = requests.get(
+                f"{worker_ui}/log",
+                params={"driverId": validate_driver_id(driver_id), "logType": "stderr", "byteLength": "65536"},
+                timeout=self.timeout,
+            )
+            resp.raise_for_status()
+        except (requests.RequestException, ValueError, StopIteration, KeyError) as error:
+            self.log.info("No stderr of driver %s from its worker: %s", driver_id, error)
+            return ""
+        text = resp.text.split("=" * 40)[-1]  # the worker writes the launch command above a ==== line
+        kept = [line for line in text.splitlines() if line.strip() and not _SPARK_LOG_LINE.match(line)]
+        return "\n".join(kept[-lines:])
 
     def kill_driver(self, driver_id: str) -> bool:
         """Ask the master to kill the driver; True if the master accepted (False if it had already ended)."""

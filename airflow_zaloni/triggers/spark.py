@@ -88,6 +88,9 @@ class SparkDriverTrigger(BaseTrigger):
                     self.log.info("%s", status.summary())
                     last_state = status.state
                 if status.is_terminal:
+                    if not status.succeeded and not status.message:
+                        tail = await asyncio.to_thread(hook.driver_log_tail, status.driver_id, status.worker_id)
+                        status = dataclasses.replace(status, message=tail)
                     job = status.to_dict()
                     message = "" if status.succeeded else failure_message([job])
                     yield TriggerEvent({"status": status.outcome, "jobs": [job], "message": message})

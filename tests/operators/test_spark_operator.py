@@ -122,7 +122,11 @@ def test_failing_job_and_job_killed_by_on_kill(spark_cluster, spark_conn, spark_
     event = fire(SparkDriverTrigger(driver_id=failing_id, conn_id="spark_cluster", poll_interval=0.5))
     assert event["status"] == "failed" and event["jobs"][0]["state"] == "FAILED"
     context = make_context()
-    with pytest.raises(AirflowException, match=f"{failing_id} ended FAILED"):
+    # the driver's own stderr (from its worker) is the diagnostics: the task log and the error show it
+    assert event["jobs"][0]["message"] == "ZaloniTestJob failing on purpose with exit code 3"
+    with pytest.raises(
+        AirflowException, match=f"{failing_id} ended FAILED: ZaloniTestJob failing on purpose with exit code 3"
+    ):
         operator(spark_test_jar).execute_complete(context, event)
     assert context["ti"].xcoms["job_status"]["status"] == "failed"
 
