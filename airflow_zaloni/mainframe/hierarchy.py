@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 class _Tree:
     def __init__(self, reader: MainframeReader) -> None:
         o = reader.opts
-        self.children = {p: list(c) for p, c in o.segment_children.items()}
+        # Child segments in copybook order, whatever order the options list them in.
+        order = {_norm(n.name): i for i, n in enumerate(reader.copybook.walk())}
+        self.children = {p: sorted(set(c), key=lambda n: order.get(n, 0)) for p, c in o.segment_children.items()}
         self.parent = {c: p for p, cs in self.children.items() for c in cs}
         self.seg_to_group: dict[str, str] = {}
         for group, ids in o.redefine_segment_id_map.items():

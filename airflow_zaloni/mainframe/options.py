@@ -341,7 +341,8 @@ class ReaderOptions:
                 parent, _, kids = value.partition("=>")
                 if not kids:
                     raise OptionError(f"option {key}={value!r}: expected 'PARENT => CHILD1,CHILD2'")
-                opts.segment_children[_canon(parent).upper()] = [_canon(s).upper() for s in kids.split(",")]
+                children = opts.segment_children.setdefault(_canon(parent).strip().upper(), [])
+                children += [_canon(s).strip().upper() for s in kids.split(",") if s.strip()]
         if "truncate_comments" in canon and not _bool("truncate_comments", canon["truncate_comments"]):
             opts.free_format = True
         if g("copybook_format"):

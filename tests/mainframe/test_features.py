@@ -159,3 +159,51 @@ def test_rows_do_not_depend_on_the_batch_size(case: str, variant: str) -> None:
     whole = [r for b in decode_file(data, books, spec["options"]) for r in b.to_pylist()]
     small = [r for b in decode_file(data, books, {**spec["options"], "batch_rows": "3"}) for r in b.to_pylist()]
     assert len(whole) > 3 and small == whole
+
+
+HIER = """\
+       01  REC.
+           05  SEG        PIC X(1).
+           05  COMPANY.
+               10  CNAME  PIC X(5).
+           05  DEPT REDEFINES COMPANY.
+               10  DNAME  PIC X(3).
+           05  EMPLOYEE REDEFINES COMPANY.
+               10  ENAME  PIC X(4).
+           05  OFFICE REDEFINES COMPANY.
+               10  CITY   PIC X(5).
+"""
+
+
+def test_multi_level_hierarchy_in_copybook_order() -> None:
+    recs = ["CACME", "DHR", "EANN", "OPARIS", "EBOB", "DIT", "ECARL", "CBETA", "DOPS", "OROME"]
+    data = b"".join(rdw(len(r), big=False) + r.encode() for r in recs)
+    opts = {
+        "encoding": "ascii",
+        "record_format": "V",
+        "segment_field": "SEG",
+        "redefine_segment_id_map:1": "COMPANY => C",
+        "redefine_segment_id_map:2": "DEPT => D",
+        "redefine_segment_id_map:3": "EMPLOYEE => E",
+        "redefine_segment_id_map:4": "OFFICE => O",
+        "segment-children:1": "COMPANY => DEPT",
+        "segment-children:2": "DEPT => OFFICE,EMPLOYEE",  # listed out of copybook order
+        "generate_record_id": "true",
+    }
+    batches = list(decode_file(data, HIER, opts))
+    dept = batches[0].schema.field("COMPANY").type.field("DEPT").type.value_type
+    assert [f.name for f in dept] == ["DNAME", "EMPLOYEE", "OFFICE"]
+    got = [r for b in batches for r in b.to_pylist()]
+    assert [(r["Record_Id"], r["Record_Byte_Length"]) for r in got] == [(7, 30), (10, 14)]
+    assert got[0]["COMPANY"] == {
+        "CNAME": "ACME",
+        "DEPT": [
+            {"DNAME": "HR", "EMPLOYEE": [{"ENAME": "ANN"}, {"ENAME": "BOB"}], "OFFICE": [{"CITY": "PARIS"}]},
+            {"DNAME": "IT", "EMPLOYEE": [{"ENAME": "CARL"}], "OFFICE": []},
+        ],
+    }
+    assert got[1]["COMPANY"] == {
+        "CNAME": "BETA",
+        "DEPT": [{"DNAME": "OPS", "EMPLOYEE": [], "OFFICE": [{"CITY": "ROME"}]}],
+    }
+    assert "DEPT" not in got[0] and "EMPLOYEE" not in got[0]
