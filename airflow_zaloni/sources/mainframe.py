@@ -21,6 +21,8 @@ class MainframeSource:
     :param copybook: copybook text or a path (or a list: Cobrix's ``copybooks``).
     :param options: Cobrix reader options (string values).
     :param name: a name for the data in ``describe()`` (a data set name, say); defaults to the path.
+    :param byte_range: ``(start, end)``: only the records that start in this byte range of the file (one part of a
+        fan-out, see :func:`~airflow_zaloni.mainframe.ranges.plan_byte_ranges`).
     """
 
     def __init__(
@@ -30,11 +32,13 @@ class MainframeSource:
         options: Mapping[str, Any] | None = None,
         *,
         name: str | None = None,
+        byte_range: tuple[int, int] | None = None,
     ) -> None:
         self._data = stream_or_path
         self._copybook = copybook
         self._options = {str(k): str(v) for k, v in (options or {}).items()}
         self._name = name
+        self._byte_range = byte_range
         self._reader: MainframeReader | None = None
 
     @property
@@ -48,7 +52,10 @@ class MainframeSource:
         return self.reader.schema
 
     def batches(self) -> Iterator[pa.RecordBatch]:
-        return self.reader.read(self._data)
+        if self._byte_range is None:
+            return self.reader.read(self._data)
+        start, end = self._byte_range
+        return self.reader.read(self._data, start=start, end=end)
 
     @property
     def cursor(self) -> None:
@@ -80,4 +87,5 @@ class MainframeSource:
             "data": what,
             "options": dict(self._options),
             "record_size": self.reader.copybook.record_size,
+            **({"byte_range": list(self._byte_range)} if self._byte_range is not None else {}),
         }
