@@ -117,6 +117,37 @@ def test_archive_inside_a_recursive_drop_is_not_ingested_again(tmp_path: Path, l
     assert task.execute(context(2))["ingest"]["files_ingested"] == 0  # type: ignore[arg-type]
 
 
+def test_a_lake_on_hdfs_keeps_a_rerun_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lake root on (local) WebHDFS: the ledger, the landing copies and the carry-forward of a re-run all go
+    through the WebHDFS REST API."""
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "a.csv").write_bytes(b"id\n1\n")
+    with webhdfs_server(tmp_path) as srv:
+        monkeypatch.setenv("AIRFLOW_CONN_HDFS_LAKE", srv.connection_uri())
+        root = "webhdfs://hdfs_lake@/lake"
+
+        def land() -> dict[str, Any]:
+            task = FileToLakeOperator(
+                task_id="land",
+                source=str(drop),
+                dataset="orders",
+                lake_root=root,
+                completion="move",
+                archive_folder=str(tmp_path / "archive"),
+            )
+            return task.execute(context(1))  # type: ignore[arg-type]
+
+        assert land()["ingest"]["files_ingested"] == 1
+        (drop / "b.csv").write_bytes(b"id\n2\n")
+        again = land()["ingest"]  # a re-run of the same interval: a.csv was archived, b.csv is new
+        assert (again["files_ingested"], again["files_carried_forward"]) == (1, 1)
+        lake = Lake(root)
+        assert sorted(lake.read_table(RAW).column("id").to_pylist()) == [1, 2]
+        assert lake.verify() == []
+        assert {"CREATE", "RENAME", "OPEN", "LISTSTATUS"} <= {op for _, op, _ in srv.requests}
+
+
 @pytest.mark.usefixtures("airflow_db")
 def test_example_dag_ingests_the_drop_folder_once(airflow_home: Path) -> None:
     from tests.airflow_helpers import run_dag
