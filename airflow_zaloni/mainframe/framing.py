@@ -274,6 +274,8 @@ class Framer:
         elif o.record_format in ("F", "FB") and self.length_of is None and self.variable_record is None:
             if o.record_format == "FB" and o.block_length is None and o.records_per_block is None:
                 yield from self._blocked(reader, file_id, name, start, end, fixed=True)
+            elif o.record_format == "FB":
+                yield from self._fixed_blocks(reader, file_id, name, start, end)
             else:
                 yield from self._fixed(reader, file_id, name, start, end, stream)
         elif o.record_format == "VB":
@@ -359,6 +361,55 @@ class Framer:
                 fixed=length,
             )
             rid += n
+
+    def _fixed_blocks(
+        self, reader: _Reader, file_id: int, name: str, start: int | None, end: int | None
+    ) -> Iterator[Chunk]:
+        """FB without BDWs, as Cobrix reads it: blocks of ``block_length`` (or ``records_per_block`` records) bytes,
+        each cut into records of the record length; a block that is not a multiple of it ends in a short record."""
+        o = self.opts
+        length = self.fixed_record_length
+        assert length is not None
+        if o.block_length is not None and o.records_per_block is not None:
+            raise OptionError("FB takes block_length or records_per_block, not both")
+        block = o.block_length if o.block_length is not None else (o.records_per_block or 1) * length
+        if block <= 0 or length <= 0:
+            raise OptionError("block_length, records_per_block and the record length must be positive")
+        per_block = -(-block // length)
+        in_block = np.arange(per_block, dtype=np.int64) * length
+        rid = 0
+        while True:
+            data = reader.fill(max(block, READ_SIZE // block * block))
+            if not data:
+                return
+            n = len(data)
+            whole = n // block if not reader.eof else -(-n // block)
+            used = min(n, whole * block)
+            block_starts = np.arange(whole, dtype=np.int64) * block
+            starts = (block_starts[:, None] + in_block[None, :]).reshape(-1)
+            ends = np.minimum((block_starts + block)[:, None], used).repeat(per_block, axis=1).reshape(-1)
+            lengths = np.minimum(length, ends - starts)
+            real = lengths > 0
+            starts, lengths = starts[real], lengths[real]
+            count = len(starts)
+            base = reader.consumed
+            keep, done = self._select(starts, lengths, base, start, end)
+            ids = np.arange(rid, rid + count, dtype=np.int64)
+            if keep.any():
+                yield self._emit(
+                    data[:used],
+                    starts[keep],
+                    lengths[keep],
+                    ids[keep],
+                    base + starts[keep],
+                    lengths[keep],
+                    file_id,
+                    name,
+                )
+            rid += count
+            reader.advance(used)
+            if done or used == 0:
+                return
 
     # -- headers -----------------------------------------------------------------------------------------------
 

@@ -42,7 +42,12 @@ def test_fb_with_block_descriptor_words() -> None:
 
 def test_fb_without_bdw_when_blocking_is_given() -> None:
     got = rows(b"".join(RECS), options={"record_format": "FB", "records_per_block": "5"})
-    assert [r["NAME"] for r in got][:2] == ["NAME00", "NAME01"]
+    assert [r["NAME"] for r in got] == [f"NAME{i:02d}" for i in range(20)]
+    # Blocks of 25 bytes hold two 10-byte records and a 5-byte remainder, which Cobrix reads as a short record.
+    pad = b"\x40" * 5
+    data = RECS[0] + RECS[1] + pad + RECS[2] + RECS[3] + pad
+    got = rows(data, options={"record_format": "FB", "block_length": "25"})
+    assert [r["ID"] for r in got] == [0, 1, None, 2, 3, None]
 
 
 @pytest.mark.parametrize("big", [True, False])
