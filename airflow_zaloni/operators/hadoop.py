@@ -48,6 +48,11 @@ class HadoopJarOperator(ResumableJobMixin, BaseOperator):
     tracking URL, diagnostics, elapsed time, memory-seconds, vcore-seconds) is the task's XCom and is written to the
     log; the first application's page is the task's "Job tracking UI" link.
 
+    Note that a MapReduce driver that calls ``job.waitForCompletion()`` keeps ``hadoop jar`` (and so the worker)
+    busy until its job ends; the deferred wait then only collects the reports. A driver that submits and returns
+    (``job.submit()``, or a Spark/Tez client in "don't wait" mode) frees the worker as soon as YARN has the
+    application.
+
     :param jar: the jar to run (templated).
     :param main_class: its main class, if the jar's manifest names none (templated).
     :param arguments: arguments of the main class (templated).
