@@ -793,6 +793,13 @@ class Framer:
                     length, valid = parser.parse(bytes(data[pos : pos + hl]), base + pos)
                 except ValueError as exc:
                     raise DecodeError(f"record header: {exc}", file=name, offset=base + pos, record=rid) from None
+                if length < 0:
+                    raise DecodeError(
+                        f"record header parser gave a negative length ({length})",
+                        file=name,
+                        offset=base + pos,
+                        record=rid,
+                    )
                 if pos + hl + length > n:
                     if reader.eof:
                         raise DecodeError(
@@ -819,11 +826,11 @@ class Framer:
             if starts:
                 yield self._emit(data[:pos], starts, lengths, ids, offs, lengths, file_id, name)
             reader.advance(pos)
-            if done or (reader.eof and pos + hl > len(reader.fill(0))):
+            if done:
                 return
             if pos == 0:
                 if reader.eof:
-                    return
+                    return  # fewer bytes than a header: the end of the file, as Cobrix's parsers treat it
                 reader.fill(n + READ_SIZE)
 
     # -- records that describe their own length ----------------------------------------------------------------
