@@ -260,7 +260,8 @@ class FTPFileSystem:
                 listing = list(self._ftp.mlsd(path, facts=["type", "size", "modify"]))
                 self._mlsd = True
             except ftplib.error_perm as err:
-                if not str(err).startswith("500") and not str(err).startswith("502"):
+                # 500/502/504: no MLSD; 501: no "OPTS MLST", which ftplib sends first to choose the facts
+                if str(err)[:3] not in ("500", "501", "502", "504"):
                     raise
                 self._mlsd = False  # an old server: fall back to NLST + SIZE + MDTM below
             else:

@@ -61,8 +61,11 @@ def _tls_handler(tmp_path: Path) -> tuple[type[FTPHandler], Path]:
 
 
 @contextmanager
-def ftp_server(tmp_path: Path, users: Mapping[str, str] | None = None, *, tls: bool = False) -> Iterator[FTPServerInfo]:
-    """Serve ``tmp_path / "ftp-root"`` over FTP (or FTPS with ``tls=True``) for the ``with`` block."""
+def ftp_server(
+    tmp_path: Path, users: Mapping[str, str] | None = None, *, tls: bool = False, mlsd: bool = True
+) -> Iterator[FTPServerInfo]:
+    """Serve ``tmp_path / "ftp-root"`` over FTP (or FTPS with ``tls=True``) for the ``with`` block; ``mlsd=False``
+    answers ``MLSD`` with 500, as servers older than RFC 3659 do."""
     root = Path(tmp_path) / "ftp-root"
     root.mkdir(parents=True, exist_ok=True)
     passwords = dict(users) if users is not None else {"alice": "pw"}
@@ -83,6 +86,8 @@ def ftp_server(tmp_path: Path, users: Mapping[str, str] | None = None, *, tls: b
         "auth_failed_timeout": 0.05,
         "pre_process_command": pre_process_command,
     }
+    if not mlsd:
+        attributes["proto_cmds"] = {k: v for k, v in base.proto_cmds.items() if k not in ("MLSD", "MLST")}
     handler = type("TestFTPHandler", (base,), attributes)
     server = FTPServer(("127.0.0.1", 0), handler)
     host, port = server.address[:2]

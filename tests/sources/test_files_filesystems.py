@@ -24,7 +24,7 @@ def set_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str, uri: str) -> None:
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", uri)
 
 
-@pytest.fixture(params=["local", "sftp", "ftp", "ftps", "webhdfs", "fsspec"])
+@pytest.fixture(params=["local", "sftp", "ftp", "ftp-nlst", "ftps", "webhdfs", "fsspec"])
 def place(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[str, Path]]:
@@ -39,13 +39,13 @@ def place(
             set_conn(monkeypatch, "files_sftp", srv.connection_uri("alice") + "?no_host_key_check=true")
             (srv.root / "drop").mkdir()
             yield "sftp://files_sftp@/drop", srv.root / "drop"
-    elif kind in ("ftp", "ftps"):
-        with ftp_server(tmp_path, tls=kind == "ftps") as srv:
+    elif kind in ("ftp", "ftp-nlst", "ftps"):
+        with ftp_server(tmp_path, tls=kind == "ftps", mlsd=kind != "ftp-nlst") as srv:
             if srv.ca_pem is not None:
                 monkeypatch.setenv("SSL_CERT_FILE", str(srv.ca_pem))  # what ssl.create_default_context() trusts
             set_conn(monkeypatch, "files_ftp", srv.connection_uri("alice"))
             (srv.root / "drop").mkdir()
-            yield f"{kind}://files_ftp@/drop", srv.root / "drop"
+            yield f"{kind.split('-')[0]}://files_ftp@/drop", srv.root / "drop"
     elif kind == "webhdfs":
         with webhdfs_server(tmp_path) as srv:
             set_conn(monkeypatch, "files_hdfs", srv.connection_uri())
