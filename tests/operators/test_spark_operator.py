@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -143,14 +144,27 @@ def test_failing_job_and_job_killed_by_on_kill(spark_cluster, spark_conn, spark_
     assert fire(sensor_deferred.value.trigger)["status"] == "killed"
 
 
-def test_unknown_driver_and_unreachable_master(spark_cluster, spark_conn):
+def test_unknown_driver_standby_and_unreachable_master(spark_cluster, spark_conn, httpserver):
     event = fire(SparkDriverTrigger(driver_id="driver-20200101000000-9999", conn_id="spark_cluster"))
     assert event["status"] == "error" and "does not know driver driver-20200101000000-9999" in event["message"]
 
-    # several masters (HA): one that does not answer is passed over for the one that does
-    ha = SparkMasterRestHook(rest_urls=["http://127.0.0.1:9", spark_cluster.rest_url])
-    with pytest.raises(SparkDriverNotFound):
+    # several masters (HA): one that does not answer, and a standby (answering as Spark's Master does when it is
+    # not ALIVE), are passed over for the alive one
+    httpserver.expect_request(re.compile(r"/v1/submissions/status/.*")).respond_with_json(
+        {
+            "action": "SubmissionStatusResponse",
+            "serverSparkVersion": "4.3.0",
+            "submissionId": "driver-20200101000000-9999",
+            "success": False,
+            "message": "Exception from the cluster:\njava.lang.Exception: Current state is not alive: STANDBY. "
+            "Can only request driver status in ALIVE state.",
+        }
+    )
+    standby = httpserver.url_for("").rstrip("/")
+    ha = SparkMasterRestHook(rest_urls=["http://127.0.0.1:9", standby, spark_cluster.rest_url])
+    with pytest.raises(SparkDriverNotFound, match="does not know driver driver-20200101000000-9999"):
         ha.driver_status("driver-20200101000000-9999")
+    assert len(httpserver.log) == 1
 
     hook = SparkMasterRestHook(rest_urls=["http://127.0.0.1:9"], retry_policy=None)
     trigger = SparkDriverTrigger(
