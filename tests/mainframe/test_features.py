@@ -212,3 +212,13 @@ def test_multi_level_hierarchy_in_copybook_order() -> None:
         "DEPT": [{"DNAME": "OPS", "EMPLOYEE": [], "OFFICE": [{"CITY": "ROME"}]}],
     }
     assert "DEPT" not in got[0] and "EMPLOYEE" not in got[0]
+
+
+def test_record_bytes_display_as_string_and_debug_columns() -> None:
+    cb = "       01  R.\n           05  N  PIC S9(3).\n           05  T  PIC X(2).\n"
+    data = ebc("12") + bytes([0xD3]) + ebc("AB")  # -123, "AB"
+    (row,) = rows(data, cb, {"generate_record_bytes": "true", "debug": "true"})
+    assert row["Record_Bytes"] == data and row["N"] == -123 and row["N_debug"] == "F1F2D3"
+    assert row["T_debug"] == "C1C2"
+    batch = next(iter(decode_file(data, cb, {"display_pic_always_string": "true"})))
+    assert batch.schema.field("N").type == pa.string()  # DISPLAY numbers stay text
