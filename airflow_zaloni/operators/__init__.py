@@ -10,6 +10,7 @@ _EXPORTS: dict[str, str] = {
     "HadoopJarOperator": "airflow_zaloni.operators.hadoop",
     "SparkJobOperator": "airflow_zaloni.operators.spark",
     "MainframeToLakeOperator": "airflow_zaloni.operators.mainframe",
+    "MainframeSplitPlanOperator": "airflow_zaloni.operators.mainframe",
     "TwitterToLakeOperator": "airflow_zaloni.operators.twitter",
     "LakeIngestOperator": "airflow_zaloni.operators.base",
     "LakeCommitOperator": "airflow_zaloni.operators.commit",

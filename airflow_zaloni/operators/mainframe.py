@@ -1,4 +1,9 @@
-"""Land a mainframe data set in the lake: the original bytes in ``landing``, the decoded rows in ``raw``, one commit."""
+"""Land a mainframe data set in the lake: the original bytes in ``landing``, the decoded rows in ``raw``, one commit.
+
+A large local (or already landed) file can be fanned out across workers: :class:`MainframeSplitPlanOperator` cuts it
+into byte ranges at record boundaries, a mapped ``MainframeToLakeOperator(..., fanout=True)`` decodes one range per
+task, and a :class:`~airflow_zaloni.operators.commit.LakeCommitOperator` publishes every part in one commit.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
 
 from airflow_zaloni.lake import DatasetRef
 from airflow_zaloni.operators.base import LakeIngestOperator
@@ -26,6 +33,32 @@ _IBM_RDW = {"is_rdw_big_endian": "true", "is_rdw_part_of_record_length": "true"}
 
 def _canon(option: str) -> str:
     return option.strip().lower().replace("-", "_")
+
+
+def read_copybook(copybook: str) -> str:
+    """A copybook's text: ``copybook`` itself, or the file it names."""
+    if "\n" in copybook or len(copybook) >= 4096:
+        return copybook
+    if os.path.isfile(copybook):
+        return Path(copybook).read_text(encoding="utf-8", errors="strict")
+    if "/" in copybook or copybook.lower().endswith((".cpy", ".cob", ".cbl", ".copy", ".txt")):
+        # One line that looks like a path is a missing copybook file, not copybook text.
+        raise FileNotFoundError(f"copybook file {copybook} does not exist")
+    return copybook
+
+
+def checked_byte_range(value: Any) -> tuple[int, int]:
+    """``[start, end]`` as planned (JSON lists from XCom), checked: two integers, ``0 <= start <= end``."""
+    try:
+        start, end = value
+        if isinstance(start, bool) or isinstance(end, bool):
+            raise TypeError
+        start, end = int(start), int(end)
+        if not 0 <= start <= end:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValueError(f"byte_range must be [start, end] with 0 <= start <= end, got {value!r}") from None
+    return start, end
 
 
 def landing_file_name(dataset: str) -> str:
@@ -59,6 +92,11 @@ class MainframeToLakeOperator(LakeIngestOperator):
     :param mainframe_conn_id: connection of type ``mainframe`` (z/OS FTP/FTPS, SFTP or local).
     :param rdw: keep RDWs in the transfer; default: when the server reports a V/VB record format.
     :param landing_zone: zone that keeps the original bytes, ``landing`` by default. (templated)
+    :param byte_range: ``[start, end]``, one range planned by :class:`MainframeSplitPlanOperator`: decode only the
+        records that start in it (a local ``path`` only; with ``fanout=True``). The part whose range starts at byte 0
+        lands the whole original file in ``landing`` (streamed while it decodes its own range), so the file is
+        landed once per run; the other parts decode their range straight from the file (a fixed-length part seeks
+        to its first record) and land nothing.
     """
 
     template_fields: Sequence[str] = (
@@ -83,11 +121,16 @@ class MainframeToLakeOperator(LakeIngestOperator):
         mainframe_conn_id: str = "mainframe_default",
         rdw: bool | None = None,
         landing_zone: str = "landing",
+        byte_range: Sequence[int] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if (dataset_name is None) == (path is None):
             raise ValueError("give exactly one of dataset_name (a mainframe data set) or path (a local file)")
+        if byte_range is not None and path is None:
+            raise ValueError("byte_range needs path= (a local or landed file): a data set is read as one stream")
+        if byte_range is not None and not self.fanout:
+            raise ValueError("byte_range decodes one part of a file: use it on a mapped task with fanout=True")
         self.dataset_name = dataset_name
         self.path = path
         self.copybook = copybook
@@ -95,19 +138,12 @@ class MainframeToLakeOperator(LakeIngestOperator):
         self.mainframe_conn_id = mainframe_conn_id
         self.rdw = rdw
         self.landing_zone = landing_zone
+        self.byte_range = byte_range
 
     # -- pieces ----------------------------------------------------------------------------------------------------
     def copybook_text(self) -> str:
         """The copybook's text: read from the file when :attr:`copybook` names one."""
-        text = self.copybook
-        if "\n" in text or len(text) >= 4096:
-            return text
-        if os.path.isfile(text):
-            return Path(text).read_text(encoding="utf-8", errors="strict")
-        if "/" in text or text.lower().endswith((".cpy", ".cob", ".cbl", ".copy", ".txt")):
-            # One line that looks like a path is a missing copybook file, not copybook text.
-            raise FileNotFoundError(f"copybook file {text} does not exist")
-        return text
+        return read_copybook(self.copybook)
 
     def open_input(self) -> DatasetStream:
         """The data set (through the connection) or the local file, as a stream."""
@@ -137,17 +173,28 @@ class MainframeToLakeOperator(LakeIngestOperator):
 
         copybook = self.copybook_text()
         landing = DatasetRef(self.landing_zone, self.system, self.dataset)
+        byte_range = None if self.byte_range is None else checked_byte_range(self.byte_range)
+        lands = byte_range is None or byte_range[0] == 0
+        landed_bytes: int | None = None
+        landed_sha256: str | None = None
         try:
             with self.open_input() as stream:
                 options = self.decoder_options(stream)
                 file_name = landing_file_name(stream.name)
-                with txn.open_file(landing, partition, file_name) as landed:
-                    reader = tee_reader(stream, landed, name=stream.name)
-                    source = MainframeSource(reader, copybook, options, name=stream.name)
+                if lands:
+                    with txn.open_file(landing, partition, file_name) as landed:
+                        reader = tee_reader(stream, landed, name=stream.name)
+                        source = MainframeSource(reader, copybook, options, name=stream.name, byte_range=byte_range)
+                        writer = self.land(txn, self.dataset_ref, partition, source)
+                        drain(reader)  # bytes after the last record (or this part's range) still belong in landing
+                        landed_bytes = landed.bytes
+                        landed_sha256 = landed.sha256.hexdigest()
+                else:
+                    # A later part: the file itself (seekable), not the stream, so fixed-length records are skipped
+                    # by a seek. Its landing partition gets no file, only the record of this part (every part of a
+                    # fan-out must be prepared for every dataset the commit publishes).
+                    source = MainframeSource(str(self.path), copybook, options, name=stream.name, byte_range=byte_range)
                     writer = self.land(txn, self.dataset_ref, partition, source)
-                    drain(reader)  # bytes after the last record still belong in landing
-                    landed_bytes = landed.bytes
-                    landed_sha256 = landed.sha256.hexdigest()
         finally:
             hook = getattr(self, "_hook", None)
             if hook is not None:
@@ -160,8 +207,9 @@ class MainframeToLakeOperator(LakeIngestOperator):
                 "rdw": stream.rdw,
                 "bytes": landed_bytes,
                 "sha256": landed_sha256,
+                **({"byte_range": list(byte_range)} if byte_range is not None else {}),
             },
-            "landing": {"dataset": landing.key, "file": file_name},
+            "landing": {"dataset": landing.key, "file": file_name if lands else None},
             "copybook_sha256": hashlib.sha256(copybook.encode("utf-8")).hexdigest(),
             "options": options,
             "records": source.records,
@@ -174,11 +222,73 @@ class MainframeToLakeOperator(LakeIngestOperator):
             k: summary[k] for k in ("source", "copybook_sha256", "options")
         }
         self.log.info(
-            "%s (%s bytes from %s) -> %s records%s, %s corrupt value(s)",
+            "%s (%s from %s) -> %s records%s, %s corrupt value(s)",
             stream.name,
-            f"{landed_bytes:,}",
+            f"{landed_bytes:,} bytes" if byte_range is None else f"bytes [{byte_range[0]:,}, {byte_range[1]:,})",
             stream.where,
             f"{source.records:,}",
             f" {dict(source.records_per_segment)}" if source.records_per_segment else "",
             source.corrupt_values,
         )
+
+
+class MainframeSplitPlanOperator(BaseOperator):
+    """Plan a fan-out of a large local (or landed) mainframe file: byte ranges that start at record boundaries.
+
+    Fixed-length files are cut at multiples of the record length (by arithmetic); V, VB and other framings are
+    framed once, headers only, and cut at the record nearest each even share of the bytes. The XCom is a list of
+    ``[start, end]`` pairs that tile the file, one per mapped ``MainframeToLakeOperator``::
+
+        plan = MainframeSplitPlanOperator(task_id="plan", path="/data/TXN.DAT", copybook="txn.cpy",
+                                          options={"record_format": "VB"}, num_parts=8)
+        parts = MainframeToLakeOperator.partial(task_id="part", path="/data/TXN.DAT", copybook="txn.cpy",
+                                                options={"record_format": "VB"}, dataset="txn",
+                                                fanout=True).expand(byte_range=plan.output)
+        parts >> LakeCommitOperator(task_id="commit", parts_task_id="part", dataset="txn", system="mainframe")
+
+    The parts must see the same file at the same path (a shared mount, or a file the run landed where every worker
+    reads it). The part whose range starts at byte 0 lands the original file once; see ``byte_range``.
+
+    :param path: the file to cut. (templated)
+    :param copybook: the copybook, its text or a file path, as the parts decode with. (templated)
+    :param options: the Cobrix reader options the parts decode with (the framing options decide the cuts).
+        (templated)
+    :param num_parts: ranges to plan (fewer when the file has fewer records).
+    """
+
+    template_fields: Sequence[str] = ("path", "copybook", "options")
+    template_fields_renderers = {"copybook": "text", "options": "json"}
+    ui_color = "#fdebd0"
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        copybook: str,
+        options: Mapping[str, Any] | None = None,
+        num_parts: int,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if num_parts < 1:
+            raise ValueError(f"num_parts must be at least 1, got {num_parts}")
+        self.path = path
+        self.copybook = copybook
+        self.options = dict(options or {})
+        self.num_parts = num_parts
+
+    def execute(self, context: Context) -> list[list[int]]:
+        from airflow_zaloni.mainframe.ranges import plan_byte_ranges
+
+        if not os.path.isfile(self.path):
+            raise FileNotFoundError(f"no file {self.path} to plan byte ranges of")
+        options = {str(k): str(v) for k, v in self.options.items()}
+        ranges = plan_byte_ranges(self.path, read_copybook(self.copybook), options, self.num_parts)
+        self.log.info(
+            "Planned %d byte range(s) of %s (%s bytes): %s",
+            len(ranges),
+            self.path,
+            f"{os.path.getsize(self.path):,}",
+            ", ".join(f"[{a:,}, {b:,})" for a, b in ranges),
+        )
+        return [[a, b] for a, b in ranges]
