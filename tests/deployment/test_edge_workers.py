@@ -46,7 +46,9 @@ def test_killed_edge_worker_task_is_retried_on_the_other_node_and_lands_once(tmp
         run = cluster.request("POST", "/api/v2/dags/edge_lake/dagRuns", {"logical_date": None})
         run_path = f"/api/v2/dags/edge_lake/dagRuns/{run['dag_run_id']}"
 
-        first = cluster.wait_until("the shared ingest to start", lambda: markers(marker_dir, "shared_ingest").get(1), 240)
+        first = cluster.wait_until(
+            "the shared ingest to start", lambda: markers(marker_dir, "shared_ingest").get(1), 240
+        )
         time.sleep(3)  # let it stream a few batches into staging
         cluster.kill(f"worker-{first}")
         killed_at = time.monotonic()
