@@ -250,3 +250,57 @@ def test_fuzz_copybooks_and_data(
         decoded += len(batch.to_pylist())
     if fmt == "F" and not variable and data:
         assert decoded == len(data) // parse_copybook(copybook).record_size
+
+
+SEG_COPYBOOK = """\
+       01  REC.
+           05  SEG        PIC X(1).
+           05  A.
+               10  A1     PIC S9(5)V99 COMP-3.
+               10  A2     PIC X(6).
+               10  A3     PIC 9(3) OCCURS 2.
+           05  B REDEFINES A.
+               10  B1     PIC S9(4) COMP.
+               10  B2     PIC X(3).
+           05  C REDEFINES A.
+               10  C1     PIC S9(9).
+"""
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.tuples(st.sampled_from([0xC1, 0xC2, 0xC3, 0x40]), st.binary(min_size=0, max_size=20)), max_size=40),
+    st.booleans(),
+    st.booleans(),
+    st.booleans(),
+)
+@pytest.mark.timeout(120)
+def test_fuzz_segments_and_hierarchies(records: list, hierarchy: bool, ids: bool, corrupt: bool) -> None:
+    data = b"".join((len(body) + 1).to_bytes(2, "big") + b"\0\0" + bytes([seg]) + body for seg, body in records)
+    opts = {
+        "record_format": "V",
+        "is_rdw_big_endian": "true",
+        "segment_field": "SEG",
+        "redefine_segment_id_map:0": "A => A",
+        "redefine_segment_id_map:1": "B => B",
+        "redefine_segment_id_map:2": "C => C",
+        "generate_corrupt_fields": str(corrupt and not hierarchy).lower(),
+        "batch_rows": "7",
+    }
+    if hierarchy:
+        opts["segment-children:0"] = "A => B,C"
+    if ids:
+        opts["segment_id_level0"] = "A"
+        opts["segment_id_level1"] = "B,C"
+    try:
+        batches = list(decode_file(data, SEG_COPYBOOK, opts))
+    except MainframeError:
+        return
+    out = [r for b in batches for r in b.to_pylist()]
+    for b in batches:
+        b.validate(full=True)
+    if not hierarchy:
+        assert len(out) == len(records)
+        for row, (seg, _) in zip(out, records):
+            present = {k for k in ("A", "B", "C") if row.get(k) is not None}
+            assert present == ({chr(ord("A") + seg - 0xC1)} if seg != 0x40 else set())
