@@ -7,29 +7,13 @@ subcommands come from :mod:`airflow_zaloni.mainframe.cli` when it is available.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from airflow_zaloni.lake import DatasetRef, Lake, LakeError
 from airflow_zaloni.lake.catalog import catalog
-
-
-def _when(ts: Any) -> str:
-    if not ts:
-        return "-"
-    return dt.datetime.fromtimestamp(float(ts), tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
+from airflow_zaloni.utils.formatting import human_size, utc_time
 
 
 def lake_ls(args: argparse.Namespace) -> int:
@@ -47,8 +31,8 @@ def lake_ls(args: argparse.Namespace) -> int:
             f"{d.system}/{d.name}",
             str(len(d.partitions)),
             f"{d.rows:,}",
-            _size(d.bytes),
-            _when(d.last_commit),
+            human_size(d.bytes),
+            utc_time(d.last_commit),
             "" if d.watermark is None else str(d.watermark),
         )
         for d in datasets
@@ -78,12 +62,12 @@ def lake_show(args: argparse.Namespace) -> int:
     print(f"dataset     {manifest['dataset']}")
     print(f"partition   {partition}   (of {len(partitions)}: {', '.join(partitions)})")
     print(
-        f"committed   {_when(manifest['timings'].get('written'))} by {manifest['producer']} "
+        f"committed   {utc_time(manifest['timings'].get('written'))} by {manifest['producer']} "
         f"run {manifest['run_id']} try {manifest['try_number']} (transaction {manifest['txn_id']})"
     )
     print(f"source      {json.dumps(manifest['source'], default=str)}")
     print(
-        f"totals      {manifest['totals']['rows']} rows, {_size(manifest['totals']['bytes'])}, "
+        f"totals      {manifest['totals']['rows']} rows, {human_size(manifest['totals']['bytes'])}, "
         f"{manifest['totals']['files']} file(s)"
     )
     print(f"watermark   {manifest['watermark']['before']} -> {manifest['watermark']['after']}")
@@ -94,7 +78,7 @@ def lake_show(args: argparse.Namespace) -> int:
     print("files")
     for f in manifest["files"]:
         rows = "" if f["rows"] is None else f"{f['rows']:>10,} rows  "
-        print(f"  {f['path']:<32} {rows}{_size(f['bytes']):>10}  sha256 {f['sha256'][:16]}...")
+        print(f"  {f['path']:<32} {rows}{human_size(f['bytes']):>10}  sha256 {f['sha256'][:16]}...")
     if manifest.get("extra"):
         print(f"extra       {json.dumps(manifest['extra'], default=str)}")
     return 0
