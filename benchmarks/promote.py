@@ -20,12 +20,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 RAW = ("raw", "bench", "orders")
 MAX_ORDER_VALUE = 40000
+ENGINES = ("ours", "duckdb", "pyarrow", "duckdb-filters", "pyarrow-filters")
 RULES = [
     {"rule": "not_null", "column": "customer"},
     {"rule": "range", "column": "amount", "min": 0, "max": 10000},
@@ -107,8 +109,55 @@ def run_duckdb(root: str, out: str) -> dict:
     return {"passed": good, "quarantined": bad}
 
 
-def run_pyarrow(root: str, out: str) -> dict:
+def pyarrow_good(batch: Any) -> Any:
+    """The five rules in pyarrow compute: TRUE where the row is good (NULL passes value rules, as in ours)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
+
+    amount = batch.column("amount")
+    allowed = pa.array(["NEW", "PAID", "SHIPPED"])
+    checks = [
+        pc.and_kleene(pc.greater_equal(amount, 0), pc.less_equal(amount, 10000)),
+        pc.is_in(batch.column("status"), value_set=allowed),
+        pc.match_substring_regex(batch.column("email"), "^[a-z0-9.]+@[a-z0-9]+\\.[a-z]+$"),
+        pc.less(pc.multiply(batch.column("qty"), amount), MAX_ORDER_VALUE),
+    ]
+    ok = pc.is_valid(batch.column("customer"))
+    for check in checks:
+        ok = pc.and_(ok, pc.fill_null(check, True))
+    return ok
+
+
+def run_duckdb_filters(root: str) -> dict:
+    """The engine alone: evaluate the five rules and count, no output (DuckDB)."""
+    import duckdb
+
+    from airflow_zaloni.lake import DatasetRef, Lake
+
+    files = Lake(root).data_files(DatasetRef(*RAW), "dt=2026-01-01")
+    src = f"read_parquet([{', '.join(repr(f) for f in files)}])"
+    good, total = (
+        duckdb.connect().execute(f"SELECT count(*) FILTER (WHERE {DUCKDB_GOOD}), count(*) FROM {src}").fetchall()[0]
+    )
+    return {"passed": good, "quarantined": total - good}
+
+
+def run_pyarrow_filters(root: str) -> dict:
+    """The engine alone: evaluate the five rules and count, no output (pyarrow compute, streaming)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from airflow_zaloni.lake import DatasetRef, Lake
+
+    good = total = 0
+    for path in Lake(root).data_files(DatasetRef(*RAW), "dt=2026-01-01"):
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=1_000_000):
+            good += pc.sum(pyarrow_good(batch)).as_py() or 0
+            total += batch.num_rows
+    return {"passed": good, "quarantined": total - good}
+
+
+def run_pyarrow(root: str, out: str) -> dict:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -119,26 +168,9 @@ def run_pyarrow(root: str, out: str) -> dict:
     good_w = pq.ParquetWriter(f"{out}/good.parquet", schema, compression="zstd")
     bad_w = pq.ParquetWriter(f"{out}/bad.parquet", schema, compression="zstd")
     good = bad = 0
-    allowed = pa.array(["NEW", "PAID", "SHIPPED"])
     for path in files:
         for batch in pq.ParquetFile(path).iter_batches(batch_size=1_000_000):
-            amount = batch.column("amount")
-            ok = pc.and_kleene(
-                pc.is_valid(batch.column("customer")),
-                pc.fill_null(
-                    pc.and_kleene(
-                        pc.and_kleene(pc.greater_equal(amount, 0), pc.less_equal(amount, 10000)),
-                        pc.and_kleene(
-                            pc.is_in(batch.column("status"), value_set=allowed),
-                            pc.match_substring_regex(batch.column("email"), "^[a-z0-9.]+@[a-z0-9]+\\.[a-z]+$"),
-                        ),
-                    ),
-                    True,
-                ),
-            )
-            ok = pc.and_kleene(
-                ok, pc.fill_null(pc.less(pc.multiply(batch.column("qty"), amount), MAX_ORDER_VALUE), True)
-            )
+            ok = pyarrow_good(batch)
             g = batch.filter(ok)
             b = batch.filter(pc.invert(ok))
             good_w.write_batch(g)
@@ -164,8 +196,12 @@ def child(engine: str, root: str) -> None:
         counts = run_ours(root)
     elif engine == "duckdb":
         counts = run_duckdb(root, out)
-    else:
+    elif engine == "pyarrow":
         counts = run_pyarrow(root, out)
+    elif engine == "duckdb-filters":
+        counts = run_duckdb_filters(root)
+    else:
+        counts = run_pyarrow_filters(root)
     seconds = time.perf_counter() - started
     shutil.rmtree(out, ignore_errors=True)
     print(json.dumps({"seconds": seconds, **counts}))
@@ -188,7 +224,7 @@ def measure(engine: str, root: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--child", choices=["ours", "duckdb", "pyarrow"])
+    parser.add_argument("--child", choices=ENGINES)
     parser.add_argument("--root")
     args = parser.parse_args()
     if args.child:
@@ -199,7 +235,7 @@ def main() -> None:
         t = time.perf_counter()
         make_raw(root, args.rows)
         print(f"raw partition: {args.rows:,} rows x 7 columns written in {time.perf_counter() - t:.1f}s", flush=True)
-        results = {engine: measure(engine, root) for engine in ("ours", "duckdb", "pyarrow")}
+        results = {engine: measure(engine, root) for engine in ENGINES}
     finally:
         shutil.rmtree(root, ignore_errors=True)
     ours = results["ours"]
@@ -208,6 +244,8 @@ def main() -> None:
         "ours": "ours (promote, 1 commit)",
         "duckdb": "DuckDB alone (1 COPY, 2 outputs)",
         "pyarrow": "pyarrow compute alone (1 pass)",
+        "duckdb-filters": "rules only, count: DuckDB",
+        "pyarrow-filters": "rules only, count: pyarrow",
     }
     for engine, r in results.items():
         print(
