@@ -364,3 +364,14 @@ def test_cdc_catch_up_of_several_partitions_into_one_snapshot(lake_root: Path) -
     assert lake.partitions(SNAP) == [D2] and report["target_partitions"] == [D2]
     assert snapshot(lake, D2) == {"a": ("A2", 10), "b": ("B1", 1)}
     assert lake.partitions(DatasetRef("trusted", "salesforce", "Account__quarantine")) == [D1, D2]
+
+
+def test_promotes_on_an_fsspec_lake_through_duckdbs_registered_filesystem(tmp_path: Path) -> None:
+    # The same path a webhdfs:// or s3:// lake takes: files are read by DuckDB through the lake's fsspec filesystem.
+    lake = Lake(f"memory://{tmp_path.name}")
+    land(lake, RAW, D1, sample())
+    assert lake.storage.protocol == "memory"
+    report = promote(lake, source=RAW, partitions=[D1], target=TRUSTED, rules=RULES)
+    assert (report["passed"], report["quarantined"]) == (2, 2)
+    assert [r["id"] for r in rows(lake, TRUSTED, D1)] == [1, 4]
+    assert sorted(r["id"] for r in rows(lake, QUARANTINE, D1)) == [2, 3]
