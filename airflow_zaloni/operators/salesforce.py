@@ -38,7 +38,8 @@ class SalesforceToLakeOperator(LakeIngestOperator):
 
     :param salesforce_conn_id: connection of type ``salesforce`` (Airflow's Salesforce provider). (templated)
     :param sobject: API name of the object, e.g. ``Account``, ``Opportunity``, ``Invoice__c``. (templated)
-    :param fields: field API names to land; None lands every field of the object. (templated)
+    :param fields: field API names to land (a list, or one comma-separated string); None lands every field of the
+        object. (templated)
     :param where: SOQL condition ANDed to the query, without ``WHERE``. (templated)
     :param api: ``auto`` (Bulk API 2.0 from ``bulk_threshold`` expected records, else REST), ``rest`` or
         ``bulk``. (templated)
@@ -94,7 +95,7 @@ class SalesforceToLakeOperator(LakeIngestOperator):
             raise ValueError(f"max_api_share must be in (0, 1], got {max_api_share!r}")
         self.salesforce_conn_id = salesforce_conn_id
         self.sobject = sobject
-        self.fields = list(fields) if fields is not None else None
+        self.fields: str | list[str] | None = fields if fields is None or isinstance(fields, str) else list(fields)
         self.where = where
         self.api = api
         self.bulk_threshold = bulk_threshold
@@ -117,11 +118,14 @@ class SalesforceToLakeOperator(LakeIngestOperator):
         return sf
 
     def make_source(self, context: Context, watermark: Any) -> SalesforceSource:
+        fields = self.fields
+        if isinstance(fields, str):  # e.g. rendered from a template or a param
+            fields = [name.strip() for name in fields.split(",") if name.strip()]
         client = SalesforceClient(self.connect, max_api_share=self.max_api_share)
         return SalesforceSource(
             client,
             self.sobject,
-            fields=self.fields,
+            fields=fields,
             where=self.where,
             api=self.api,  # type: ignore[arg-type]
             bulk_threshold=self.bulk_threshold,

@@ -117,7 +117,7 @@ def test_lands_incrementally_with_deleted_records_and_lookback(
 
 
 def test_bulk_api_through_the_hook(server: SalesforceServer, org: FakeOrg, lake_root: Path) -> None:
-    summary = run(operator(lake_root, api="bulk", fields=["Id", "Name", "AnnualRevenue"]))
+    summary = run(operator(lake_root, api="bulk", fields="Id, Name,AnnualRevenue"))
     assert summary["rows"] == 300
     assert org.count("POST", "/jobs/query") == 1
     table = Lake(str(lake_root)).read_table(ACCOUNTS)

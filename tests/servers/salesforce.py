@@ -678,7 +678,7 @@ class _Handler(BaseHTTPRequestHandler):
         types = [(name, (obj.field(name) or {}).get("type", "string")) for name in job.columns]
         # Salesforce compresses result pages when the client accepts gzip (always, per its documentation).
         compressor = (
-            zlib.compressobj(6, zlib.DEFLATED, 31) if "gzip" in self.headers.get("Accept-Encoding", "") else None
+            zlib.compressobj(1, zlib.DEFLATED, 31) if "gzip" in self.headers.get("Accept-Encoding", "") else None
         )
         headers = {
             **usage,
