@@ -239,8 +239,9 @@ class NotNull(RowRule):
 class Unique(RowRule):
     """No two input rows share the value of the column(s); every row of a duplicated key breaks the rule.
 
-    Checked over all rows being promoted in one run (not against what the target already holds). Keys with a NULL
-    part are not checked, as in a SQL ``UNIQUE`` constraint.
+    Checked within each source partition being promoted (not against what the target already holds), so a partition
+    gets the same verdict whether it is promoted alone or with others. Keys with a NULL part are not checked, as in
+    a SQL ``UNIQUE`` constraint.
     """
 
     kind = "unique"
