@@ -32,8 +32,9 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": {
                     "auth_type": {
                         "label": "Auth type",
-                        "description": "bearer (app-only, the Password field) or oauth1 (user context).",
-                        "schema": {"type": ["string", "null"], "enum": ["bearer", "oauth1", None]},
+                        "description": "bearer (app-only, the Password field) or oauth1 (user context); empty means "
+                        "oauth1 when only the OAuth 1.0a fields are filled, else bearer.",
+                        "schema": {"type": ["string", "null"], "enum": ["bearer", "oauth1"]},
                     },
                     "consumer_key": {"label": "OAuth 1.0a consumer key", "schema": {"type": ["string", "null"]}},
                     "consumer_secret": {
@@ -53,10 +54,14 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Total seconds a task may wait for X rate-limit windows; default 900.",
                         "schema": {"type": ["number", "null"]},
                     },
-                    "timeout": {"label": "Timeout (seconds)", "schema": {"type": ["number", "null"]}},
+                    "timeout": {
+                        "label": "Timeout (seconds)",
+                        "description": "Timeout of each API request; default 60.",
+                        "schema": {"type": ["number", "null"]},
+                    },
                     "verify": {
                         "label": "TLS verify",
-                        "description": "true, false or the path of a CA bundle.",
+                        "description": "true, false or the path of a CA bundle; default true.",
                         "schema": {"type": ["string", "null"]},
                     },
                 },
@@ -74,17 +79,32 @@ def get_provider_info() -> dict[str, Any]:
                     "protocol": {
                         "label": "Protocol",
                         "description": "ftp (z/OS FTP), ftps (explicit TLS), sftp (z/OS OpenSSH) or local (files).",
-                        "schema": {"type": ["string", "null"], "enum": ["ftp", "ftps", "sftp", "local", None]},
+                        "schema": {
+                            "type": ["string", "null"],
+                            "enum": ["ftp", "ftps", "sftp", "local"],
+                            "default": "ftp",
+                        },
                     },
-                    "passive": {"label": "Passive mode (FTP)", "schema": {"type": ["boolean", "null"]}},
+                    "passive": {
+                        "label": "Passive mode (FTP)",
+                        "schema": {"type": ["boolean", "null"], "default": True},
+                    },
                     "connect_retry_seconds": {
                         "label": "Connect retry budget (seconds)",
                         "description": "How long to keep retrying a host that refuses or drops the connection; "
                         "default 30. Logins are never retried.",
                         "schema": {"type": ["number", "null"]},
                     },
-                    "timeout": {"label": "Timeout (seconds)", "schema": {"type": ["number", "null"]}},
+                    "timeout": {
+                        "label": "Timeout (seconds)",
+                        "description": "Socket timeout of each FTP/SFTP operation; default 60.",
+                        "schema": {"type": ["number", "null"]},
+                    },
                     "ca_file": {"label": "CA bundle (FTPS)", "schema": {"type": ["string", "null"]}},
+                    "verify": {
+                        "label": "Verify TLS certificate (FTPS)",
+                        "schema": {"type": ["boolean", "null"], "default": True},
+                    },
                     "key_file": {"label": "Private key file (SFTP)", "schema": {"type": ["string", "null"]}},
                     "private_key": {
                         "label": "Private key (SFTP)",
@@ -97,7 +117,7 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "no_host_key_check": {
                         "label": "Skip host key check (SFTP)",
-                        "schema": {"type": ["boolean", "null"]},
+                        "schema": {"type": ["boolean", "null"], "default": False},
                     },
                     "path_template": {
                         "label": "Data set path template (SFTP)",
@@ -120,22 +140,30 @@ def get_provider_info() -> dict[str, Any]:
                     "auth": {
                         "label": "Auth",
                         "description": "simple (Login sent as user.name), kerberos (SPNEGO with the worker's ticket) "
-                        "or none.",
-                        "schema": {"type": ["string", "null"], "enum": ["simple", "kerberos", "none", None]},
+                        "or none; empty means simple when a User is set, else none.",
+                        "schema": {"type": ["string", "null"], "enum": ["simple", "kerberos", "none"]},
                     },
                     "verify": {
                         "label": "TLS verify",
-                        "description": "true, false or the path of a CA bundle.",
+                        "description": "true, false or the path of a CA bundle; default true.",
                         "schema": {"type": ["string", "null"]},
                     },
-                    "timeout": {"label": "Timeout (seconds)", "schema": {"type": ["number", "null"]}},
+                    "timeout": {
+                        "label": "Timeout (seconds)",
+                        "description": "Timeout of each ResourceManager request; default 30.",
+                        "schema": {"type": ["number", "null"]},
+                    },
                     "retry_budget": {
                         "label": "Retry budget (seconds)",
                         "description": "How long an unreachable ResourceManager (or an HA pair without an active "
                         "one) is retried; default 60.",
                         "schema": {"type": ["number", "null"]},
                     },
-                    "kerberos_service": {"label": "Kerberos service", "schema": {"type": ["string", "null"]}},
+                    "kerberos_service": {
+                        "label": "Kerberos service",
+                        "description": "Service name of the ResourceManager's SPNEGO principal; default HTTP.",
+                        "schema": {"type": ["string", "null"]},
+                    },
                     "kerberos_principal": {"label": "Kerberos principal", "schema": {"type": ["string", "null"]}},
                 },
                 "ui-field-behaviour": {
