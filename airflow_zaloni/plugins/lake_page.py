@@ -6,37 +6,27 @@ fields come from outside.
 
 from __future__ import annotations
 
-import datetime as dt
 from html import escape
 from typing import Any
 
 from airflow_zaloni.lake.catalog import DatasetSummary
 from airflow_zaloni.lake.paths import ZONES
+from airflow_zaloni.utils.formatting import human_size, utc_time
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:16px;color:#1b1f24}
 h1{font-size:20px;margin:0 0 4px} h2{font-size:16px;margin:18px 0 6px;text-transform:capitalize}
 .root{color:#57606a;font-size:13px;margin-bottom:12px}
 table{border-collapse:collapse;width:100%;font-size:13px} th,td{padding:4px 8px;border-bottom:1px solid #d0d7de;
-text-align:left;vertical-align:top} th{background:#f6f8fa} td.n{text-align:right;font-variant-numeric:tabular-nums}
-details summary{cursor:pointer;color:#0969da} .stale{color:#cf222e} .fresh{color:#1a7f37} .q{color:#9a6700}
-code{font-size:12px}
+text-align:left;vertical-align:top} th{background:#f6f8fa;white-space:nowrap} .n{text-align:right}
+td.n{font-variant-numeric:tabular-nums;white-space:nowrap} tr.dataset:hover>td{background:#f6f8fa}
+details summary{cursor:pointer;color:#0969da;white-space:nowrap} details[open]{margin-bottom:6px}
+details table{width:auto;margin:4px 0 0 12px} details code,.t{white-space:nowrap}
+.stale{color:#cf222e} .fresh{color:#1a7f37} .q{color:#9a6700} code{font-size:12px}
+@media (prefers-color-scheme:dark){body{background:#1a202c;color:#e2e8f0} .root{color:#a0aec0}
+th,tr.dataset:hover>td{background:#2d3748} th,td{border-color:#4a5568} details summary{color:#63b3ed}
+.stale{color:#fc8181} .fresh{color:#68d391} .q{color:#f6e05e}}
 """
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
-
-
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _age(seconds: float | None, stale_after: float) -> str:
@@ -58,19 +48,20 @@ def _dataset_row(d: DatasetSummary, stale_after: float) -> str:
     )
     parts = "".join(
         f"<tr><td><code>{escape(p.partition)}</code></td><td class=n>{'' if p.rows is None else f'{p.rows:,}'}</td>"
-        f"<td class=n>{_size(p.bytes)}</td><td class=n>{p.files}</td><td>{_when(p.committed_at)}</td>"
+        f"<td class=n>{human_size(p.bytes)}</td><td class=n>{p.files}</td><td class=t>{utc_time(p.committed_at)}</td>"
         f"<td><code>{escape(str(p.run_id or ''))}</code></td></tr>"
         for p in reversed(d.partitions)
     )
     quarantine = "" if d.quarantined_rows is None else f'<span class="q">{d.quarantined_rows:,}</span>'
     return (
-        f'<tr data-dataset="{escape(d.key)}"><td><b>{escape(d.system)}/{escape(d.name)}</b></td>'
-        f"<td class=n>{len(d.partitions)}</td><td class=n>{d.rows:,}</td><td class=n>{_size(d.bytes)}</td>"
-        f"<td>{_when(d.last_commit)}</td><td>{_age(d.freshness_seconds, stale_after)}</td>"
+        f'<tr class="dataset" data-dataset="{escape(d.key)}"><td><b>{escape(d.system)}/{escape(d.name)}</b></td>'
+        f"<td class=n>{len(d.partitions)}</td><td class=n>{d.rows:,}</td><td class=n>{human_size(d.bytes)}</td>"
+        f"<td class=t>{utc_time(d.last_commit)}</td><td class=t>{_age(d.freshness_seconds, stale_after)}</td>"
         f"<td class=n>{quarantine}</td><td>{escape('' if d.watermark is None else str(d.watermark))}</td>"
         f"<td><details><summary>schema ({len(d.schema)})</summary><table>{schema}</table></details>"
-        f"<details><summary>partitions</summary><table><tr><th>partition</th><th>rows</th><th>size</th>"
-        f"<th>files</th><th>committed</th><th>run</th></tr>{parts}</table></details></td></tr>"
+        f"<details><summary>partitions ({len(d.partitions)})</summary><table><tr><th>partition</th>"
+        f'<th class="n">rows</th><th class="n">size</th><th class="n">files</th><th>committed</th><th>run</th></tr>'
+        f"{parts}</table></details></td></tr>"
     )
 
 
@@ -83,16 +74,17 @@ def render(root: str, datasets: list[DatasetSummary], *, stale_after: float = 2 
             continue
         body = "".join(_dataset_row(d, stale_after) for d in rows)
         sections.append(
-            f'<h2 id="zone-{zone}">{zone}</h2><table><tr><th>dataset</th><th>partitions</th><th>rows</th>'
-            f"<th>size</th><th>last commit</th><th>freshness</th><th>quarantined</th><th>watermark</th>"
-            f"<th></th></tr>{body}</table>"
+            f'<h2 id="zone-{zone}">{zone}</h2><table><tr><th>dataset</th><th class="n">partitions</th>'
+            f'<th class="n">rows</th><th class="n">size</th><th>last commit</th><th>freshness</th>'
+            f'<th class="n">quarantined</th><th>watermark</th><th>details</th></tr>{body}</table>'
         )
     if error:
         sections.insert(0, f'<p class="stale">{escape(error)}</p>')
     if not datasets and not error:
         sections.append("<p>The lake is empty: no dataset has been committed yet.</p>")
     return (
-        f"<!doctype html><html><head><meta charset=utf-8><title>Lake</title><style>{_STYLE}</style></head>"
+        "<!doctype html><html><head><meta charset=utf-8><meta name=viewport content='width=device-width'>"
+        f"<title>Lake</title><style>{_STYLE}</style></head>"
         f'<body><h1>Lake</h1><div class="root">root <code>{escape(root)}</code> &middot; '
         f"{len(datasets)} dataset(s)</div>{''.join(sections)}</body></html>"
     )
