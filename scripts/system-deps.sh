@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # System packages the project needs: the Kerberos headers that the HDFS provider's gssapi/krb5 build needs,
-# PostgreSQL server binaries (tests start their own server), and a JDK for Spark. Installed when running as root,
-# otherwise named in a clear error.
+# PostgreSQL server binaries (tests start their own server), a JDK for Spark, and Chromium for the browser test.
+# Installed when running as root, otherwise named in a clear error.
 set -euo pipefail
 
 missing=()
@@ -9,6 +9,7 @@ command -v krb5-config >/dev/null 2>&1 || missing+=(libkrb5-dev)
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
 command -v java >/dev/null 2>&1 || missing+=(default-jdk-headless)
 command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if ((${#missing[@]} == 0)); then
   exit 0
