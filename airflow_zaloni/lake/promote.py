@@ -63,13 +63,16 @@ from airflow_zaloni.lake.promote_plan import (
     check_thresholds,
     checked_sql,
     counts_sql,
+    dataset_checks_sql,
     key_rule,
     merge_sql,
     passed_sql,
     quarantine_sql,
+    record_dataset_checks,
     reserved_columns,
     row_rule_columns,
     select_list,
+    totals,
 )
 from airflow_zaloni.lake.quality import (
     DUCKDB,
@@ -333,19 +336,12 @@ def _dataset_checks(
     tally: Tally,
     reference_time: dt.datetime | None,
 ) -> None:
-    aggregates = ["COUNT(*)"]
-    slots: list[tuple[DatasetRule, int, int]] = []
+    values = engine.one(dataset_checks_sql(scan_sql, dataset_rules, DUCKDB))
+    record_dataset_checks(values, dataset_rules, tally, reference_time, DUCKDB)
     for rule in dataset_rules:
-        exprs = rule.aggregates(DUCKDB)
-        slots.append((rule, len(aggregates), len(aggregates) + len(exprs)))
-        aggregates.extend(exprs)
-    values = engine.one(f"SELECT {', '.join(aggregates)} FROM ({scan_sql})")
-    tally.rows_in = int(values[0])
-    for rule, lo, hi in slots:
-        ok, details = rule.evaluate(values[lo:hi], reference_time)
-        tally.checks[rule.name or ""] = {"rule": rule.kind, "action": rule.action, "passed": ok, **details}
-        if not ok and rule.action == "warn":
-            log.warning("%s: %s did not pass (warn only): %s", tally.partition, rule.label, brief(details))
+        check = tally.checks[rule.name or ""]
+        if not check["passed"] and rule.action == "warn":
+            log.warning("%s: %s did not pass (warn only): %s", tally.partition, rule.label, brief(check))
 
 
 def _split(
@@ -491,13 +487,7 @@ def _fail(reasons: list[str], report: dict[str, Any], tallies: list[Tally], rule
 
 
 def _totals(report: dict[str, Any], tallies: Sequence[Tally], rules: Sequence[Rule]) -> None:
-    report["rows_in"] = sum(t.rows_in for t in tallies)
-    report["passed"] = sum(t.passed for t in tallies)
-    report["quarantined"] = sum(t.quarantined for t in tallies)
-    report["failed_by_rule"] = {
-        r.name: sum(t.failed.get(r.name or "", 0) for t in tallies) for r in rules if r.row_level
-    }
-    report["by_partition"] = [t.as_dict(rules) for t in tallies]
+    report.update(totals(tallies, rules))
 
 
 __all__ = [

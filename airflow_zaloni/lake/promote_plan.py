@@ -8,11 +8,12 @@ run the same statements. Counting and thresholds are plain Python shared by both
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_zaloni.lake.quality import NotNull, RowRule, Rule, RuleError, SqlDialect
+from airflow_zaloni.lake.quality import DatasetRule, NotNull, RowRule, Rule, RuleError, SqlDialect
 
 #: Prefix of internal column names; user columns starting with it are refused so they cannot collide.
 INTERNAL = "__zq_"
@@ -220,3 +221,37 @@ def merge_sql(
         f"SELECT {select_list(out_names, d)}, {cdc.deleted_sql(d)} AS {d.ident(DELETED_COL)}, {d.ident(SRC_COL)} "
         f"FROM ({ranked}) r WHERE {rn} = 1"
     )
+
+
+def dataset_checks_sql(scan_sql: str, dataset_rules: Sequence[DatasetRule], d: SqlDialect) -> str:
+    """One row: the input's row count, then every dataset rule's aggregates in order."""
+    aggregates = ["COUNT(*)"] + [a for rule in dataset_rules for a in rule.aggregates(d)]
+    return f"SELECT {', '.join(aggregates)} FROM ({scan_sql}) s"
+
+
+def record_dataset_checks(
+    values: Sequence[Any],
+    dataset_rules: Sequence[DatasetRule],
+    tally: Tally,
+    reference_time: dt.datetime | None,
+    d: SqlDialect,
+) -> None:
+    """Put the row count and each dataset rule's verdict (from :func:`dataset_checks_sql`'s row) in the tally."""
+    tally.rows_in = int(values[0])
+    offset = 1
+    for rule in dataset_rules:
+        width = len(rule.aggregates(d))
+        ok, details = rule.evaluate(values[offset : offset + width], reference_time)
+        offset += width
+        tally.checks[rule.name or ""] = {"rule": rule.kind, "action": rule.action, "passed": ok, **details}
+
+
+def totals(tallies: Sequence[Tally], rules: Sequence[Rule]) -> dict[str, Any]:
+    """Report fields summed over the source partitions."""
+    return {
+        "rows_in": sum(t.rows_in for t in tallies),
+        "passed": sum(t.passed for t in tallies),
+        "quarantined": sum(t.quarantined for t in tallies),
+        "failed_by_rule": {r.name: sum(t.failed.get(r.name or "", 0) for t in tallies) for r in rules if r.row_level},
+        "by_partition": [t.as_dict(rules) for t in tallies],
+    }

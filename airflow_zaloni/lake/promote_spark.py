@@ -40,11 +40,14 @@ from airflow_zaloni.lake.promote_plan import (
     check_thresholds,
     checked_sql,
     counts_sql,
+    dataset_checks_sql,
     key_rule,
     merge_sql,
     passed_sql,
     quarantine_sql,
+    record_dataset_checks,
     select_list,
+    totals,
 )
 from airflow_zaloni.lake.quality import SPARK, DatasetRule, RowRule, check_columns, parse_rules
 
@@ -98,15 +101,8 @@ def run(spark: Any, spec: dict[str, Any]) -> dict[str, Any]:
         all_columns += [n for n in names if n not in all_columns]
         tally = Tally(part)
         tallies.append(tally)
-        aggregates = ["COUNT(*)"] + [a for r in dataset_rules for a in r.aggregates(d)]
-        values = list(spark.sql(f"SELECT {', '.join(aggregates)} FROM {view}").first())
-        tally.rows_in = int(values[0])
-        offset = 1
-        for check in dataset_rules:
-            width = len(check.aggregates(d))
-            ok, details = check.evaluate(values[offset : offset + width], reference_time)
-            offset += width
-            tally.checks[check.name or ""] = {"rule": check.kind, "action": check.action, "passed": ok, **details}
+        values = list(spark.sql(dataset_checks_sql(f"SELECT * FROM {view}", dataset_rules, d)).first())
+        record_dataset_checks(values, dataset_rules, tally, reference_time, d)
         positioned = [*names, FILE_COL, ROW_COL]
         checked = checked_sql(f"SELECT * FROM {view}", positioned, row_rules, d)
         if row_rules:
@@ -140,11 +136,7 @@ def run(spark: Any, spec: dict[str, Any]) -> dict[str, Any]:
         "quarantine": spec["quarantine"],
         "engine": "spark",
         "partitions": [p["partition"] for p in spec["partitions"]],
-        "rows_in": sum(t.rows_in for t in tallies),
-        "passed": sum(t.passed for t in tallies),
-        "quarantined": sum(t.quarantined for t in tallies),
-        "failed_by_rule": {r.name: sum(t.failed.get(r.name or "", 0) for t in tallies) for r in rules if r.row_level},
-        "by_partition": [t.as_dict(rules) for t in tallies],
+        **totals(tallies, rules),
         "failures": failures,
     }
     if cdc is not None and not failures:
