@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import DAG, BaseHook, task
-from airflow.sdk.exceptions import AirflowNotFoundException, AirflowSkipException
+from airflow.sdk import DAG, task
 
 from airflow_zaloni.operators.salesforce import SalesforceToLakeOperator
+from airflow_zaloni.utils.connections import require_connection
 
 CONN_ID = "salesforce_default"
 
@@ -34,14 +34,9 @@ with DAG(
     @task
     def check_connection() -> str:
         """Skip the run, with a clear message, when no Salesforce connection is configured."""
-        try:
-            BaseHook.get_connection(CONN_ID)
-        except AirflowNotFoundException:
-            raise AirflowSkipException(
-                f"No Airflow connection {CONN_ID!r}: add one of type 'salesforce' (username, password and security "
-                "token, or a connected app's consumer key and secret) to run this DAG."
-            ) from None
-        return CONN_ID
+        return require_connection(
+            CONN_ID, "type 'salesforce' (username, password and security token, or a connected app's key and secret)"
+        )
 
     land = SalesforceToLakeOperator(
         task_id="land_accounts",

@@ -168,3 +168,13 @@ def test_example_dag_lands_accounts_with_a_connection(
         "land_accounts": "success",
     }
     assert Lake(str(lake_root)).read_table(ACCOUNTS).num_rows == 300
+
+
+def test_missing_connection_skips_with_its_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from airflow_zaloni.utils.connections import require_connection
+
+    monkeypatch.delenv("AIRFLOW_CONN_SALESFORCE_DEFAULT", raising=False)
+    with pytest.raises(AirflowSkipException, match="No Airflow connection 'salesforce_default': add one of type"):
+        require_connection("salesforce_default", "type 'salesforce'")

@@ -50,7 +50,6 @@ import itertools
 import json
 import re
 import socket
-import ssl
 import sys
 import tempfile
 import threading
@@ -63,7 +62,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import trustme
+from tests.servers.https import serve_https
 
 __all__ = ["FakeOrg", "GeneratedRecords", "SalesforceServer", "account_fields", "salesforce_server"]
 
@@ -796,25 +795,12 @@ def hook_domain(instance_url: str) -> str:
 @contextmanager
 def salesforce_server(tmp_path: Path, org: FakeOrg | None = None) -> Iterator[SalesforceServer]:
     """Start the fake org over HTTPS on 127.0.0.1 (a fresh trustme CA per server); stop it on exit."""
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    cert.configure_cert(context)
     server = SalesforceServer(org or FakeOrg())
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    ca_path = tmp_path / "salesforce-ca.pem"
-    ca.cert_pem.write_to_path(str(ca_path))
-    server.ca_path = str(ca_path)
-    server.instance_url = f"https://127.0.0.1:{server.server_address[1]}"
-    server.org.instance_url = server.instance_url
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serve_https(server, tmp_path, "salesforce") as ca_path:
+        server.ca_path = ca_path
+        server.instance_url = f"https://127.0.0.1:{server.server_address[1]}"
+        server.org.instance_url = server.instance_url
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 # -- describe helpers ----------------------------------------------------------------------------------------------

@@ -309,7 +309,7 @@ def test_budget_counts_the_requests_the_read_needs(server: SalesforceServer, org
 
 def test_budget_stops_mid_read_when_the_org_fills_up(server: SalesforceServer, org: FakeOrg) -> None:
     org.daily_api_max = 1000
-    src = source(server, api="rest", client=client_for(server, max_api_share=0.8))
+    src = source(server, api="rest", page_size=200, client=client_for(server, max_api_share=0.8))  # 23 pages
     batches = src.batches()
     next(batches)
     org.api_used = 900  # other integrations used the org meanwhile

@@ -1,7 +1,7 @@
-"""REST API reads: ``/query`` (or ``/queryAll``) paged through ``nextRecordsUrl``, one page in memory at a time.
+"""REST API reads: ``/query`` (or ``/queryAll``) paged through ``nextRecordsUrl``, a page at a time.
 
 This is what ``simple_salesforce.Salesforce.query_all`` does too, except that it keeps every record of every page
-in one list; here each page becomes an Arrow batch and is let go before the next is asked for.
+in one list; here each page becomes an Arrow batch and is let go, while the next page is already being fetched.
 """
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 
 import pyarrow as pa
 
 from airflow_zaloni.sources.salesforce.client import SalesforceClient
 from airflow_zaloni.sources.salesforce.convert import rest_page_to_batch
 from airflow_zaloni.sources.salesforce.schema import FieldPlan
+from airflow_zaloni.utils.prefetch import prefetch
 
 log = logging.getLogger(__name__)
 
@@ -31,30 +31,20 @@ def rest_query_pages(
     page_size: int = MAX_PAGE_SIZE,
     what: str = "REST query",
 ) -> Iterator[dict]:
-    """Yield the decoded pages of a SOQL query (numbers kept as text to preserve every digit).
-
-    The next page is fetched in a background thread while the caller converts the current one, so network time
-    and conversion overlap; at most two pages are in memory.
-    """
+    """Yield the decoded pages of a SOQL query (numbers kept as text to preserve every digit)."""
+    path = client.data_path("queryAll/" if include_deleted else "query/")
+    params: dict[str, str] | None = {"q": soql}
     headers = {"Sforce-Query-Options": f"batchSize={max(200, min(page_size, MAX_PAGE_SIZE))}"}
-
-    def fetch(path: str, params: dict[str, str] | None, number: int) -> dict:
+    number = 1
+    while True:
         response = client.request("GET", path, params=params, headers=headers, what=f"{what}, page {number}")
         page: dict = json.loads(response.content, parse_float=str)
-        return page
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="salesforce-rest-page") as pool:
-        number = 1
-        path = client.data_path("queryAll/" if include_deleted else "query/")
-        pending: Future[dict] | None = pool.submit(fetch, path, {"q": soql}, 1)
-        while pending is not None:
-            page = pending.result()
-            next_url = page.get("nextRecordsUrl")
-            pending = None
-            if not page.get("done", True) and next_url:
-                number += 1
-                pending = pool.submit(fetch, next_url, None, number)
-            yield page
+        del response
+        yield page
+        next_url = page.get("nextRecordsUrl")
+        if page.get("done", True) or not next_url:
+            return
+        path, params, number = next_url, None, number + 1
 
 
 def count_records(client: SalesforceClient, sobject: str, where: str | None, *, include_deleted: bool) -> int:
@@ -78,9 +68,12 @@ def rest_batches(
     """Yield one Arrow batch per REST page of ``soql``, typed by ``plan``."""
     base64_columns = [c.path[0] for c in plan.columns if c.sf_type == "base64"]
     record_no = 1
-    for page in rest_query_pages(
+    pages = rest_query_pages(
         client, soql, include_deleted=include_deleted, page_size=page_size, what=f"REST query of {plan.sobject}"
-    ):
+    )
+    # The next page is fetched in a background thread while this one is converted: network time and conversion
+    # overlap, and at most three pages are in memory.
+    for page in prefetch(pages, depth=1):
         records = page.get("records", [])
         if not records:
             continue
