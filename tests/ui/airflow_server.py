@@ -59,20 +59,40 @@ class AirflowServer:
             )
 
     def stop(self) -> None:
-        for proc in self.processes.values():
-            _signal_group(proc, signal.SIGTERM)
+        """SIGTERM every component's process group, SIGKILL what is left after a short grace.
+
+        Task processes put themselves in process groups of their own (the task supervisor calls ``setpgid``), so
+        the process tree is collected first and every process in it is stopped too.
+        """
+        tree = self._process_tree()
+        for pid in tree:
+            _signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + 5  # a test deployment: a short grace, then SIGKILL
         for proc in self.processes.values():
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 pass
-            # Task processes may still run in the group after its leader exited: kill what is left.
-            _signal_group(proc, signal.SIGKILL)
+        for pid in tree:
+            _signal_group(pid, signal.SIGKILL)
+            _signal(pid, signal.SIGKILL)
+        for proc in self.processes.values():
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:  # pragma: no cover - a process that ignores SIGKILL
                 pass
+
+    def _process_tree(self) -> list[int]:
+        import psutil
+
+        pids: list[int] = []
+        for proc in self.processes.values():
+            pids.append(proc.pid)
+            try:
+                pids.extend(child.pid for child in psutil.Process(proc.pid).children(recursive=True))
+            except psutil.NoSuchProcess:
+                pass
+        return pids
 
     def log(self, name: str, tail: int = 4000) -> str:
         path = self.home / f"{name}.log"
@@ -126,9 +146,18 @@ class AirflowServer:
         return bool(health["scheduler"]["status"] == "healthy" and health["dag_processor"]["status"] == "healthy")
 
 
-def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+def _signal_group(pid: int, sig: int) -> None:
+    """Signal the process group that ``pid`` leads (nothing if it leads none: never someone else's group)."""
     try:
-        os.killpg(proc.pid, sig)
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
 
