@@ -68,3 +68,15 @@ class Screenshots:
         self.paths.append(path)
         print(f"screenshot at {time.monotonic() - self._started:5.1f} s: {path}")
         return path
+
+    @contextmanager
+    def on_failure(self, page: Any) -> Iterator[None]:
+        """Take a last screenshot of what the browser showed when a step failed."""
+        try:
+            yield
+        except BaseException:
+            try:
+                self.take(page, "failure")
+            except Exception as exc:  # the browser itself may be gone
+                print(f"no failure screenshot: {exc}")
+            raise

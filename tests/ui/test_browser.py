@@ -80,7 +80,7 @@ def test_mainframe_form_trigger_and_lake_view_in_the_browser(
     from playwright.sync_api import expect
 
     shots = Screenshots(tmp_path / "screenshots")
-    with chromium_page(chromium) as page:
+    with chromium_page(chromium) as page, shots.on_failure(page):
         login(page, airflow)
         shots.take(page, "home")
 
