@@ -36,23 +36,14 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+DEMO_ENV := AIRFLOW_HOME=$(DEMO_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/example_dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__ZALONI__LAKE_ROOT=$(DEMO_HOME)/lake SPARK_LOCAL_IP=127.0.0.1 \
+	PATH=$(CURDIR)/$(BIN):$$PATH
+
 demo: $(STAMP)
 	@mkdir -p $(DEMO_HOME)
-	AIRFLOW_HOME=$(DEMO_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/example_dags \
-	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__ZALONI__LAKE_ROOT=$(DEMO_HOME)/lake \
-	  $(BIN)/airflow db migrate >/dev/null
-	AIRFLOW_HOME=$(DEMO_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/example_dags \
-	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__ZALONI__LAKE_ROOT=$(DEMO_HOME)/lake \
-	  $(BIN)/airflow dags test zaloni_lake_end_to_end
-	AIRFLOW_HOME=$(DEMO_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/example_dags \
-	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__ZALONI__LAKE_ROOT=$(DEMO_HOME)/lake \
-	  $(BIN)/airflow dags test zaloni_file_ingest
-	@if $(BIN)/python -c "import pyspark" 2>/dev/null; then \
-	  AIRFLOW_HOME=$(DEMO_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/example_dags \
-	  AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__ZALONI__LAKE_ROOT=$(DEMO_HOME)/lake SPARK_LOCAL_IP=127.0.0.1 \
-	  AIRFLOW_CONN_SPARK_LOCAL='{"conn_type": "spark", "host": "local[2]"}' PATH=$(CURDIR)/$(BIN):$$PATH \
-	    $(BIN)/airflow dags test zaloni_spark_job; \
-	else echo "pyspark not installed: skipping the Spark job demo (pip install 'airflow-zaloni[spark]')"; fi
+	$(DEMO_ENV) $(BIN)/airflow db migrate >/dev/null
+	$(DEMO_ENV) $(BIN)/airflow dags test zaloni_lake_end_to_end
 	$(BIN)/zaloni lake ls $(DEMO_HOME)/lake
 
 clean:

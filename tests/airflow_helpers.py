@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,17 @@ def load_dag(dag_file: str | Path, dag_id: str | None = None) -> Any:
     src = Path(dag_file)
     if not src.is_absolute():
         src = REPO / src
-    target = dags_folder / src.name
-    if src.resolve() != target.resolve():
-        shutil.copy(src, target)
+    examples = REPO / "example_dags"
+    if src.resolve().is_relative_to(examples):
+        # An example DAG may import its siblings (demo_samples) and read data/ and jobs/: copy them all.
+        shutil.copytree(examples, dags_folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+        target = dags_folder / src.resolve().relative_to(examples)
+    else:
+        target = dags_folder / src.name
+        if src.resolve() != target.resolve():
+            shutil.copy(src, target)
+    if str(dags_folder) not in sys.path:  # as the DAG processor does for a bundle: siblings are importable
+        sys.path.insert(0, str(dags_folder))
     bag = DagBag(dag_folder=str(target))
     if bag.import_errors:
         raise RuntimeError(f"DAG file {src} failed to import: {bag.import_errors}")

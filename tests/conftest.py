@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -25,6 +26,8 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflo
 os.environ["AIRFLOW__ZALONI__LAKE_ROOT"] = str(_HOME / "lake")
 os.environ["AIRFLOW__ZALONI__PROGRESS_INTERVAL_SECONDS"] = "1"
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+# As in an activated virtualenv: its tools (spark-submit, airflow, zaloni) are found on PATH.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 @pytest.fixture(scope="session")
