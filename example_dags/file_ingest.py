@@ -23,18 +23,16 @@ Against a real server, point ``source`` at it and name the connection::
 
 from __future__ import annotations
 
-import gzip
-import os
-import random
 from datetime import datetime
 from pathlib import Path
 
 from airflow.sdk import DAG, Param, task
+from demo_samples import home, write_drop_files
 
 from airflow_zaloni.operators.files import FileToLakeOperator
 from airflow_zaloni.sensors.files import FilePatternSensor
 
-DEFAULT_DROP = str(Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow")) / "drop" / "orders")
+DEFAULT_DROP = str(home() / "drop" / "orders")
 
 with DAG(
     dag_id="zaloni_file_ingest",
@@ -49,20 +47,7 @@ with DAG(
     @task
     def make_drop_files(params: dict[str, str] | None = None) -> list[str]:
         """Write three gzipped CSV files of orders and the ``_SUCCESS`` marker (the same bytes on every run)."""
-        drop = Path((params or {}).get("drop", DEFAULT_DROP))
-        drop.mkdir(parents=True, exist_ok=True)
-        rng = random.Random(42)
-        written = []
-        for part in range(3):
-            lines = ["order_id,customer,amount,currency"]
-            for n in range(1000):
-                order_id = part * 1000 + n
-                lines.append(f"{order_id},C{rng.randrange(500):04d},{rng.randrange(100, 99999) / 100:.2f},EUR")
-            path = drop / f"orders_{part:02d}.csv.gz"
-            path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
-            written.append(path.name)
-        (drop / "_SUCCESS").touch()
-        return written
+        return write_drop_files(Path((params or {}).get("drop", DEFAULT_DROP)))
 
     wait = FilePatternSensor(
         task_id="wait_for_drop",
