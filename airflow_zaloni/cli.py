@@ -30,7 +30,7 @@ def lake_ls(args: argparse.Namespace) -> int:
             d.zone,
             f"{d.system}/{d.name}",
             str(len(d.partitions)),
-            f"{d.rows:,}",
+            "-" if d.rows is None else f"{d.rows:,}",
             human_size(d.bytes),
             utc_time(d.last_commit),
             "" if d.watermark is None else str(d.watermark),

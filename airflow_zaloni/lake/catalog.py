@@ -29,7 +29,7 @@ class DatasetSummary:
     system: str
     name: str
     partitions: list[PartitionSummary]
-    rows: int
+    rows: int | None
     bytes: int
     last_commit: float | None
     freshness_seconds: float | None
@@ -85,7 +85,8 @@ def summarize(lake: Lake, ref: DatasetRef, *, now: float | None = None) -> Datas
         system=ref.system,
         name=ref.name,
         partitions=partitions,
-        rows=sum(p.rows or 0 for p in partitions),
+        # raw files (the landing zone) have no row count: None, not a misleading 0
+        rows=None if partitions and all(p.rows is None for p in partitions) else sum(p.rows or 0 for p in partitions),
         bytes=sum(p.bytes for p in partitions),
         last_commit=last,
         freshness_seconds=None if last is None else max(0.0, (now or time.time()) - float(last)),
