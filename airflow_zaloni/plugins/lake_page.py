@@ -53,9 +53,10 @@ def _dataset_row(d: DatasetSummary, stale_after: float) -> str:
         for p in reversed(d.partitions)
     )
     quarantine = "" if d.quarantined_rows is None else f'<span class="q">{d.quarantined_rows:,}</span>'
+    rows = "-" if d.rows is None else f"{d.rows:,}"  # raw files (landing) have no row count
     return (
         f'<tr class="dataset" data-dataset="{escape(d.key)}"><td><b>{escape(d.system)}/{escape(d.name)}</b></td>'
-        f"<td class=n>{len(d.partitions)}</td><td class=n>{d.rows:,}</td><td class=n>{human_size(d.bytes)}</td>"
+        f"<td class=n>{len(d.partitions)}</td><td class=n>{rows}</td><td class=n>{human_size(d.bytes)}</td>"
         f"<td class=t>{utc_time(d.last_commit)}</td><td class=t>{_age(d.freshness_seconds, stale_after)}</td>"
         f"<td class=n>{quarantine}</td><td>{escape('' if d.watermark is None else str(d.watermark))}</td>"
         f"<td><details><summary>schema ({len(d.schema)})</summary><table>{schema}</table></details>"
@@ -87,6 +88,18 @@ def render(root: str, datasets: list[DatasetSummary], *, stale_after: float = 2 
         f"<title>Lake</title><style>{_STYLE}</style></head>"
         f'<body><h1>Lake</h1><div class="root">root <code>{escape(root)}</code> &middot; '
         f"{len(datasets)} dataset(s)</div>{''.join(sections)}</body></html>"
+    )
+
+
+def icon(*, dark: bool = False) -> str:
+    """The SVG icon of the "Lake" navigation entry: a stack of data over waves, in the UI's nav icon colours."""
+    stroke = "#cbd5e0" if dark else "#2d3748"
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" width="24" height="24" fill="none" '
+        f'stroke="{stroke}" stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round">'
+        '<ellipse cx="12" cy="5" rx="7" ry="2.5"/><path d="M5 5v6c0 1.4 3.1 2.5 7 2.5s7-1.1 7-2.5V5"/>'
+        '<path d="M2 17c2 0 2-1.5 4-1.5s2 1.5 4 1.5 2-1.5 4-1.5 2 1.5 4 1.5 2-1.5 4-1.5"/>'
+        '<path d="M2 21c2 0 2-1.5 4-1.5s2 1.5 4 1.5 2-1.5 4-1.5 2 1.5 4 1.5 2-1.5 4-1.5"/></svg>'
     )
 
 

@@ -1,8 +1,9 @@
 """The "Lake" view: a page in the Airflow UI, served by the API server through this provider's plugin.
 
 The plugin mounts a small FastAPI app at ``/zaloni`` (``/zaloni/lake`` the page, ``/zaloni/api/datasets`` the same
-data as JSON) and adds a "Lake" entry to the navigation that shows the page inside the UI. Both endpoints need a
-user allowed to read assets (the Airflow login's token, from the header or the UI's cookie).
+data as JSON) and adds a "Lake" entry (with its icon, ``/zaloni/static/lake.svg``) to the navigation that shows the
+page inside the UI. Both endpoints need a user allowed to read assets (the Airflow login's token, from the header
+or the UI's cookie); the icon needs no login.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Depends, FastAPI
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from airflow_zaloni import config
 from airflow_zaloni.lake import Lake, LakeError
@@ -54,6 +55,12 @@ def create_app() -> FastAPI:
         status = 500 if error else 200
         return JSONResponse({"root": root, "error": error or None, "datasets": lake_page.as_json(datasets)}, status)
 
+    @app.get("/static/lake.svg")  # the nav icon: no data in it, so no login needed (the UI loads it as an image)
+    def lake_icon(dark: bool = False) -> Response:
+        return Response(
+            lake_page.icon(dark=dark), media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"}
+        )
+
     return app
 
 
@@ -66,6 +73,8 @@ class ZaloniLakePlugin(AirflowPlugin):
         {
             "name": "Lake",
             "href": "/zaloni/lake",
+            "icon": "/zaloni/static/lake.svg",
+            "icon_dark_mode": "/zaloni/static/lake.svg?dark=true",
             "url_route": "lake",
             "destination": "nav",
             "category": "browse",

@@ -133,7 +133,12 @@ def test_mainframe_form_trigger_and_lake_view_in_the_browser(
 
         # The Lake view from the navigation: the page of the plugin, in the UI's iframe, with the UI's login cookie.
         page.get_by_role("button", name="Browse").click()
-        page.get_by_role("menuitem", name="Lake").click()
+        entry = page.get_by_role("menuitem", name="Lake")
+        icon = entry.locator("img")
+        expect(icon).to_have_attribute("src", "/zaloni/static/lake.svg")
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=icon.element_handle())  # loaded
+        shots.take(page, "browse-menu")
+        entry.click()
         lake = page.frame_locator("iframe")
         row = lake.locator('tr[data-dataset="raw/warehouse/orders"]')
         expect(row).to_be_visible()
