@@ -239,6 +239,7 @@ def main() -> None:
                     mem_table = f"bench_{size}"
                     make_table(dsn, mem_table, size)
                     r = run_child("ours", dsn, mem_table, str(work / f"lake_{size}"), "adbc", rg, "1")
+                    assert r["rows"] == size, (size, r["rows"])
                     print(f"{size:>30,} {r['seconds']:8.2f} {r['peak_mb']:8.0f} {r['peak_mb'] - r['idle_mb']:10.0f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -49,7 +49,7 @@ class WarehouseSource:
         a mismatch.
     :param engine: ``adbc`` (PostgreSQL protocol, binary COPY in C++), ``dbapi`` (any driver), or ``auto``.
     :param batch_rows: rows per batch on the DB-API engine.
-    :param batch_bytes: bytes of COPY data per batch on the ADBC engine (driver default 16 MB).
+    :param batch_bytes: bytes of COPY data per batch on the ADBC engine (default 4 MB).
     """
 
     def __init__(
