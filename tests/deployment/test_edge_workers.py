@@ -41,22 +41,22 @@ def test_killed_edge_worker_task_is_retried_on_the_other_node_and_lands_once(tmp
     with edge_cluster(tmp_path, dags, extra_env={"ZALONI_TEST_MARKERS": str(marker_dir)}) as cluster:
         cluster.start_worker("a", "mainframe,shared")
         cluster.start_worker("b", "warehouse,shared")
-        cluster.wait_until("the DAG to be parsed", lambda: cluster.request("GET", "/api/v2/dags/edge_lake"), 180)
-        cluster.request("PATCH", "/api/v2/dags/edge_lake", {"is_paused": False})
-        run = cluster.request("POST", "/api/v2/dags/edge_lake/dagRuns", {"logical_date": None})
+        cluster.wait_for("the DAG to be parsed", lambda: cluster.api("GET", "/api/v2/dags/edge_lake"), timeout=180)
+        cluster.api("PATCH", "/api/v2/dags/edge_lake", {"is_paused": False})
+        run = cluster.api("POST", "/api/v2/dags/edge_lake/dagRuns", {"logical_date": None})
         run_path = f"/api/v2/dags/edge_lake/dagRuns/{run['dag_run_id']}"
 
-        first = cluster.wait_until(
-            "the shared ingest to start", lambda: markers(marker_dir, "shared_ingest").get(1), 240
+        first = cluster.wait_for(
+            "the shared ingest to start", lambda: markers(marker_dir, "shared_ingest").get(1), timeout=240
         )
         time.sleep(3)  # let it stream a few batches into staging
         cluster.kill(f"worker-{first}")
         killed_at = time.monotonic()
 
-        state = cluster.wait_until(
+        state = cluster.wait_for(
             "the DAG run to finish",
-            lambda: (s := cluster.request("GET", run_path)["state"]) in ("success", "failed") and s,
-            300,
+            lambda: (s := cluster.api("GET", run_path)["state"]) in ("success", "failed") and s,
+            timeout=300,
             interval=2,
         )
         assert state == "success", cluster.log("scheduler")[-4000:]

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.ui.airflow_server import AirflowServer, running_airflow
+from tests.servers.airflow import AirflowServer, running_airflow
 from tests.ui.browser import Screenshots, chromium_page, find_chromium
 
 DAG_FILE = Path(__file__).parent / "dags" / "zaloni_ui_orders.py"
