@@ -12,10 +12,15 @@ server, scheduler, DAG processor, triggerer, and Edge executor workers (concurre
 The DAG is run ``--repeat`` times with worker ``a`` alone, then worker ``b`` is started and it runs as often again.
 Each fan-out phase is timed from the task instances' start and end dates in the REST API: from the first mapped
 part's start to the last one's end (task start-up and the gaps between tasks included, as a user sees them). It
-prints the median seconds of each, the speed-up ratio, the rows committed and which node ran each part.
+prints the median seconds of each, the speed-up ratio, the summed durations of the parts (the work, without the
+gaps: it grows when the two workers slow each other down), the rows committed and which node ran each part.
 
     .venv/bin/python benchmarks/fanout.py                        # 1000 MB fixed-length, 4M rows, 4 parts
     .venv/bin/python benchmarks/fanout.py --size-mb 2000 --rows 6000000 --recfm VB
+
+``--scan-cost`` measures instead, in this process and without Airflow, what cutting a VB file costs: the CPU seconds
+of planning the ranges (framing headers only), of decoding the whole file, and of decoding each range (a V/VB part
+walks the headers from the start of the file to its range).
 """
 
 from __future__ import annotations
@@ -71,24 +76,24 @@ def when(value: str) -> datetime:
 
 def wait_for_worker(cluster: Cluster, node: str) -> None:
     def ready() -> bool:
-        workers = cluster.request("GET", f"/edge_worker/ui/worker?worker_name_pattern=edge-{node}")["workers"]
+        workers = cluster.api("GET", f"/edge_worker/ui/worker?worker_name_pattern=edge-{node}")["workers"]
         return any(w["state"] in ("idle", "running") for w in workers)
 
-    cluster.wait_until(f"edge worker {node} to come online", ready, timeout=180)
+    cluster.wait_for(f"edge worker {node} to come online", ready, timeout=180)
 
 
 def run_once(cluster: Cluster, timeout: float) -> dict[str, Any]:
-    run = cluster.request("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None})
+    run = cluster.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None})
     run_path = f"/api/v2/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}"
-    state = cluster.wait_until(
+    state = cluster.wait_for(
         "the benchmark run to finish",
-        lambda: (s := cluster.request("GET", run_path)["state"]) in ("success", "failed") and s,
-        timeout,
+        lambda: (s := cluster.api("GET", run_path)["state"]) in ("success", "failed") and s,
+        timeout=timeout,
         interval=2,
     )
     if state != "success":
         raise RuntimeError(f"the benchmark run {run['dag_run_id']} {state}; see {cluster.home}/*.log")
-    tis = cluster.request("GET", f"{run_path}/taskInstances?limit=100")["task_instances"]
+    tis = cluster.api("GET", f"{run_path}/taskInstances?limit=100")["task_instances"]
     result: dict[str, Any] = {}
     for phase, (plan, part, commit) in PHASES.items():
         parts = [t for t in tis if t["task_id"] == part]
@@ -96,7 +101,7 @@ def run_once(cluster: Cluster, timeout: float) -> dict[str, Any]:
         end = max(when(t["end_date"]) for t in parts)
         [plan_ti] = [t for t in tis if t["task_id"] == plan]
         [commit_ti] = [t for t in tis if t["task_id"] == commit]
-        xcom = cluster.request("GET", f"{run_path}/taskInstances/{commit}/xcomEntries/return_value")
+        xcom = cluster.api("GET", f"{run_path}/taskInstances/{commit}/xcomEntries/return_value")
         value = xcom["value"] if isinstance(xcom["value"], dict) else json.loads(xcom["value"])
         result[phase] = {
             "seconds": (end - start).total_seconds(),
@@ -109,6 +114,33 @@ def run_once(cluster: Cluster, timeout: float) -> dict[str, Any]:
     return result
 
 
+def scan_cost(size_mb: int, parts: int) -> None:
+    from airflow_zaloni.mainframe import decode_file, decode_range
+    from airflow_zaloni.mainframe.ranges import plan_byte_ranges
+
+    tmp = Path(tempfile.mkdtemp(prefix="zaloni-fanout-"))
+    try:
+        path = tmp / "VB.DAT"
+        write_repeated(path, vb_bytes(customer_records(20_000)), size_mb * 1_000_000)
+
+        def cpu(work: Any) -> tuple[float, Any]:
+            began = time.process_time()
+            result = work()
+            return time.process_time() - began, result
+
+        plan_s, ranges = cpu(lambda: plan_byte_ranges(path, COPYBOOK, VB_OPTIONS, parts))
+        whole_s, records = cpu(lambda: sum(b.num_rows for b in decode_file(path, COPYBOOK, VB_OPTIONS)))
+        print(f"VB {path.stat().st_size / 1e6:,.0f} MB, {records:,} records (CPU seconds of this process)")
+        print(f"  plan {len(ranges)} ranges: {plan_s:.2f} s;  decode the whole file: {whole_s:.2f} s")
+        for k, (start, end) in enumerate(ranges):
+            part_s, rows = cpu(
+                lambda a=start, b=end: sum(x.num_rows for x in decode_range(path, COPYBOOK, VB_OPTIONS, a, b))
+            )
+            print(f"  part {k}: bytes [{start:,}, {end:,}) {rows:,} records: {part_s:.2f} s")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mb", type=int, default=1000, help="mainframe file size (default 1000)")
@@ -117,8 +149,12 @@ def main() -> None:
     parser.add_argument("--parts", type=int, default=4, help="parts of each fan-out (default 4)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per configuration; medians are compared")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for one DAG run")
+    parser.add_argument("--scan-cost", action="store_true", help="only measure the cost of cutting a VB file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, lake)")
     args = parser.parse_args()
+    if args.scan_cost:
+        scan_cost(args.size_mb, args.parts)
+        return
 
     tmp = Path(tempfile.mkdtemp(prefix="zaloni-fanout-"))
     try:
@@ -136,8 +172,8 @@ def main() -> None:
         shutil.copy(REPO / "benchmarks" / "dags" / "fanout_bench.py", dags / "fanout_bench.py")
         env = {"ZALONI_BENCH_DIR": str(data), "ZALONI_BENCH_PARTS": str(args.parts)}
         with edge_cluster(tmp, dags, extra_env=env) as cluster:
-            cluster.wait_until("the DAG to be parsed", lambda: cluster.request("GET", f"/api/v2/dags/{DAG_ID}"), 240)
-            cluster.request("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
+            cluster.wait_for("the DAG to be parsed", lambda: cluster.api("GET", f"/api/v2/dags/{DAG_ID}"), timeout=240)
+            cluster.api("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
             cluster.start_worker("a", "default", concurrency=1)
             wait_for_worker(cluster, "a")
             ones = []
@@ -158,7 +194,7 @@ def main() -> None:
 
     print()
     print(f"fan-out phase, {args.parts} parts, Edge workers of concurrency 1 (first part start -> last part end)")
-    print(f"{'source':<40} {'rows':>12} {'1 worker':>10} {'2 workers':>10} {'speed-up':>9}")
+    print(f"{'source':<40} {'rows':>12} {'1 worker':>10} {'2 workers':>10} {'speed-up':>9}   sum of part durations")
     labels = {
         "mainframe": f"mainframe {inputs['file_bytes'] / 1e6:,.0f} MB RECFM={args.recfm}",
         "table": "SQLite table",
@@ -168,7 +204,12 @@ def main() -> None:
         assert all(r[phase]["rows"] == expected for r in ones + twos), (phase, expected, ones, twos)
         a = statistics.median(r[phase]["seconds"] for r in ones)
         b = statistics.median(r[phase]["seconds"] for r in twos)
-        print(f"{labels[phase]:<40} {expected:>12,} {a:>9.1f}s {b:>9.1f}s {a / b:>8.2f}x")
+        work_a = statistics.median(sum(r[phase]["part_seconds"]) for r in ones)
+        work_b = statistics.median(sum(r[phase]["part_seconds"]) for r in twos)
+        print(
+            f"{labels[phase]:<40} {expected:>12,} {a:>9.1f}s {b:>9.1f}s {a / b:>8.2f}x   "
+            f"{work_a:.1f} s (1 worker), {work_b:.1f} s (2 workers)"
+        )
     for phase in PHASES:
         for n, run in [("1 worker", r) for r in ones] + [("2 workers", r) for r in twos]:
             r = run[phase]
