@@ -3,8 +3,9 @@
 It also shows the fan-out across workers: ``SqlSplitPlanOperator`` plans ranges, a mapped ``SqlToLakeOperator``
 prepares one part per range, and ``LakeCommitOperator`` publishes all parts in one commit.
 
-The warehouse here is a SQLite file that the first task creates (and grows on every run) from generated rows, so
-the DAG runs with no setup; its connection ``zaloni_demo_warehouse`` is defined by this file unless one exists.
+The warehouse here is a SQLite file that the first task creates (and grows on every run) from generated rows
+(``demo_samples.py``), so the DAG runs with no setup; its connection ``zaloni_demo_warehouse`` is defined there
+unless one exists.
 Against a real warehouse, point ``conn_id`` at any connection whose hook is a DbApiHook -- PostgreSQL (binary COPY
 through ADBC), MySQL, SQL Server, Oracle, Snowflake, Trino, ... -- and nothing else changes::
 
@@ -22,29 +23,16 @@ through ADBC), MySQL, SQL Server, Oracle, Snowflake, Trino, ... -- and nothing e
 
 from __future__ import annotations
 
-import json
-import os
-import sqlite3
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 
 from airflow.sdk import DAG, task
+from demo_samples import WAREHOUSE_CONN_ID, define_demo_connections, grow_warehouse, warehouse_path
 
 from airflow_zaloni.operators.commit import LakeCommitOperator
 from airflow_zaloni.operators.warehouse import LakeToSqlOperator, SqlSplitPlanOperator, SqlToLakeOperator
 
-CONN_ID = "zaloni_demo_warehouse"
-
-
-def demo_database() -> Path:
-    home = Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow")
-    return home / "demo_warehouse.sqlite"
-
-
-# The demo's own connection; a connection of that id defined in Airflow takes precedence.
-os.environ.setdefault(
-    f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps({"conn_type": "sqlite", "host": str(demo_database())})
-)
+CONN_ID = WAREHOUSE_CONN_ID
+define_demo_connections()
 
 
 with DAG(
@@ -57,44 +45,9 @@ with DAG(
 ):
 
     @task
-    def grow_warehouse(data_interval_start: datetime | None = None) -> dict[str, int]:
+    def grow_demo_warehouse(data_interval_start: datetime | None = None) -> dict[str, int]:
         """Add a day of orders and change a few customers (deterministic per interval, so re-runs agree)."""
-        day = (data_interval_start or datetime(2026, 11, 1)).replace(tzinfo=None)
-        with sqlite3.connect(demo_database()) as db:
-            db.executescript(
-                """
-                CREATE TABLE IF NOT EXISTS customers (
-                    customer_id INTEGER PRIMARY KEY, name TEXT, tier TEXT, updated_at TIMESTAMP);
-                CREATE TABLE IF NOT EXISTS orders (
-                    order_id INTEGER PRIMARY KEY, customer_id INTEGER, amount DECIMAL(10,2), status TEXT,
-                    ordered_at TIMESTAMP, paid BOOLEAN);
-                """
-            )
-            stamp = day.strftime("%Y-%m-%d %H:%M:%S")
-            db.executemany(
-                "INSERT OR IGNORE INTO customers VALUES (?, ?, 'bronze', ?)",
-                [(c, f"customer {c}", stamp) for c in range(1, 51)],
-            )
-            db.execute(  # a tenth of the customers change tier each day
-                "UPDATE customers SET tier = ?, updated_at = ? WHERE customer_id % 10 = ?",
-                (("gold", "silver", "bronze")[day.day % 3], stamp, day.day % 10),
-            )
-            first = day.toordinal() * 1000
-            db.executemany(
-                "INSERT OR REPLACE INTO orders VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        first + i,
-                        1 + i % 50,
-                        f"{(i * 37) % 10000 / 100:.2f}",
-                        ("new", "shipped", "returned")[i % 3],
-                        (day + timedelta(minutes=i)).strftime("%Y-%m-%d %H:%M:%S"),
-                        i % 4 != 0,
-                    )
-                    for i in range(1, 1001)
-                ],
-            )
-            return {"orders": db.execute("SELECT count(*) FROM orders").fetchone()[0]}
+        return grow_warehouse(warehouse_path(), data_interval_start or datetime(2026, 11, 1))
 
     land_orders = SqlToLakeOperator(
         task_id="land_orders",
@@ -146,7 +99,7 @@ with DAG(
         task_id="commit_order_parts", parts_task_id="land_order_parts", dataset="orders_fanout", system="warehouse"
     )
 
-    grown = grow_warehouse()
+    grown = grow_demo_warehouse()
     grown >> [land_orders, snapshot_customers, plan]
     land_orders >> export_orders
     parts >> commit

@@ -212,14 +212,22 @@ def test_lake_to_sql_upserts_into_postgres_with_copy_and_replaces_in_sqlite(
         assert db.execute("SELECT count(*), sum(amount) FROM orders").fetchone() == (100, 7575)
 
 
-def test_example_dag_runs_on_its_sqlite_warehouse(airflow_db: Path, airflow_home: Path) -> None:
-    run = run_dag(REPO / "example_dags" / "warehouse_ingest.py")
-    assert run.state == "success"
-    lake = Lake(str(airflow_home / "lake"))
+def test_example_dag_runs_on_its_sqlite_warehouse(
+    airflow_db: Path, airflow_home: Path, lake_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__ZALONI__LAKE_ROOT", str(lake_root))
+    warehouse = airflow_home / "demo_warehouse.sqlite"  # shared with the end-to-end example: start and leave it empty
+    warehouse.unlink(missing_ok=True)
+    try:
+        run = run_dag(REPO / "example_dags" / "warehouse_ingest.py")
+        assert run.state == "success"
+        with sqlite3.connect(warehouse) as db:
+            assert db.execute("SELECT count(*) FROM orders_from_lake").fetchone() == (1000,)
+    finally:
+        warehouse.unlink(missing_ok=True)
+    lake = Lake(str(lake_root))
     orders = lake.read_table(ORDERS)
     assert orders.num_rows == 1000
-    with sqlite3.connect(airflow_home / "demo_warehouse.sqlite") as db:
-        assert db.execute("SELECT count(*) FROM orders_from_lake").fetchone() == (1000,)
     customers = lake.read_table(DatasetRef("raw", "warehouse", "customers"))
     assert customers.num_rows == 50
     fanout = lake.read_table(DatasetRef("raw", "warehouse", "orders_fanout"))
