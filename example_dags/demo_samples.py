@@ -25,7 +25,8 @@ SPARK_CONN_ID = "spark_local"
 
 
 def home() -> Path:
-    return Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow")
+    """Where the samples live: ``$ZALONI_DEMO_DIR``, else ``$AIRFLOW_HOME``."""
+    return Path(os.environ.get("ZALONI_DEMO_DIR") or os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow")
 
 
 def warehouse_path() -> Path:

@@ -18,6 +18,9 @@ def test_end_to_end_lake_dag_lands_every_source_promotes_and_refines(
 ) -> None:
     root = tmp_path / "lake"
     monkeypatch.setenv("AIRFLOW__ZALONI__LAKE_ROOT", str(root))
+    # samples of its own: other example DAGs of the session grow the same demo warehouse and drop folder
+    monkeypatch.setenv("ZALONI_DEMO_DIR", str(tmp_path / "samples"))
+    monkeypatch.delenv("AIRFLOW_CONN_ZALONI_DEMO_WAREHOUSE", raising=False)
     dag_run = run_dag("example_dags/lake_end_to_end.py", logical_date=datetime(2026, 11, 26, tzinfo=timezone.utc))
     assert dag_run.state == "success"
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}

@@ -57,15 +57,22 @@ class Storage:
         return os.path.getsize(path)
 
     def create_exclusive(self, path: str, data: bytes) -> bool:
-        """Create ``path`` with ``data`` only if it does not exist; ``False`` if it does."""
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "wb") as f:
+        """Create ``path`` with ``data`` only if it does not exist; ``False`` if it does.
+
+        The content is written to a private temporary file first and then hard-linked into place, so the file
+        appears complete or not at all: a process killed half-way can never leave an empty lock behind.
+        """
+        tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+        with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        finally:
+            os.remove(tmp)
         return True
 
     def rename(self, src: str, dst: str) -> None:

@@ -27,8 +27,17 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def conformance_dir() -> Path:
+    """``$COBRIX_CONFORMANCE_DIR``, else ``shared/conformance/cobrix`` beside the checkout or beside one of its
+    parents (a clean clone for CI may live elsewhere than the working copy), else the workplace's own copy."""
     env = os.environ.get("COBRIX_CONFORMANCE_DIR")
-    return Path(env) if env else (REPO / ".." / "shared" / "conformance" / "cobrix").resolve()
+    if env:
+        return Path(env)
+    candidates = [parent / "shared" / "conformance" / "cobrix" for parent in REPO.resolve().parents]
+    candidates.append(Path("/work/shared/conformance/cobrix"))
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    return candidates[0]
 
 
 @dataclass
