@@ -92,7 +92,7 @@ def test_sigkill_at_random_moments_never_shows_partial_data_and_lands_exactly_on
             proc.wait(timeout=30)
             kills += 1
             journal_dir = root / "_zaloni" / "txn"
-            if journal_dir.exists() and any(journal_dir.iterdir()):
+            if journal_dir.exists() and any(p.suffix == ".json" for p in journal_dir.iterdir()):
                 killed_after_commit_point += 1
             for partition, ids in visible_partitions(root).items():
                 d = int(partition.rsplit("-", 1)[1])
