@@ -33,6 +33,7 @@ def lake_root() -> str:
 def writer_options() -> dict[str, int]:
     return {
         "row_group_rows": int(get("row_group_rows", "1000000")),
+        "row_group_bytes": int(get("row_group_bytes", str(16 * 1024 * 1024))),
         "max_rows_per_file": int(get("max_rows_per_file", "10000000")),
     }
 

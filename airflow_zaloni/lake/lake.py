@@ -17,7 +17,7 @@ from airflow_zaloni.lake.manifest import MANIFEST_NAME, STATE_NAME, schema_from_
 from airflow_zaloni.lake.paths import ZONES, DatasetRef, validate_partition
 from airflow_zaloni.lake.storage import Storage, open_storage
 from airflow_zaloni.lake.transaction import JOURNAL_DIR, OWNER_NAME, Transaction, apply_journal
-from airflow_zaloni.lake.writer import DEFAULT_MAX_ROWS_PER_FILE, DEFAULT_ROW_GROUP_ROWS
+from airflow_zaloni.lake.writer import DEFAULT_MAX_ROWS_PER_FILE, DEFAULT_ROW_GROUP_BYTES, DEFAULT_ROW_GROUP_ROWS
 
 
 class Lake:
@@ -26,6 +26,7 @@ class Lake:
     :param root: root of the lake.
     :param storage_options: options for the fsspec filesystem of the root.
     :param row_group_rows: rows per Parquet row group of the writers made by this lake's transactions.
+    :param row_group_bytes: in-memory bytes after which a writer closes a row group (whichever comes first).
     :param max_rows_per_file: rows per Parquet file before a writer starts the next file.
     :param lock_wait: seconds a commit waits for another commit of the same dataset to finish publishing.
     :param stale_after: seconds after which the staging folder or lock of an attempt on another host counts as
@@ -38,6 +39,7 @@ class Lake:
         *,
         storage_options: dict[str, Any] | None = None,
         row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
+        row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
         max_rows_per_file: int = DEFAULT_MAX_ROWS_PER_FILE,
         stale_after: float = locks.DEFAULT_STALE_AFTER,
         shared_stale_after: float = 86400.0,
@@ -46,6 +48,7 @@ class Lake:
         self.root = root
         self.storage: Storage = open_storage(root, storage_options)
         self.row_group_rows = row_group_rows
+        self.row_group_bytes = row_group_bytes
         self.max_rows_per_file = max_rows_per_file
         self.stale_after = stale_after
         self.shared_stale_after = shared_stale_after
@@ -71,7 +74,11 @@ class Lake:
         )
 
     def writer_defaults(self) -> dict[str, Any]:
-        return {"row_group_rows": self.row_group_rows, "max_rows_per_file": self.max_rows_per_file}
+        return {
+            "row_group_rows": self.row_group_rows,
+            "row_group_bytes": self.row_group_bytes,
+            "max_rows_per_file": self.max_rows_per_file,
+        }
 
     # -- writing ---------------------------------------------------------------------------------------------------
     def transaction(self, **kwargs: Any) -> Transaction:

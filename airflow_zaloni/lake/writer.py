@@ -20,7 +20,7 @@ from airflow_zaloni.lake.paths import DatasetRef
 from airflow_zaloni.lake.storage import Storage
 
 DEFAULT_ROW_GROUP_ROWS = 1_000_000
-DEFAULT_ROW_GROUP_BYTES = 128 * 1024 * 1024
+DEFAULT_ROW_GROUP_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_ROWS_PER_FILE = 10_000_000
 
 

@@ -111,6 +111,7 @@ class LakeIngestOperator(BaseOperator):
         return Lake(
             self.lake_root or config.lake_root(),
             row_group_rows=options["row_group_rows"],
+            row_group_bytes=options["row_group_bytes"],
             max_rows_per_file=options["max_rows_per_file"],
         )
 
