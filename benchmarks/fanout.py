@@ -40,7 +40,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.deployment.cluster import Cluster, edge_cluster  # noqa: E402
+from tests.deployment.cluster import EdgeCluster, edge_cluster  # noqa: E402
 from tests.fanout_data import COPYBOOK, VB_OPTIONS, customer_records, vb_bytes, write_repeated  # noqa: E402
 
 DAG_ID = "zaloni_fanout_bench"
@@ -74,7 +74,7 @@ def when(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def wait_for_worker(cluster: Cluster, node: str) -> None:
+def wait_for_worker(cluster: EdgeCluster, node: str) -> None:
     def ready() -> bool:
         workers = cluster.api("GET", f"/edge_worker/ui/worker?worker_name_pattern=edge-{node}")["workers"]
         return any(w["state"] in ("idle", "running") for w in workers)
@@ -82,7 +82,7 @@ def wait_for_worker(cluster: Cluster, node: str) -> None:
     cluster.wait_for(f"edge worker {node} to come online", ready, timeout=180)
 
 
-def run_once(cluster: Cluster, timeout: float) -> dict[str, Any]:
+def run_once(cluster: EdgeCluster, timeout: float) -> dict[str, Any]:
     run = cluster.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None})
     run_path = f"/api/v2/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}"
     state = cluster.wait_for(

@@ -12,15 +12,12 @@ Each worker runs with ``ZALONI_EDGE_NODE=<name>`` in its environment, so a task 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
 
 from tests.servers.airflow import AirflowServer, airflow_env, free_port, migrate
 from tests.servers.postgres import start_postgres
-
-T = TypeVar("T")
 
 
 class EdgeCluster(AirflowServer):
@@ -35,16 +32,6 @@ class EdgeCluster(AirflowServer):
 
     def up(self) -> bool:
         return bool(self._call("GET", "/api/v2/monitor/health"))
-
-    # the names benchmarks/fanout.py uses
-    def request(self, method: str, path: str, body: object = None) -> object:
-        return self.api(method, path, body)
-
-    def wait_until(self, what: str, check: Callable[[], T | None], timeout: float, interval: float = 1.0) -> T:
-        return self.wait_for(what, check, timeout=timeout, interval=interval)
-
-
-Cluster = EdgeCluster
 
 
 @contextmanager
