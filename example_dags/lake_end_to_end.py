@@ -13,13 +13,19 @@ made on the spot (``demo_samples.py``):
   ``trusted/warehouse/orders__quarantine``;
 * ``refine_revenue`` -- a Spark job (local mode) over the drop-folder orders into ``refined/sales/customer_revenue``,
   committed by the operator through the lake's protocol; skipped with a message when pyspark is not installed;
+* ``plan_spark_promotion`` -> ``promote_on_spark`` -> ``publish_spark_promotion`` -- the same data-quality rules run
+  as a Spark job (the engine for data that does not fit one worker): the drop-folder orders to
+  ``trusted/drop/orders`` and its quarantine, published in one commit once the job has succeeded;
 * ``land_salesforce`` and ``land_twitter`` -- skipped with a message naming the connection to add
   (``salesforce_default``, ``twitter_default``) until you add it.
 """
 
 from __future__ import annotations
 
+import shutil
+import sys
 from datetime import datetime
+from typing import Any
 
 from airflow.sdk import DAG, task
 from airflow.sdk.exceptions import AirflowSkipException
@@ -36,6 +42,7 @@ from demo_samples import (
     write_drop_files,
 )
 
+import airflow_zaloni.lake.promote_spark as promote_spark
 from airflow_zaloni.operators.files import FileToLakeOperator
 from airflow_zaloni.operators.mainframe import MainframeToLakeOperator
 from airflow_zaloni.operators.promote import LakePromoteOperator
@@ -54,6 +61,11 @@ ORDER_RULES = [
     {"rule": "range", "column": "amount", "min": 1, "max": 10000},
     {"rule": "allowed_values", "column": "status", "values": ["new", "shipped", "returned"]},
     {"rule": "row_count", "min": 1},
+]
+DROP_RULES = [
+    {"rule": "not_null", "column": ["order_id", "customer"]},
+    {"rule": "range", "column": "amount", "min": 5},
+    {"rule": "regex", "column": "customer", "pattern": "^C[0-9]{4}$"},
 ]
 
 
@@ -133,6 +145,47 @@ with DAG(
     )
 
     @task
+    def plan_spark_promotion(ti: Any = None, run_id: str | None = None) -> dict[str, Any]:
+        """Input files from the committed manifests, a fresh output folder for the job."""
+        from airflow_zaloni import config
+        from airflow_zaloni.lake import DatasetRef, Lake
+        from airflow_zaloni.lake.promote import spark_spec
+
+        landed = ti.xcom_pull(task_ids="land_drop_files")
+        output = home() / "spark-promotion" / (run_id or "run").replace(":", "-").replace("+", "-")
+        shutil.rmtree(output, ignore_errors=True)  # a retry starts from a clean folder
+        return spark_spec(
+            Lake(config.lake_root()),
+            source=DatasetRef("raw", "drop", "orders"),
+            partitions=[landed["partition"]],
+            target=DatasetRef("trusted", "drop", "orders"),
+            rules=DROP_RULES,
+            output=str(output),
+            max_quarantined_fraction=0.2,
+        )
+
+    spark_plan = plan_spark_promotion()
+    promote_on_spark = SparkJobOperator(
+        task_id="promote_on_spark",
+        application=promote_spark.__file__,
+        application_args=["{{ ti.xcom_pull(task_ids='plan_spark_promotion') | tojson }}"],
+        conn_id=SPARK_CONN_ID,
+        name="zaloni-promote-drop-orders",
+        conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"},
+        env_vars={"PYSPARK_PYTHON": sys.executable},  # the driver imports the rules from this package
+        driver_memory="512m",
+    )
+
+    @task
+    def publish_spark_promotion(spec: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
+        """Passing rows and quarantine in one commit, or nothing if the job reported a broken threshold."""
+        from airflow_zaloni import config
+        from airflow_zaloni.lake import Lake
+        from airflow_zaloni.lake.promote import publish_spark_output
+
+        return publish_spark_output(Lake(config.lake_root()), spec, run_id=run_id)
+
+    @task
     def check_salesforce() -> str:
         return require_connection("salesforce_default", "type 'salesforce' (username, password, security token)")
 
@@ -153,6 +206,8 @@ with DAG(
 
     samples >> [land_drop_files, land_mainframe, land_warehouse]
     land_warehouse >> promote_orders
-    [land_drop_files, check_spark()] >> refine_revenue
+    spark_ready = check_spark()
+    [land_drop_files, spark_ready] >> refine_revenue
+    [land_drop_files, spark_ready] >> spark_plan >> promote_on_spark >> publish_spark_promotion(spark_plan)
     check_salesforce() >> land_salesforce
     check_twitter() >> land_twitter

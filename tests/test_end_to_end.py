@@ -29,6 +29,7 @@ def test_end_to_end_lake_dag_lands_every_source_promotes_and_refines(
     lake = Lake(str(root))
     partition = "dt=2026-11-25"  # the run's data interval, not the wall clock
     rows = {ref.key: len(lake.read_table(ref, partition)) for ref in lake.datasets() if ref.zone != "landing"}
+    assert states["publish_spark_promotion"] in ("success", "skipped")
     assert rows["raw/drop/orders"] == 3000
     assert rows["raw/mainframe/customers"] == 200
     assert rows["raw/warehouse/orders"] == 1000
@@ -39,6 +40,13 @@ def test_end_to_end_lake_dag_lands_every_source_promotes_and_refines(
     if importlib.util.find_spec("pyspark.sql") is not None:
         revenue = lake.read_table(DatasetRef("refined", "sales", "customer_revenue"), partition)
         assert sum(revenue["orders"].to_pylist()) == 3000
+        # the same quality rules run as a Spark job, published in one commit
+        passed = rows["trusted/drop/orders"]
+        failed = rows["trusted/drop/orders__quarantine"]
+        assert passed + failed == 3000 and 0 < failed < 600
+        raw = lake.read_table(DatasetRef("raw", "drop", "orders"), partition).to_pylist()
+        expected_bad = sum(1 for r in raw if r["amount"] is None or r["amount"] < 5)
+        assert failed == expected_bad
     else:
         assert states["refine_revenue"] == "skipped"
     assert lake.verify() == []
