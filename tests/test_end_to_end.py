@@ -50,3 +50,11 @@ def test_end_to_end_lake_dag_lands_every_source_promotes_and_refines(
     else:
         assert states["refine_revenue"] == "skipped"
     assert lake.verify() == []
+
+    # The next day's run: the producer drops the same files again -- they are recognised and not landed twice,
+    # the warehouse brings a new day of orders, the Spark steps have nothing new to do.
+    nxt = run_dag("example_dags/lake_end_to_end.py", logical_date=datetime(2026, 11, 27, tzinfo=timezone.utc))
+    assert nxt.state == "success"
+    assert len(lake.read_table(DatasetRef("raw", "drop", "orders"))) == 3000
+    assert len(lake.read_table(DatasetRef("raw", "warehouse", "orders"), "dt=2026-11-26")) == 1000
+    assert {ti.task_id: ti.state for ti in nxt.get_task_instances()}["promote_on_spark"] == "skipped"
