@@ -50,11 +50,14 @@ class JobOutput:
         self.path_prefix = path_prefix.rstrip("/")
 
     def _writer(self, txn: Transaction, **kwargs: Any) -> LakeWriter:
-        return txn.writer(self.ref, self.partition, **kwargs)
+        # The writer only adopts the job's files; its own prefix never matches them ("part-..." from Spark).
+        return txn.writer(self.ref, self.partition, file_prefix="zaloni-job", **kwargs)
 
     def staging_path(self, *, fresh: bool) -> str:
         """The folder the job writes into (made now); ``fresh`` empties it first (a new submission)."""
-        txn = self.lake.transaction(txn_id=self.txn_id)
+        # shared: the staging outlives this process while the job runs (the task may defer, or be retried
+        # elsewhere), so other commits on the dataset must not clean it up as an abandoned attempt's
+        txn = self.lake.transaction(txn_id=self.txn_id, shared=True)
         folder = self._writer(txn).staging_dir
         if fresh:
             self.lake.storage.remove(folder)
@@ -87,7 +90,9 @@ class JobOutput:
                     }
                 ],
             }
-        txn = self.lake.transaction(txn_id=self.txn_id, run_id=run_id, try_number=try_number, producer=producer)
+        txn = self.lake.transaction(
+            txn_id=self.txn_id, shared=True, run_id=run_id, try_number=try_number, producer=producer
+        )
         try:
             writer = self._writer(txn, source=source)
             self._adopt(writer)

@@ -83,3 +83,34 @@ def test_staging_of_a_fanout_survives_the_cleanup_of_other_attempts(lake_root: P
     prepare(lake, 1, 100, 200)
     lake.commit_parts(TXN, [(REF, PART)], ["0000", "0001"])
     assert len(lake.read_table(REF, PART)) == 200
+
+
+def test_a_spark_jobs_staging_survives_commits_of_others_while_the_task_is_away(lake_root: Path) -> None:
+    """The job writes into staging while its task is deferred (its process gone); another commit meanwhile must
+    not clean that staging up as if it were an abandoned attempt."""
+    import json
+    import subprocess
+    import sys
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from airflow_zaloni.lake_job_output import JobOutput
+
+    lake = Lake(str(lake_root))
+    job = JobOutput(lake, REF, PART, run_key="dag/run1/refine")
+    folder = Path(job.staging_path(fresh=True))
+    pq.write_table(pa.table({"id": [1, 2, 3]}), folder / "part-00000-4f2c.snappy.parquet")  # what Spark writes
+    owner = folder.parent / "_owner.json"
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    record = json.loads(owner.read_text())
+    owner.write_text(json.dumps({**record, "pid": int(gone.stdout)}))  # the submitting task process has ended
+
+    source = CounterSource(lower=None, upper=5)
+    with lake.transaction(run_id="other") as txn:  # meanwhile, another run commits to the same dataset
+        writer = txn.writer(REF, "dt=2026-11-24", schema=source.schema)
+        for batch in source.batches():
+            writer.write_batch(batch)
+
+    job.commit(run_id="run1", try_number=1, producer="test", source={})
+    assert lake.read_table(REF, PART)["id"].to_pylist() == [1, 2, 3]
