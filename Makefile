@@ -9,10 +9,13 @@ STAMP := $(VENV)/.installed
 DEMO_HOME := $(CURDIR)/.demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint venv system-deps clean
+.PHONY: demo test lint venv system-deps test-system-deps clean
 
 system-deps:
 	@bash scripts/system-deps.sh
+
+test-system-deps:
+	@bash scripts/system-deps.sh --test
 
 $(STAMP): pyproject.toml Makefile scripts/system-deps.sh
 	@$(MAKE) --no-print-directory system-deps
@@ -33,7 +36,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check $(LINT_DIRS)
 	$(BIN)/mypy
 
-test: lint
+test: lint test-system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 DEMO_ENV := AIRFLOW_HOME=$(DEMO_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/example_dags \

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# System packages the project needs: the Kerberos headers that the HDFS provider's gssapi/krb5 build needs,
-# PostgreSQL server binaries (tests start their own server), a JDK for Spark, and Chromium for the browser test.
-# Installed when running as root, otherwise named in a clear error.
+# System packages the project needs, installed when running as root, otherwise named in a clear error.
+#   always:  the Kerberos headers that the HDFS provider's gssapi/krb5 build needs; a Java runtime for Spark
+#   --test:  PostgreSQL server binaries (tests start their own server), a JDK (a test compiles a Java Spark job)
+#            and Chromium (the browser test)
 set -euo pipefail
 
 missing=()
 command -v krb5-config >/dev/null 2>&1 || missing+=(libkrb5-dev)
-ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
 command -v java >/dev/null 2>&1 || missing+=(default-jdk-headless)
-command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
-command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if [[ "${1:-}" == "--test" ]]; then
+  ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
+  command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+fi
 
 if ((${#missing[@]} == 0)); then
   exit 0
