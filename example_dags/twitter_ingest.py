@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import DAG, BaseHook, task
-from airflow.sdk.exceptions import AirflowNotFoundException, AirflowSkipException
+from airflow.sdk import DAG, task
 
 from airflow_zaloni.operators.twitter import TwitterToLakeOperator
+from airflow_zaloni.utils.connections import require_connection
 
 CONN_ID = "twitter_default"
 
@@ -34,14 +34,7 @@ with DAG(
     @task
     def check_connection() -> str:
         """Skip the run, with a clear message, when no X connection is configured."""
-        try:
-            BaseHook.get_connection(CONN_ID)
-        except AirflowNotFoundException:
-            raise AirflowSkipException(
-                f"No Airflow connection {CONN_ID!r}: create one of type 'twitter' with the X app's bearer token in "
-                "its Password field to run this DAG."
-            ) from None
-        return CONN_ID
+        return require_connection(CONN_ID, "type 'twitter', with the X app's bearer token in its Password field")
 
     land = TwitterToLakeOperator(
         task_id="land_posts",
