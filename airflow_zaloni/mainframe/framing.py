@@ -772,66 +772,25 @@ class Framer:
     def _header_records(
         self, reader: _Reader, file_id: int, name: str, start: int | None, end: int | None
     ) -> Iterator[Chunk]:
+        """Records after a custom header whose parser gives each record's length (and whether it is a record)."""
         parser = self.header_parser
         assert parser is not None
         hl = parser.header_length
-        rid = 0
-        while True:
-            data = reader.fill(READ_SIZE)
-            if len(data) < hl:
-                return
-            base = reader.consumed
-            pos = 0
-            n = len(data)
-            starts: list[int] = []
-            lengths: list[int] = []
-            ids: list[int] = []
-            offs: list[int] = []
-            done = False
-            while pos + hl <= n:
-                try:
-                    length, valid = parser.parse(bytes(data[pos : pos + hl]), base + pos)
-                except ValueError as exc:
-                    raise DecodeError(f"record header: {exc}", file=name, offset=base + pos, record=rid) from None
-                if length < 0:
-                    raise DecodeError(
-                        f"record header parser gave a negative length ({length})",
-                        file=name,
-                        offset=base + pos,
-                        record=rid,
-                    )
-                if pos + hl + length > n:
-                    if reader.eof:
-                        raise DecodeError(
-                            f"truncated record: the header announces {length} bytes, {n - pos - hl} are left",
-                            file=name,
-                            offset=base + pos,
-                            record=rid,
-                        )
-                    break
-                off = base + pos
-                if end is not None and off >= end:
-                    done = True
-                    break
-                if valid:
-                    if (start is None or off >= start) and self._keep(length):
-                        starts.append(pos + hl)
-                        lengths.append(length)
-                        ids.append(rid)
-                        offs.append(off)
-                    rid += 1
-                pos += hl + length
-                if len(starts) >= self.batch_rows:
-                    break
-            if starts:
-                yield self._emit(data[:pos], starts, lengths, ids, offs, lengths, file_id, name)
-            reader.advance(pos)
-            if done:
-                return
-            if pos == 0:
-                if reader.eof:
-                    return  # fewer bytes than a header: the end of the file, as Cobrix's parsers treat it
-                reader.fill(n + READ_SIZE)
+
+        def measure(data: bytes, pos: int, offset: int, rid: int) -> tuple[int, bool]:
+            try:
+                length, valid = parser.parse(bytes(data[pos : pos + hl]), offset)
+            except ValueError as exc:
+                raise DecodeError(f"record header: {exc}", file=name, offset=offset, record=rid) from None
+            if length < 0:
+                raise DecodeError(
+                    f"record header parser gave a negative length ({length})", file=name, offset=offset, record=rid
+                )
+            return length, valid
+
+        yield from self._walk_records(
+            reader, file_id, name, start, end, hl, measure, "the header announces {length} bytes, {left} are left"
+        )
 
     # -- records that describe their own length ----------------------------------------------------------------
 
@@ -839,11 +798,49 @@ class Framer:
         self, reader: _Reader, file_id: int, name: str, start: int | None, end: int | None
     ) -> Iterator[Chunk]:
         """record_length_field or variable-size OCCURS: each record's length comes from its own content."""
+
+        def measure(data: bytes, pos: int, offset: int, rid: int) -> tuple[int, bool]:
+            try:
+                if self.variable_record is not None:
+                    length = self.variable_record(data, pos)
+                else:
+                    assert self.length_of is not None
+                    length = self.length_of(bytes(data[pos : pos + self.copybook_size]))
+            except (ValueError, DecodeError) as exc:
+                raise DecodeError(
+                    f"cannot determine the record length: {exc}", file=name, record=rid, offset=offset
+                ) from None
+            if length <= 0:
+                raise DecodeError(f"the record length field gives {length}", file=name, record=rid, offset=offset)
+            return length, True
+
+        yield from self._walk_records(
+            reader, file_id, name, start, end, 0, measure, "{length} bytes expected, {left} left"
+        )
+
+    def _walk_records(
+        self,
+        reader: _Reader,
+        file_id: int,
+        name: str,
+        start: int | None,
+        end: int | None,
+        header_length: int,
+        measure: Callable[[bytes, int, int, int], tuple[int, bool]],
+        truncated: str,
+    ) -> Iterator[Chunk]:
+        """Frame records whose length only a per-record call can tell (``measure``), buffer by buffer.
+
+        ``measure(data, pos, file_offset, record_id)`` returns the length of the record after ``header_length``
+        bytes at ``pos`` and whether it counts as a record; ``truncated`` words the error for a record cut short
+        by the end of the file.
+        """
         rid = 0
+        need = max(header_length, 1)
         while True:
             data = reader.fill(READ_SIZE)
-            if not data:
-                return
+            if len(data) < need:
+                return  # fewer bytes than a header: the end of the file, as Cobrix's parsers treat it
             base = reader.consumed
             pos = 0
             n = len(data)
@@ -852,41 +849,30 @@ class Framer:
             ids: list[int] = []
             offs: list[int] = []
             done = False
-            while pos < n:
-                try:
-                    if self.variable_record is not None:
-                        length = self.variable_record(data, pos)
-                    else:
-                        assert self.length_of is not None
-                        length = self.length_of(bytes(data[pos : pos + self.copybook_size]))
-                except (ValueError, DecodeError) as exc:
-                    raise DecodeError(
-                        f"cannot determine the record length: {exc}", file=name, record=rid, offset=base + pos
-                    ) from None
-                if length <= 0:
-                    raise DecodeError(
-                        f"the record length field gives {length}", file=name, record=rid, offset=base + pos
-                    )
-                if pos + length > n:
+            while pos + need <= n:
+                off = base + pos
+                length, valid = measure(data, pos, off, rid)
+                if pos + header_length + length > n:
                     if reader.eof:
+                        left = n - pos - header_length
                         raise DecodeError(
-                            f"truncated record: {length} bytes expected, {n - pos} left",
+                            "truncated record: " + truncated.format(length=length, left=left),
                             file=name,
+                            offset=off,
                             record=rid,
-                            offset=base + pos,
                         )
                     break
-                off = base + pos
                 if end is not None and off >= end:
                     done = True
                     break
-                if (start is None or off >= start) and self._keep(length):
-                    starts.append(pos)
-                    lengths.append(length)
-                    ids.append(rid)
-                    offs.append(off)
-                rid += 1
-                pos += length
+                if valid:
+                    if (start is None or off >= start) and self._keep(length):
+                        starts.append(pos + header_length)
+                        lengths.append(length)
+                        ids.append(rid)
+                        offs.append(off)
+                    rid += 1
+                pos += header_length + length
                 if len(starts) >= self.batch_rows:
                     break
             if starts:
