@@ -7,9 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from airflow_zaloni.lake.lake import Lake
-from airflow_zaloni.lake.paths import DatasetRef
-
-QUARANTINE_SUFFIX = "__quarantine"
+from airflow_zaloni.lake.paths import QUARANTINE_SUFFIX, DatasetRef
 
 
 @dataclass
@@ -76,9 +74,10 @@ def summarize(lake: Lake, ref: DatasetRef, *, now: float | None = None) -> Datas
         else None
     )
     quarantined = None
-    if quarantine is not None and lake.partitions(quarantine):
+    quarantine_parts = lake.partitions(quarantine) if quarantine is not None else []
+    if quarantine is not None and quarantine_parts:
         quarantined = sum(
-            (lake.manifest(quarantine, p) or {}).get("totals", {}).get("rows") or 0 for p in lake.partitions(quarantine)
+            (lake.manifest(quarantine, p) or {}).get("totals", {}).get("rows") or 0 for p in quarantine_parts
         )
     return DatasetSummary(
         zone=ref.zone,

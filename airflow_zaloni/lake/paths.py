@@ -15,6 +15,8 @@ from airflow_zaloni.lake.errors import LakeError
 
 #: The zones in the order data moves through them.
 ZONES: tuple[str, ...] = ("landing", "raw", "trusted", "refined")
+#: Name suffix of the dataset that holds the rows a promotion quarantined (``<zone>/<system>/<name>__quarantine``).
+QUARANTINE_SUFFIX = "__quarantine"
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
 _PARTITION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*=[A-Za-z0-9_.\-]+$")

@@ -48,7 +48,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from airflow_zaloni.lake.errors import LakeError
-from airflow_zaloni.lake.paths import DatasetRef, validate_partition
+from airflow_zaloni.lake.paths import QUARANTINE_SUFFIX, DatasetRef, validate_partition
 from airflow_zaloni.lake.promote_plan import (
     DELETED_COL,
     FAILED_RULES_COLUMN,
@@ -92,7 +92,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-QUARANTINE_SUFFIX = "__quarantine"
 BATCH_ROWS = 131_072
 
 
