@@ -60,9 +60,12 @@ class Storage:
         """Create ``path`` with ``data`` only if it does not exist; ``False`` if it does.
 
         The content is written to a private temporary file first and then hard-linked into place, so the file
-        appears complete or not at all: a process killed half-way can never leave an empty lock behind.
+        appears complete or not at all: a process killed half-way can never leave an empty lock behind. The parent
+        folder is created when missing: a dataset's first commit may lock it before anything else was written there
+        (a file ingest with nothing to land only moves the ledger's state).
         """
         tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()

@@ -34,6 +34,13 @@ def schema_from(value: pa.Schema | dict[str, str] | None) -> pa.Schema | None:
     return pa.schema([pa.field(name, arrow_type(type_)) for name, type_ in value.items()])
 
 
+def archive_path(archive: str | None, folder: str) -> str | None:
+    """``archive_folder`` on the source's server: a relative one is taken inside the source ``folder``."""
+    if not archive:
+        return archive
+    return posixpath.normpath(archive if posixpath.isabs(archive) else posixpath.join(folder, archive))
+
+
 class FileToLakeOperator(LakeIngestOperator):
     """Land the files of a folder into the lake, each file exactly once.
 
@@ -75,8 +82,15 @@ class FileToLakeOperator(LakeIngestOperator):
         never ingested, and moved or deleted with the batch's files by ``completion``, so that the next batch is
         announced by a fresh marker (what ``FilePatternSensor(trigger_file=...)`` waits for). (templated)
     :param completion: ``leave``, ``move`` (to ``archive_folder``) or ``delete`` the files after the commit.
-    :param archive_folder: where ``completion="move"`` puts the files (a path on the same server). (templated)
+    :param archive_folder: where ``completion="move"`` puts the files: a path on the same server; a relative path
+        is relative to ``source`` (``"done"`` is ``<source>/done``), never to the worker's working directory.
+        (templated)
     :param on_vanished: ``fail`` or ``skip`` a listed file that is gone when it is read.
+    :param empty_files: a 0-byte file is ``skip``-ped (default: left in place, named in the log), an ``error``
+        (the run fails, nothing is published), or ``land``-ed (bytes and ledger, no rows).
+
+    A run with nothing to land (empty folder, nothing matches, everything already ingested) succeeds, publishes no
+    partition and leaves the watermark as it was; its summary says ``files_ingested: 0``.
     """
 
     template_fields: Sequence[str] = (
@@ -124,6 +138,7 @@ class FileToLakeOperator(LakeIngestOperator):
         completion: str = "leave",
         archive_folder: str | None = None,
         on_vanished: str = "fail",
+        empty_files: str = "skip",
         **kwargs: Any,
     ) -> None:
         if format == "binary":
@@ -157,6 +172,8 @@ class FileToLakeOperator(LakeIngestOperator):
         self.completion = completion
         self.archive_folder = archive_folder
         self.on_vanished = on_vanished
+        self.empty_files = empty_files
+        self._archive: str | None = None
         self._fs: FileSystem | None = None
         self._folder = ""
         self._result: IngestResult | None = None
@@ -185,7 +202,7 @@ class FileToLakeOperator(LakeIngestOperator):
         self._fs, folder = connect(self.source, self.conn_id)
         self._folder = folder
         exclude = (*self.exclude, self.trigger_file) if self.trigger_file else self.exclude
-        archive = self.archive_folder
+        archive = self._archive = archive_path(self.archive_folder, folder)
         if archive and self.completion == "move":
             inside = posixpath.relpath(posixpath.normpath(archive), posixpath.normpath(folder))
             if not inside.startswith(".."):
@@ -207,6 +224,7 @@ class FileToLakeOperator(LakeIngestOperator):
             schema_drift=self.schema_drift,
             file_column=self.file_column,
             on_vanished=self.on_vanished,
+            empty_files=self.empty_files,
         )
         self._result = files.run(txn, txn.lake, landing=landing, raw=raw, partition=partition)
         self._sources.append(files.describe())
@@ -231,7 +249,7 @@ class FileToLakeOperator(LakeIngestOperator):
                     marker = self._fs.stat(posixpath.join(self._folder, self.trigger_file))
                     if marker is not None:
                         files = [*files, RemoteFile(marker.path, self.trigger_file, marker.size, marker.mtime)]
-                done = complete(self._fs, files, self.completion, self.archive_folder, self.source)
+                done = complete(self._fs, files, self.completion, self._archive, self.source)
                 for line in done:
                     self.log.info("Completion: %s", line)
                 summary["ingest"] = result.summary()

@@ -6,7 +6,9 @@ place that turns a location (``/data/drop``, ``sftp:///incoming``, ``ftp:///out`
 ``s3://bucket/prefix``...) plus an Airflow connection id into a filesystem, importing Airflow's hooks lazily.
 
 Paths are POSIX strings. Listings never trust the names a server sends: a name that could climb out of the listed
-folder (``..``, ``/``, ``\\``, a drive letter, control characters) is refused with :class:`UnsafeNameError`.
+folder (``..``, ``/``, ``\\``, a drive letter, control characters) is refused with :class:`UnsafeNameError` when it
+is used (a file the pattern selects, a sub-folder a recursive listing enters); an odd name nobody asked for is left
+alone, so it cannot block the other files of the folder.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import ftplib
 import io
+import logging
 import os
 import posixpath
 import stat as stat_module
@@ -29,6 +32,8 @@ from airflow_zaloni.utils.retry import RetryError, RetryPolicy, retry_call
 if TYPE_CHECKING:
     import fsspec
     import paramiko
+
+log = logging.getLogger(__name__)
 
 
 class UnsafeNameError(SourceError):
@@ -74,8 +79,13 @@ class FileSystem(Protocol):
 
     kind: str
 
-    def list(self, folder: str, *, recursive: bool = False) -> Iterator[RemoteFile]:
-        """Yield the regular files in ``folder`` (and below it when ``recursive``)."""
+    def list(
+        self, folder: str, *, recursive: bool = False, accept: Callable[[str], bool] | None = None
+    ) -> Iterator[RemoteFile]:
+        """Yield the regular files in ``folder`` (and below it when ``recursive``).
+
+        :param accept: only files whose relative path it accepts are yielded, and only their names are checked.
+        """
         ...
 
     def stat(self, path: str) -> RemoteFile | None:
@@ -100,20 +110,32 @@ def _walk(
     recursive: bool,
     entries: Callable[[str], Iterator[tuple[str, bool, int, float]]],
     where: str,
+    accept: Callable[[str], bool] | None = None,
 ) -> Iterator[RemoteFile]:
-    """Shared recursive walk: ``entries(dir)`` yields ``(name, is_dir, size, mtime)``; names are checked."""
+    """Shared recursive walk: ``entries(dir)`` yields ``(name, is_dir, size, mtime)``.
+
+    Only the names that are used are checked, so one odd name in a drop folder (``junk\x01.txt``) does not block
+    every pattern: a file name when ``accept(relative path)`` takes it (every file when ``accept`` is ``None``),
+    a folder name before the walk descends into it. A sub-folder with an unsafe name is not descended into (a
+    warning names it); a matching file with an unsafe name raises :class:`UnsafeNameError`.
+    """
     stack = [("", folder)]
     while stack:
         rel_dir, abs_dir = stack.pop()
         for name, is_dir, size, mtime in sorted(entries(abs_dir)):
-            check_name(name, where=f"{where}:{abs_dir}")
             rel = f"{rel_dir}{name}"
-            full = posixpath.join(abs_dir, name)
             if is_dir:
-                if recursive:
-                    stack.append((rel + "/", full))
-            else:
-                yield RemoteFile(path=full, relative=rel, size=size, mtime=mtime)
+                if not recursive:
+                    continue
+                try:
+                    check_name(name, where=f"{where}:{abs_dir}")
+                except UnsafeNameError as err:
+                    log.warning("Not descending into a sub-folder: %s", err)
+                    continue
+                stack.append((rel + "/", posixpath.join(abs_dir, name)))
+            elif accept is None or accept(rel):
+                check_name(name, where=f"{where}:{abs_dir}")
+                yield RemoteFile(path=posixpath.join(abs_dir, name), relative=rel, size=size, mtime=mtime)
 
 
 class LocalFileSystem:
@@ -121,7 +143,9 @@ class LocalFileSystem:
 
     kind = "local"
 
-    def list(self, folder: str, *, recursive: bool = False) -> Iterator[RemoteFile]:
+    def list(
+        self, folder: str, *, recursive: bool = False, accept: Callable[[str], bool] | None = None
+    ) -> Iterator[RemoteFile]:
         def entries(path: str) -> Iterator[tuple[str, bool, int, float]]:
             with os.scandir(path) as it:
                 for entry in it:
@@ -132,7 +156,7 @@ class LocalFileSystem:
                     if stat_module.S_ISDIR(st.st_mode) or stat_module.S_ISREG(st.st_mode):
                         yield entry.name, stat_module.S_ISDIR(st.st_mode), st.st_size, st.st_mtime
 
-        return _walk(folder, recursive, entries, "local")
+        return _walk(folder, recursive, entries, "local", accept)
 
     def stat(self, path: str) -> RemoteFile | None:
         try:
@@ -164,14 +188,16 @@ class SFTPFileSystem:
         self._client = client
         self._on_close = on_close
 
-    def list(self, folder: str, *, recursive: bool = False) -> Iterator[RemoteFile]:
+    def list(
+        self, folder: str, *, recursive: bool = False, accept: Callable[[str], bool] | None = None
+    ) -> Iterator[RemoteFile]:
         def entries(path: str) -> Iterator[tuple[str, bool, int, float]]:
             for attr in self._client.listdir_attr(path):
                 mode = attr.st_mode or 0
                 if stat_module.S_ISDIR(mode) or stat_module.S_ISREG(mode):
                     yield attr.filename, stat_module.S_ISDIR(mode), attr.st_size or 0, float(attr.st_mtime or 0)
 
-        return _walk(folder, recursive, entries, "sftp")
+        return _walk(folder, recursive, entries, "sftp", accept)
 
     def stat(self, path: str) -> RemoteFile | None:
         try:
@@ -279,8 +305,10 @@ class FTPFileSystem:
             else:
                 yield name, False, child.size, child.mtime
 
-    def list(self, folder: str, *, recursive: bool = False) -> Iterator[RemoteFile]:
-        return _walk(folder, recursive, self._entries, "ftp")
+    def list(
+        self, folder: str, *, recursive: bool = False, accept: Callable[[str], bool] | None = None
+    ) -> Iterator[RemoteFile]:
+        return _walk(folder, recursive, self._entries, "ftp", accept)
 
     def stat(self, path: str) -> RemoteFile | None:
         try:
@@ -336,13 +364,15 @@ class WebHDFSFileSystem:
     def __init__(self, client: Any) -> None:
         self._client = client
 
-    def list(self, folder: str, *, recursive: bool = False) -> Iterator[RemoteFile]:
+    def list(
+        self, folder: str, *, recursive: bool = False, accept: Callable[[str], bool] | None = None
+    ) -> Iterator[RemoteFile]:
         def entries(path: str) -> Iterator[tuple[str, bool, int, float]]:
             for name, status in self._client.list(path, status=True):
                 is_dir = status["type"] == "DIRECTORY"
                 yield name, is_dir, int(status.get("length", 0)), status.get("modificationTime", 0) / 1000.0
 
-        return _walk(folder, recursive, entries, "webhdfs")
+        return _walk(folder, recursive, entries, "webhdfs", accept)
 
     def stat(self, path: str) -> RemoteFile | None:
         status = self._client.status(path, strict=False)
@@ -401,7 +431,9 @@ class FsspecFileSystem:
     def __init__(self, fs: fsspec.AbstractFileSystem) -> None:
         self._fs = fs
 
-    def list(self, folder: str, *, recursive: bool = False) -> Iterator[RemoteFile]:
+    def list(
+        self, folder: str, *, recursive: bool = False, accept: Callable[[str], bool] | None = None
+    ) -> Iterator[RemoteFile]:
         def entries(path: str) -> Iterator[tuple[str, bool, int, float]]:
             for info in self._fs.ls(path, detail=True):
                 name = posixpath.basename(str(info["name"]).rstrip("/"))
@@ -411,7 +443,8 @@ class FsspecFileSystem:
                 yield name, is_dir, int(info.get("size") or 0), _fsspec_mtime(info)
 
         protocol = self._fs.protocol
-        return _walk(folder.rstrip("/"), recursive, entries, protocol if isinstance(protocol, str) else protocol[0])
+        where = protocol if isinstance(protocol, str) else protocol[0]
+        return _walk(folder.rstrip("/"), recursive, entries, where, accept)
 
     def stat(self, path: str) -> RemoteFile | None:
         try:

@@ -167,3 +167,44 @@ def test_example_dag_ingests_the_drop_folder_once(airflow_home: Path) -> None:
     assert lake.read_table(orders).num_rows == 3000
     assert not list((airflow_home / "drop" / "orders").iterdir())  # the files and their _SUCCESS marker
     assert (archive / "_SUCCESS").exists()
+
+
+def test_a_first_run_on_an_empty_folder_succeeds_and_publishes_nothing(tmp_path: Path, lake_root: Path) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    task = FileToLakeOperator(
+        task_id="land", source=str(drop), pattern="*.csv", dataset="orders", lake_root=str(lake_root)
+    )
+    summary = task.execute(context(1))  # type: ignore[arg-type]
+    assert summary["rows"] == 0 and summary["datasets"] == [] and summary["ingest"]["files_ingested"] == 0
+    assert Lake(str(lake_root)).partitions(RAW) == [] and Lake(str(lake_root)).partitions(LEDGER) == []
+    climbing = FileToLakeOperator(
+        task_id="land", source=str(drop), pattern="../*.csv", dataset="orders", lake_root=str(lake_root)
+    )
+    with pytest.raises(SourceError, match=r"pattern '\.\./\*\.csv' must be relative to the source folder"):
+        climbing.execute(context(2))  # type: ignore[arg-type]
+
+
+def test_a_relative_archive_folder_is_inside_the_source_folder(
+    tmp_path: Path, lake_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "a.csv").write_bytes(b"id\n1\n")
+    elsewhere = tmp_path / "worker-cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # a worker's working directory has nothing to do with the drop folder
+    task = FileToLakeOperator(
+        task_id="land",
+        source=str(drop),
+        dataset="orders",
+        lake_root=str(lake_root),
+        completion="move",
+        archive_folder="done",
+        empty_files="error",
+    )
+    assert task.execute(context(1))["ingest"]["files_ingested"] == 1  # type: ignore[arg-type]
+    assert (drop / "done" / "a.csv").read_bytes() == b"id\n1\n" and not (elsewhere / "done").exists()
+    (drop / "b.csv").write_bytes(b"")
+    with pytest.raises(SourceError, match=r"b\.csv is empty \(0 bytes\)"):
+        task.execute(context(2))  # type: ignore[arg-type]

@@ -156,8 +156,8 @@ def test_gzip_recursive_and_max_files(lake: Lake, drop: Path) -> None:
 class ShrinkingFS(LocalFileSystem):
     """A local folder whose files lose their tail between listing and reading (a writer truncating them)."""
 
-    def list(self, folder: str, *, recursive: bool = False):  # type: ignore[no-untyped-def]
-        listed = list(super().list(folder, recursive=recursive))
+    def list(self, folder: str, **kwargs):  # type: ignore[no-untyped-def]
+        listed = list(super().list(folder, **kwargs))
         for f in listed:
             with open(f.path, "r+b") as handle:
                 handle.truncate(f.size // 2)
@@ -165,8 +165,8 @@ class ShrinkingFS(LocalFileSystem):
 
 
 class VanishingFS(LocalFileSystem):
-    def list(self, folder: str, *, recursive: bool = False):  # type: ignore[no-untyped-def]
-        listed = list(super().list(folder, recursive=recursive))
+    def list(self, folder: str, **kwargs):  # type: ignore[no-untyped-def]
+        listed = list(super().list(folder, **kwargs))
         os.remove(listed[0].path)
         return iter(listed)
 
@@ -215,3 +215,56 @@ def test_two_runs_racing_for_the_same_new_file_publish_it_once(lake: Lake, drop:
     with pytest.raises(CommitConflictError, match=r"orders\.files"):
         first.commit()
     assert ids(lake) == [1] and lake.partitions(RAW) == ["dt=2026-01-02"]
+
+
+# -- bad input, as a new user tries it (issue 18) ----------------------------------------------------------------------
+
+
+def test_a_run_with_nothing_to_land_publishes_nothing_and_keeps_the_watermark(lake: Lake, drop: Path) -> None:
+    # The dataset's first run, on an empty folder: no partition anywhere, no watermark, no crash.
+    first = run(lake, drop, "dt=2026-01-01", pattern="*.csv")
+    assert first.summary()["files_ingested"] == 0 and first.landed == []
+    assert lake.partitions(RAW) == [] and lake.partitions(LANDING) == [] and lake.partitions(LEDGER) == []
+    assert lake.watermark(LEDGER) is None
+    write(drop, "a.csv", "id,v\n1,x\n", mtime=1_700_000_000)
+    run(lake, drop, "dt=2026-01-02", pattern="*.csv")
+    # A later run whose pattern matches nothing: the watermark and the partitions stay as they were.
+    empty = run(lake, drop, "dt=2026-01-03", pattern="*.nothing")
+    assert empty.summary()["files_ingested"] == 0
+    assert lake.watermark(LEDGER) == 1_700_000_000
+    assert lake.partitions(RAW) == ["dt=2026-01-02"] and lake.partitions(LEDGER) == ["dt=2026-01-02"]
+
+
+@pytest.mark.parametrize("pattern", ["../*.csv", "sub/../../*.csv", "/etc/*"])
+def test_a_pattern_that_leaves_the_folder_is_refused(lake: Lake, drop: Path, pattern: str) -> None:
+    with pytest.raises(SourceError, match=r"pattern .* relative to the source folder"):
+        run(lake, drop, "dt=2026-01-01", pattern=pattern)
+    assert lake.datasets() == []
+
+
+def test_an_odd_name_that_does_not_match_blocks_nothing(lake: Lake, drop: Path) -> None:
+    write(drop, "junk\x01.txt", "whatever")
+    write(drop, "a.csv", "id,v\n1,x\n")
+    assert run(lake, drop, "dt=2026-01-01", pattern="*.csv").summary()["files_ingested"] == 1
+    # A pattern that does match the odd name still refuses it, naming it.
+    with pytest.raises(SourceError, match=r"unsafe file name 'junk\\x01\.txt'"):
+        run(lake, drop, "dt=2026-01-02", pattern="*.txt")
+
+
+def test_empty_files_follow_their_policy(lake: Lake, drop: Path) -> None:
+    write(drop, "a.csv", "id,v\n1,x\n", mtime=1000)
+    write(drop, "empty.csv", "", mtime=2000)
+    with pytest.raises(SourceError, match=r"empty\.csv is empty \(0 bytes\).*empty_files"):
+        run(lake, drop, "dt=2026-01-01", empty_files="error")
+    assert lake.datasets() == []
+    # "skip" (the default): the empty file is left alone, the others land.
+    skipped = run(lake, drop, "dt=2026-01-01")
+    assert [x.entry.path for x in skipped.landed] == ["a.csv"] and ids(lake) == [1]
+    # "land": its (empty) bytes are kept in landing and in the ledger, it adds no rows.
+    landed = run(lake, drop, "dt=2026-01-02", empty_files="land")
+    assert [x.entry.path for x in landed.landed] == ["empty.csv"]
+    assert (Path(lake.partition_path(LANDING, "dt=2026-01-02")) / "empty.csv").read_bytes() == b""
+    assert sorted(r["path"] for r in lake.read_table(LEDGER).to_pylist()) == ["a.csv", "empty.csv"]
+    assert ids(lake) == [1]
+    with pytest.raises(SourceError, match="empty_files"):
+        FileIngest(fs=LocalFileSystem(), folder=str(drop), location=str(drop), empty_files="maybe")

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COMPLETION_STRATEGIES = ("leave", "move", "delete")
+EMPTY_FILE_POLICIES = ("skip", "error", "land")
 REJECTED_SUFFIX = ".rejected"
 REJECTED_SCHEMA = pa.schema(
     [
@@ -122,6 +123,13 @@ class FileIngest:
     :param schema_drift: ``fail``, ``union`` or ``string`` (see :mod:`.drift`).
     :param file_column: name of a column added with the source file of each row, or ``None``.
     :param on_vanished: ``fail`` or ``skip`` a file that is gone or changed size by the time it is read.
+    :param empty_files: what a 0-byte file does: ``skip`` (default: left where it is, not recorded, looked at again
+        next run, a log line names it), ``error`` (the run fails naming it, nothing is published) or ``land`` (its
+        empty bytes go to landing and the ledger like any file, adding no rows).
+
+    A run with nothing to land (the folder is empty, nothing matches, everything is in the lake already) is not
+    an error: it publishes no partition in any zone, leaves the watermark and every earlier partition as they
+    are, and reports ``files_ingested == 0``.
     """
 
     fs: FileSystem
@@ -140,6 +148,20 @@ class FileIngest:
     schema_drift: str = "fail"
     file_column: str | None = None
     on_vanished: str = "fail"
+    empty_files: str = "skip"
+
+    def __post_init__(self) -> None:
+        if self.empty_files not in EMPTY_FILE_POLICIES:
+            raise SourceError(
+                f"unknown empty_files policy {self.empty_files!r}: expected one of {', '.join(EMPTY_FILE_POLICIES)}"
+            )
+        parts = self.pattern.split("/")
+        if self.pattern.startswith("/") or ".." in parts:
+            # It could never match (listed paths are relative and never hold ".."): say so instead of landing nothing.
+            raise SourceError(
+                f"pattern {self.pattern!r} must be relative to the source folder {self.folder!r} and may not climb "
+                "out of it with '..'; point the source at the folder you mean instead"
+            )
 
     # -- selecting ----------------------------------------------------------------------------------------------
     def matches(self, relative: str) -> bool:
@@ -154,8 +176,14 @@ class FileIngest:
         """The files to consider, oldest first (by modification time, then path)."""
         now = time.time() if now is None else now
         chosen = []
-        for f in self.fs.list(self.folder, recursive=self.recursive):
-            if not self.matches(f.relative):
+        for f in self.fs.list(self.folder, recursive=self.recursive, accept=self.matches):
+            if f.size == 0 and self.empty_files != "land":
+                if self.empty_files == "error":
+                    raise SourceError(
+                        f"{f.path} is empty (0 bytes); set empty_files='skip' to leave such files alone or "
+                        "'land' to keep them in landing and the ledger"
+                    )
+                log.warning("Skipped %s: it is empty (0 bytes; empty_files='skip')", f.path)
                 continue
             if f.size < self.min_size or (self.max_size is not None and f.size > self.max_size):
                 continue
@@ -331,7 +359,10 @@ class FileIngest:
 
     def _decode(self, txn: Transaction, raw: DatasetRef, partition: str, result: IngestResult) -> None:
         landed = result.landed
-        decodable = [x for x in landed if format_for(x.entry.landing_name, self.options) != "binary"]
+        # An empty file (empty_files="land") has no header or footer to decode: it adds no rows and no columns.
+        decodable = [x for x in landed if x.entry.size and format_for(x.entry.landing_name, self.options) != "binary"]
+        if not decodable:
+            return
         schemas = []
         for x in decodable:
             with _closing(decode(x.local_path, x.entry.path, self.options, self.schema)) as probe:
@@ -438,4 +469,11 @@ def validate_strategy(strategy: str, archive: str | None) -> None:
         raise SourceError("completion='move' needs archive_folder")
 
 
-__all__ = ["COMPLETION_STRATEGIES", "FileIngest", "IngestResult", "complete", "validate_strategy"]
+__all__ = [
+    "COMPLETION_STRATEGIES",
+    "EMPTY_FILE_POLICIES",
+    "FileIngest",
+    "IngestResult",
+    "complete",
+    "validate_strategy",
+]
