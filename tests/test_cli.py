@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+
 from airflow_zaloni.lake import DatasetRef, Lake
 from tests.sources_for_tests import CounterSource
 
@@ -69,3 +71,13 @@ def test_verify_exits_1_and_names_the_corrupted_file(lake_root: Path) -> None:
 def test_bad_dataset_name_is_reported_not_a_traceback(lake_root: Path) -> None:
     result = zaloni("lake", "show", str(lake_root), "raw/../etc")
     assert result.returncode == 2 and "must not contain '..'" in result.stderr
+
+
+def test_verify_reports_strings_that_are_not_utf8(lake_root: Path) -> None:
+    lake = Lake(str(lake_root))
+    batch = pa.record_batch({"v": pa.array([b"caf\xe9"], pa.binary()).view(pa.string())})
+    with lake.transaction(run_id="r", try_number=1) as txn:
+        txn.writer(REF, "dt=2026-11-24", schema=batch.schema, source={"system": "test"}).write_batch(batch)
+    result = zaloni("lake", "verify", str(lake_root))
+    assert result.returncode == 1
+    assert "column 'v', row 1: invalid UTF-8" in result.stdout and "1 problem(s)" in result.stdout

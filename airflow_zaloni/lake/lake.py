@@ -18,6 +18,7 @@ from airflow_zaloni.lake.paths import ZONES, DatasetRef, validate_partition
 from airflow_zaloni.lake.storage import Storage, open_storage
 from airflow_zaloni.lake.transaction import JOURNAL_DIR, OWNER_NAME, Transaction, apply_journal
 from airflow_zaloni.lake.writer import DEFAULT_MAX_ROWS_PER_FILE, DEFAULT_ROW_GROUP_BYTES, DEFAULT_ROW_GROUP_ROWS
+from airflow_zaloni.utils.arrow_text import parquet_text_problem
 
 
 class Lake:
@@ -282,7 +283,8 @@ class Lake:
 
     # -- checking ----------------------------------------------------------------------------------------------------
     def verify(self, refs: list[DatasetRef] | None = None) -> list[str]:
-        """Re-read every committed file and compare size and sha256 with its manifest; returns the problems."""
+        """Re-read every committed file and compare size and sha256 with its manifest, and check that the string
+        columns of its Parquet files are valid UTF-8; returns the problems."""
         problems: list[str] = []
         for ref in refs if refs is not None else self.datasets():
             for partition in self.partitions(ref):
@@ -304,6 +306,12 @@ class Lake:
                         problems.append(f"{path}: size {size} bytes, manifest says {entry['bytes']}")
                     elif digest.hexdigest() != entry["sha256"]:
                         problems.append(f"{path}: sha256 {digest.hexdigest()} does not match the manifest")
+                    elif path.endswith(".parquet"):
+                        # Intact bytes can still hold strings that are not UTF-8 (a producer broke Arrow's promise).
+                        with self.storage.open_read(path) as f:
+                            text_problem = parquet_text_problem(f)
+                        if text_problem is not None:
+                            problems.append(f"{path}: {text_problem}")
         return problems
 
 

@@ -142,6 +142,19 @@ def test_verify_names_a_corrupted_file(lake_root: Path) -> None:
     assert len(problems) == 1 and "part-00000.parquet" in problems[0] and "sha256" in problems[0]
 
 
+def test_verify_names_a_string_column_that_is_not_utf8(lake_root: Path) -> None:
+    # A producer that breaks Arrow's UTF-8 promise (as pyarrow's JSON reader did with latin-1 bytes): the file's
+    # sha256 matches its manifest, but reading it back as text fails; verify must say so.
+    lake = Lake(str(lake_root))
+    text = pa.array([b"ok", None, b"caf\xe9"], pa.binary()).view(pa.string())
+    batch = pa.record_batch({"id": pa.array([1, 2, 3], pa.int64()), "v": text})
+    with lake.transaction(run_id="r", try_number=1) as txn:
+        txn.writer(REF, PART, schema=batch.schema, source={"system": "test"}).write_batch(batch)
+    problems = lake.verify()
+    assert len(problems) == 1 and "part-00000.parquet" in problems[0]
+    assert "column 'v', row 3: invalid UTF-8 in a string column" in problems[0]
+
+
 @pytest.mark.parametrize("name", ["a/b", "..", "x..y", "bad\nname", "_hidden", ".hidden", ""])
 def test_dataset_names_that_could_escape_or_hide_are_refused(name: str) -> None:
     with pytest.raises(LakeError, match="dataset name"):

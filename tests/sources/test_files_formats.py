@@ -187,3 +187,73 @@ def test_file_source_fulfils_the_source_contract(tmp_path: Path) -> None:
     (tmp_path / "b.jsonl").write_bytes(b'{"x": 1}\nnot json\n{"x": 2}\n')
     lenient = read_jsonl(str(tmp_path / "b.jsonl"), bad_rows="quarantine")
     assert [b.num_rows for b in lenient.batches()] == [2] and [r.line for r in lenient.rejected] == [2]
+
+
+# -- text that is not valid in its declared encoding (issue 18) --------------------------------------------------------
+
+LATIN1_ROW = b"2,caf\xe9\n"  # "café" in latin-1: 0xE9 is not valid UTF-8
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "options", "where"),
+    [
+        ("a.jsonl", b'{"id": 1, "v": "ok"}\n{"id": 2, "v": "caf\xe9"}\n', FormatOptions(format="jsonl"), (2, 40)),
+        ("a.csv", b"id,v\n1,ok\n" + LATIN1_ROW, FormatOptions(), (3, 15)),
+        (
+            "a.tsv.gz",
+            gzip.compress(b"id\tv\n1\tok\n" + LATIN1_ROW.replace(b",", b"\t")),
+            FormatOptions(delimiter="\t"),
+            (3, 15),
+        ),
+        (
+            "a.txt",
+            b"1ok\n" + b"2caf\xe9\n",
+            FormatOptions(format="fixed", fixed_fields=FixedField.parse_spec([("id", 1), ("v", 4)])),
+            (2, 8),
+        ),
+    ],
+)
+def test_invalid_utf8_fails_naming_file_line_and_byte_offset(
+    tmp_path: Path, name: str, data: bytes, options: FormatOptions, where: tuple[int, int]
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    line, offset = where
+    with pytest.raises(
+        SourceError, match=rf"{name} line {line}, byte offset {offset}( \(uncompressed\))?: not valid utf-8.*encoding="
+    ):
+        read(path, options)
+
+
+def test_invalid_utf8_far_into_a_csv_and_with_a_given_schema_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "long.csv"
+    head = b"id,v\n" + b"".join(b"%d,row%d\n" % (i, i) for i in range(1, 200_001))
+    path.write_bytes(head + LATIN1_ROW)  # past Arrow's first block: the column was already inferred as string
+    offset = len(head) + 5
+    with pytest.raises(SourceError, match=rf"long\.csv line 200002, byte offset {offset}: not valid utf-8"):
+        read(path, FormatOptions())
+    schema = pa.schema([("id", pa.int64()), ("v", pa.string())])
+    with pytest.raises(SourceError, match=rf"long\.csv line 200002, byte offset {offset}: not valid utf-8"):
+        read(path, FormatOptions(), schema)
+
+
+def test_invalid_utf8_jsonl_lines_are_quarantined_and_latin1_reads_when_declared(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_bytes(b'{"id": 1, "v": "ok"}\n{"id": 2, "v": "caf\xe9"}\n{"id": 3, "v": "fine"}\n')
+    table, rejected = read(path, FormatOptions(format="jsonl", bad_rows="quarantine"))
+    assert table.column("id").to_pylist() == [1, 3]
+    table.validate(full=True)
+    [bad] = rejected
+    assert bad.line == 2 and bad.text == '{"id": 2, "v": "caf\\xe9"}' and "byte offset 19 of the line" in bad.reason
+    csv = tmp_path / "latin.csv"
+    csv.write_bytes(b"id,v\n" + LATIN1_ROW)
+    table, _ = read(csv, FormatOptions(encoding="latin-1"))
+    assert table.column("v").to_pylist() == ["café"]
+
+
+def test_invalid_strings_inside_a_parquet_file_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bad.parquet"
+    bad = pa.array([b"ok", b"caf\xe9"], pa.binary()).view(pa.string())
+    pq.write_table(pa.table({"id": [1, 2], "v": bad}), path)
+    with pytest.raises(SourceError, match=r"bad\.parquet: column 'v', row 2: invalid UTF-8 in a string column"):
+        read(path, FormatOptions(format="parquet"))

@@ -268,3 +268,11 @@ def test_empty_files_follow_their_policy(lake: Lake, drop: Path) -> None:
     assert ids(lake) == [1]
     with pytest.raises(SourceError, match="empty_files"):
         FileIngest(fs=LocalFileSystem(), folder=str(drop), location=str(drop), empty_files="maybe")
+
+
+def test_a_file_that_is_not_utf8_fails_the_run_and_publishes_nothing(lake: Lake, drop: Path) -> None:
+    write(drop, "good.jsonl", '{"id": 1, "v": "ok"}\n')
+    (drop / "latin.jsonl").write_bytes(b'{"id": 2, "v": "caf\xe9"}\n')
+    with pytest.raises(SourceError, match=r"latin\.jsonl line 1, byte offset 19: not valid utf-8"):
+        run(lake, drop, "dt=2026-01-01", options=FormatOptions(format="jsonl"))
+    assert all(lake.partitions(r) == [] for r in (RAW, LANDING, LEDGER))

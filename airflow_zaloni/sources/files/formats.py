@@ -5,6 +5,13 @@ the file and where in it (line, field, byte offset), because the person reading 
 
 A bad CSV or JSON row is either an error naming its line (``bad_rows="fail"``) or set aside as a :class:`Rejected`
 record for a quarantine dataset (``bad_rows="quarantine"``).
+
+Text must be valid in its declared ``encoding`` (UTF-8 unless told otherwise). Bytes that are not fail the file with
+an error naming it, the line and the byte offset (in the uncompressed data), and pointing at ``encoding=``; only
+JSON Lines in ``bad_rows="quarantine"`` sets such a line aside instead (it checks each line anyway; Arrow's CSV
+reader cannot set a row aside for its encoding). Every decoded batch is checked too (Arrow's full validation): a
+Parquet, ORC or Avro file with invalid strings fails naming the column and the row. Nothing with invalid UTF-8 in
+a ``string`` column reaches the lake.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from airflow_zaloni.sources.base import DEFAULT_BATCH_ROWS, SourceError
+from airflow_zaloni.utils.arrow_text import InvalidString, first_invalid_string
 
 FORMATS = ("csv", "jsonl", "fixed", "parquet", "avro", "orc", "binary")
 COMPRESSIONS = ("gzip", "bz2", "xz", "zip")
@@ -197,6 +205,8 @@ def decode(path: str, name: str, options: FormatOptions, schema: pa.Schema | Non
     rejected: list[Rejected] = []
 
     def explain(err: Exception) -> SourceError:
+        if isinstance(err, (_InvalidText, UnicodeDecodeError)) or _is_utf8_error(err):
+            return _bad_text(path, name, fmt, compression, options.encoding, err)
         if isinstance(err, _InvalidJson):
             return _bad_json_line(path, name, compression, options.encoding, str(err))
         return _wrap(name, err)
@@ -241,14 +251,77 @@ def _wrap(name: str, err: BaseException) -> SourceError:
 def _guarded(
     batches: Iterator[pa.RecordBatch], explain: Callable[[Exception], SourceError], temporary: str | None
 ) -> Iterator[pa.RecordBatch]:
+    rows = 0
     try:
-        yield from batches
+        for batch in batches:
+            bad = first_invalid_string(batch)
+            if bad is not None:
+                raise _InvalidText(bad, rows)
+            rows += batch.num_rows
+            yield batch
     except SourceError:
         raise
     except Exception as err:
         raise explain(err) from err
     finally:
         _remove(temporary)
+
+
+# --- text that is not valid in its encoding ---------------------------------------------------------------------
+
+
+class _InvalidText(Exception):
+    """A string that is not valid UTF-8 (or not valid in the declared encoding); :func:`decode` names where."""
+
+    def __init__(self, bad: InvalidString | None = None, first_row: int = 0) -> None:
+        super().__init__(bad.describe(first_row) if bad is not None else "invalid UTF-8")
+        self.bad = bad
+        self.first_row = first_row
+
+
+def _is_utf8_error(err: BaseException) -> bool:
+    return isinstance(err, pa.ArrowInvalid) and "invalid utf8" in str(err).lower()
+
+
+def _bad_text(path: str, name: str, fmt: str, compression: str | None, encoding: str, err: Exception) -> SourceError:
+    """The error for invalid text: the line and byte offset for text formats (re-reading the file: the error path
+    only), the column and row otherwise."""
+    if fmt in ("csv", "jsonl", "fixed"):
+        located = _locate_bad_text(path, name, compression, encoding)
+        if located is not None:
+            return located
+    if isinstance(err, _InvalidText) and err.bad is not None:
+        return SourceError(f"{name}: {err.bad.describe(err.first_row)}")
+    return SourceError(f"{name}: invalid UTF-8 in a string value ({err})")
+
+
+def _locate_bad_text(path: str, name: str, compression: str | None, encoding: str) -> SourceError | None:
+    """Name the first line that is not valid ``encoding``, decoding whole blocks (cut at a line end) at C speed."""
+    for stream, member in _text_streams(path, name, compression):
+        offset, line, rest = 0, 1, b""
+        while True:
+            block = stream.read(_BLOCK)
+            data = rest + block
+            cut = data.rfind(b"\n") + 1 if block else len(data)
+            if cut == 0:
+                rest = data  # no line end yet: read on
+                continue
+            chunk, rest = data[:cut], data[cut:]
+            try:
+                chunk.decode(encoding)
+            except UnicodeDecodeError as err:
+                number = line + chunk.count(b"\n", 0, err.start)
+                where = f"byte offset {offset + err.start}" + (" (uncompressed)" if compression else "")
+                return SourceError(
+                    f"{member} line {number}, {where}: not valid {encoding} ({err.reason}: "
+                    f"{chunk[err.start : err.end]!r}); if the file is in another encoding, set encoding= to it "
+                    "(for example 'latin-1' or 'cp1252')"
+                )
+            line += chunk.count(b"\n")
+            offset += len(chunk)
+            if not block:
+                break
+    return None
 
 
 # --- compression -------------------------------------------------------------------------------------------------
@@ -360,13 +433,17 @@ def _csv(
     try:
         reader = pacsv.open_csv(stream, read_options, parse_options, convert_options)
     except pa.ArrowInvalid as err:
-        raise explain(err) from err
+        raise (_InvalidText() if _is_utf8_error(err) else explain(err)) from err
+    given = {f.name: f.type for f in schema} if schema is not None else {}
+    if any(pa.types.is_binary(f.type) and not pa.types.is_binary(given.get(f.name, pa.null())) for f in reader.schema):
+        # Arrow infers "binary" for a column whose first block is not valid UTF-8: refuse it rather than land bytes.
+        raise _InvalidText()
 
     def batches() -> Iterator[pa.RecordBatch]:
         try:
             yield from reader
         except pa.ArrowInvalid as err:
-            raise explain(err) from err
+            raise (_InvalidText() if _is_utf8_error(err) else explain(err)) from err
 
     return reader.schema, batches()
 
@@ -420,7 +497,14 @@ def _jsonl_checked(
         good: list[bytes] = []
         size = 0
         for number, line in enumerate(_lines(stream), start=1):
-            text = line.decode(options.encoding, errors="replace")
+            try:
+                text = line.decode(options.encoding)
+            except UnicodeDecodeError as err:
+                reason = f"not valid {options.encoding} at byte offset {err.start} of the line ({err.reason})"
+                rejected.append(
+                    Rejected(name, number, line[:10_000].decode(options.encoding, "backslashreplace"), reason)
+                )
+                continue
             if not text.strip():
                 continue
             try:
