@@ -22,6 +22,7 @@ from airflow.sdk import BaseHook
 
 from airflow_zaloni.sources.twitter_client import DEFAULT_API_HOST, XClient
 from airflow_zaloni.utils.retry import RetryPolicy
+from airflow_zaloni.utils.tls import verify_setting
 
 try:  # the Task SDK's masker (Airflow 3)
     from airflow.sdk.log import mask_secret
@@ -30,17 +31,6 @@ except ImportError:  # pragma: no cover - older layouts
 
 _OAUTH1_FIELDS = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
 _SECRET_FIELDS = ("consumer_secret", "access_token", "access_token_secret")
-
-
-def _as_bool_or_path(value: Any) -> bool | str:
-    if isinstance(value, bool) or value is None:
-        return True if value is None else value
-    text = str(value).strip()
-    if text.lower() in ("true", "1", "yes", ""):
-        return True
-    if text.lower() in ("false", "0", "no"):
-        return False
-    return text  # a CA bundle path
 
 
 class TwitterHook(BaseHook):
@@ -109,7 +99,7 @@ class TwitterHook(BaseHook):
             **oauth1,
             "auth_type": auth_type,
             "api_host": host,
-            "verify": _as_bool_or_path(field("verify")),
+            "verify": verify_setting(field("verify")),
             "timeout": float(field("timeout") or 60),
             "rate_limit_budget": float(budget if budget is not None else 900),
         }

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_zaloni.operators.base import LakeIngestOperator
 from airflow_zaloni.sources.salesforce import BulkOptions, SalesforceClient, SalesforceSource
+from airflow_zaloni.utils.tls import PinnedVerifySession, verify_setting
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -113,7 +114,12 @@ class SalesforceToLakeOperator(LakeIngestOperator):
         """A fresh, authenticated simple-salesforce client from the connection (called again to re-authenticate)."""
         from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
 
-        sf = SalesforceHook(salesforce_conn_id=self.salesforce_conn_id).get_conn()
+        # The connection's "verify" extra (a CA bundle path, or false) is the session's, login included, and the
+        # environment's REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE cannot override it (they still apply without one).
+        extra = SalesforceHook.get_connection(self.salesforce_conn_id).extra_dejson
+        session = PinnedVerifySession()
+        session.verify = verify_setting(extra.get("verify"))
+        sf = SalesforceHook(salesforce_conn_id=self.salesforce_conn_id, session=session).get_conn()
         _mask(sf.session_id)
         return sf
 

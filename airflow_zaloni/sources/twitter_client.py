@@ -25,6 +25,7 @@ import tweepy
 
 from airflow_zaloni.sources.base import SourceError
 from airflow_zaloni.utils.retry import RetryError, RetryPolicy, retry_call
+from airflow_zaloni.utils.tls import PinnedVerifySession, describe_tls_failure
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def _body(response: requests.Response) -> Any:
         return response.text
 
 
-class _HostSession(requests.Session):
+class _HostSession(PinnedVerifySession):
     """The session of one :class:`XClient`: sends tweepy's requests to ``base_url`` and applies a timeout.
 
     The rewrite happens before the request is prepared, so an OAuth 1.0a signature covers the real URL.
@@ -132,9 +133,7 @@ class _HostSession(requests.Session):
                 url = self.base_url + url[len(origin) :]
                 break
         kwargs.setdefault("timeout", self.timeout)
-        # Passed explicitly because requests lets REQUESTS_CA_BUNDLE override ``Session.verify`` (but not this).
-        kwargs.setdefault("verify", self.verify)
-        return super().request(method, url, *args, **kwargs)
+        return super().request(method, url, *args, **kwargs)  # the session's CA wins over REQUESTS_CA_BUNDLE
 
 
 class _Retryable(Exception):
@@ -255,7 +254,7 @@ class XClient(tweepy.Client):
             return super().request(method, route, params=params, json=json, user_auth=user_auth)
         except requests.exceptions.SSLError as error:  # a certificate problem does not cure itself
             raise TwitterError(
-                f"{what}: TLS failed with {self.api_host}: {error}. Check the host, or the CA bundle set in the "
+                f"{what}: {describe_tls_failure(error)}. Check the host, or the CA bundle set in the "
                 "connection's 'verify' extra.",
                 route=route,
             ) from error

@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from airflow_zaloni.lake import DatasetRef, Lake
 from airflow_zaloni.operators.salesforce import SalesforceToLakeOperator
+from airflow_zaloni.sources.base import SourceError
 from airflow_zaloni.sources.salesforce import ApiBudgetExceeded
 from tests.servers.salesforce import (
     API_VERSION,
@@ -178,3 +180,22 @@ def test_missing_connection_skips_with_its_name(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.delenv("AIRFLOW_CONN_SALESFORCE_DEFAULT", raising=False)
     with pytest.raises(AirflowSkipException, match="No Airflow connection 'salesforce_default': add one of type"):
         require_connection("salesforce_default", "type 'salesforce'")
+
+
+def test_the_connections_verify_extra_is_the_ca_and_a_bad_certificate_fails_at_once(
+    server: SalesforceServer, lake_root: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    other_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    # The environment points elsewhere; the connection's own CA bundle is what the login and every call use.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other_ca))
+    monkeypatch.setenv("CURL_CA_BUNDLE", str(other_ca))
+    conn = json.loads(connection(server))
+    conn["extra"]["verify"] = server.ca_path
+    monkeypatch.setenv("AIRFLOW_CONN_SF_TEST", json.dumps(conn))
+    assert run(operator(lake_root))["rows"] == 300
+    conn["extra"]["verify"] = str(other_ca)
+    monkeypatch.setenv("AIRFLOW_CONN_SF_TEST", json.dumps(conn))
+    host = server.instance_url.removeprefix("https://")
+    with pytest.raises(SourceError, match=rf"TLS with {host} failed: certificate verify failed"):
+        run(operator(lake_root), DAY1 + dt.timedelta(days=1))

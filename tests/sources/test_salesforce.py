@@ -10,6 +10,8 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+import requests
+import trustme
 from simple_salesforce import Salesforce
 
 from airflow_zaloni.sources.base import Source, SourceError
@@ -448,3 +450,40 @@ def test_no_bulk_jobs_left_today(server: SalesforceServer, org: FakeOrg) -> None
     assert auto.describe()["api"] == "rest"
     with pytest.raises(SourceError, match=r"no Bulk API 2\.0 query jobs left today"):
         prepare(source(server, api="bulk", client=client_for(server, max_api_share=1.0)))
+
+
+# -- TLS: a certificate problem is not a network blip (issue 18) ------------------------------------------------------
+
+
+def fixed_session_client(server: SalesforceServer, verify: str, **kwargs: Any) -> SalesforceClient:
+    """A client on a simple-salesforce session whose CA setting is ``verify`` (trust_env left on, as by default)."""
+
+    def connect() -> Salesforce:
+        session = requests.Session()
+        session.verify = verify
+        return Salesforce(
+            instance_url=server.instance_url, session_id=server.org.issue_token(), session=session, version="59.0"
+        )
+
+    return SalesforceClient(connect, retry=kwargs.get("retry", FAST_RETRY), concurrency_wait=FAST_RETRY)
+
+
+def test_a_certificate_failure_fails_at_once_naming_host_and_problem(server: SalesforceServer, tmp_path: Path) -> None:
+    other_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    client = fixed_session_client(server, str(other_ca), retry=RetryPolicy(budget=3.0, initial=0.01, maximum=0.05))
+    host = server.instance_url.removeprefix("https://")
+    with pytest.raises(SourceError, match=rf"TLS with {host} failed: certificate verify failed: unable to get local"):
+        client.limits()
+    assert client.requests_sent == 1  # not retried: another attempt cannot cure a certificate
+
+
+def test_the_sessions_ca_wins_over_ca_bundle_variables(
+    server: SalesforceServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other_ca))
+    monkeypatch.setenv("CURL_CA_BUNDLE", str(other_ca))
+    client = fixed_session_client(server, server.ca_path)
+    assert "DailyApiRequests" in client.limits()

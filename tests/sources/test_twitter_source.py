@@ -379,3 +379,20 @@ def test_an_answer_that_is_not_json_fails_clearly(server: XApiServer, state: XSt
     state.fail("/2/tweets/search/recent", 200, body=b"<html><body>Service temporarily moved</body></html>")
     with pytest.raises(TwitterError, match=r"/2/tweets/search/recent .*the answer is not JSON"):
         read(TwitterPostsSource(client(server), endpoint="recent_search", query="#airflow"))
+
+
+def test_tls_uses_the_clients_ca_and_a_bad_certificate_fails_at_once(
+    server: XApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import trustme
+
+    other_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other_ca))  # the environment cannot override the client's CA
+    monkeypatch.setenv("CURL_CA_BUNDLE", str(other_ca))
+    assert client(server).search_recent_tweets("airflow")["data"]
+    host = server.url.removeprefix("https://")
+    with pytest.raises(SourceError, match=rf"TLS with {host} failed: certificate verify failed"):
+        XClient("test-bearer-token", api_host=server.url, verify=str(other_ca), retry=FAST_RETRY).search_recent_tweets(
+            "airflow"
+        )

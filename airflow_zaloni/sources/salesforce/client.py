@@ -5,7 +5,11 @@ borrows its ``requests`` session (proxies, TLS settings), instance and access to
 that it can stream large bodies, page through results one at a time, and apply one policy to every call:
 
 * server errors (5xx), ``UNABLE_TO_LOCK_ROW``, ``QUERY_TIMEOUT`` and dropped connections are retried with
-  exponential backoff inside a time budget (:mod:`airflow_zaloni.utils.retry`);
+  exponential backoff inside a time budget (:mod:`airflow_zaloni.utils.retry`); a TLS failure (a certificate
+  that does not verify) is not retried, since it does not cure itself: it fails at once naming host and problem;
+* the session's CA setting (``verify``) is sent with every request, so ``REQUESTS_CA_BUNDLE`` /
+  ``CURL_CA_BUNDLE`` in the environment cannot override a CA bundle chosen on purpose
+  (:mod:`airflow_zaloni.utils.tls`);
 * the org's concurrency limit (``REQUEST_LIMIT_EXCEEDED`` ... "Concurrent...", HTTP 429) is waited out with its
   own, longer budget, then the call resumes;
 * an expired session (``INVALID_SESSION_ID``) triggers one re-authentication through the ``connect`` factory
@@ -32,6 +36,7 @@ from airflow_zaloni.sources.salesforce.errors import (
     TransientApiError,
 )
 from airflow_zaloni.utils.retry import RetryError, RetryPolicy, retry_call
+from airflow_zaloni.utils.tls import describe_tls_failure, pin_verify
 
 if TYPE_CHECKING:
     from simple_salesforce import Salesforce
@@ -137,7 +142,10 @@ class SalesforceClient:
     @property
     def sf(self) -> Salesforce:
         if self._sf is None:
-            self._sf = self._connect()
+            try:
+                self._sf = self._connect()
+            except requests.exceptions.SSLError as exc:
+                raise SourceError(f"Salesforce login: {_tls_advice(exc)}") from exc
         return self._sf
 
     @property
@@ -267,8 +275,15 @@ class SalesforceClient:
         self.requests_sent += 1
         try:
             response = sf.session.request(
-                method, url, params=params, json=json, headers=all_headers, stream=stream, timeout=self.timeout
+                method,
+                url,
+                **pin_verify(
+                    sf.session,
+                    {"params": params, "json": json, "headers": all_headers, "stream": stream, "timeout": self.timeout},
+                ),
             )
+        except requests.exceptions.SSLError as exc:  # a ConnectionError to requests, but no retry can cure it
+            raise SourceError(f"{what}: {_tls_advice(exc)}") from exc
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise TransientApiError(what, 0, "CONNECTION_ERROR", str(exc)) from exc
         if self.budget is not None and "Sforce-Limit-Info" in response.headers:
@@ -278,6 +293,13 @@ class SalesforceClient:
             response.close()
             raise SalesforceApiError.from_response(what, response.status_code, body)
         return response
+
+
+def _tls_advice(exc: requests.exceptions.SSLError) -> str:
+    return (
+        f"{describe_tls_failure(exc)}. Check the instance URL, or the CA bundle in the connection's 'verify' extra "
+        "(the path of a PEM file; false turns checking off)"
+    )
 
 
 def _gave_up(what: str, exc: RetryError, doing: str) -> SalesforceApiError:
