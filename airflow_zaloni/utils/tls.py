@@ -41,7 +41,7 @@ def pin_verify(session: requests.Session, kwargs: dict[str, Any]) -> dict[str, A
 class PinnedVerifySession(requests.Session):
     """A session whose ``verify`` is not overridden by ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``."""
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> requests.Response:
         return super().request(method, url, *args, **pin_verify(self, kwargs))
 
 
