@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import decimal
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
@@ -55,27 +58,67 @@ def _options(pairs: list[str]) -> dict[str, str]:
 
 
 def decode_command(args: argparse.Namespace) -> int:
+    """Decode to ``--output`` (written under a temporary name, renamed into place only when every record decoded:
+    a failure leaves no file that looks complete, and an earlier output stays as it was) or to stdout (a stream
+    cannot be taken back: the error says how many rows were already written)."""
+    written = _RowCount()
     try:
         reader = MainframeReader(args.copybook, _options(args.option))
-        batches = reader.read(args.data)
+        if args.format == "parquet" and not args.output:
+            raise MainframeError("--format parquet needs --output")
+        batches = written.counting(reader.read(args.data))
         if args.format == "parquet":
-            if not args.output:
-                raise MainframeError("--format parquet needs --output")
             import pyarrow.parquet as pq
 
-            with pq.ParquetWriter(args.output, reader.schema) as writer:
+            with _replace_on_success(args.output) as tmp, pq.ParquetWriter(tmp, reader.schema) as writer:
                 for batch in batches:
                     writer.write_batch(batch)
         elif args.output:
-            with open(args.output, "w", encoding="utf-8") as f:
+            with _replace_on_success(args.output) as tmp, open(tmp, "w", encoding="utf-8") as f:
                 write_jsonl(batches, f)
         else:
             write_jsonl(batches, sys.stdout)
     except (MainframeError, OSError) as exc:
-        print(f"zaloni mainframe decode: {exc}", file=sys.stderr)
+        if args.output:
+            where = f"; {args.output} was not written"
+        elif written.rows:
+            where = f"; {written.rows} row(s) were already written to stdout: discard that output"
+        else:
+            where = ""
+        print(f"zaloni mainframe decode: {exc}{where}", file=sys.stderr)
         return 2
     print(f"{reader.records} record(s)", file=sys.stderr)
     return 0
+
+
+class _RowCount:
+    """Counts the rows written: a batch counts once the writer asks for the next one (it is done with it)."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+
+    def counting(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            yield batch
+            self.rows += batch.num_rows
+
+
+@contextlib.contextmanager
+def _replace_on_success(path: str) -> Iterator[str]:
+    """A temporary name next to ``path``; renamed to ``path`` if the block succeeds, removed if it does not."""
+    folder, name = os.path.split(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # the mode a plain open() would give, not mkstemp's private 0600
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
 
 
 def layout_command(args: argparse.Namespace) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow.parquet as pq
 import pytest
 
@@ -69,3 +71,38 @@ def test_bad_copybook_is_a_clear_error(tmp_path, capsys: pytest.CaptureFixture[s
     assert main(["mainframe", "decode", "--copybook", str(cpy), str(data)]) == 2
     err = capsys.readouterr().err
     assert "line 2" in err and "FROBNICATE" in err
+
+
+# -- a decode that fails half-way leaves no output that looks complete (issue 18) ---------------------------------
+
+
+def truncated_copy(tmp_path: Path) -> Path:
+    """The 1000-record file with its last record cut short: 999 records decode, then the error."""
+    cut = tmp_path / "cut.dat"
+    cut.write_bytes((CASE / "test3_data" / "TRAN2.AUG31.DATA.dat").read_bytes()[:-5])
+    return cut
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_a_failed_decode_leaves_no_output_file(tmp_path: Path, fmt: str, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out" / f"rows.{fmt}"
+    out.parent.mkdir()
+    out.write_bytes(b"the previous good output")
+    args = ["mainframe", "decode", "--copybook", str(CASE / "test3_copybook.cob"), "--format", fmt]
+    rc = main([*args, "--output", str(out), str(truncated_copy(tmp_path))])
+    assert rc == 2
+    assert "record 999" in capsys.readouterr().err
+    # Written under a temporary name and renamed only on success: the old file is untouched, nothing else is left.
+    assert out.read_bytes() == b"the previous good output"
+    assert sorted(p.name for p in out.parent.iterdir()) == [out.name]
+
+
+def test_a_failed_decode_to_stdout_says_how_many_rows_were_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc = main(["mainframe", "decode", "--copybook", str(CASE / "test3_copybook.cob"), str(truncated_copy(tmp_path))])
+    assert rc == 2
+    captured = capsys.readouterr()
+    written = len(captured.out.splitlines())
+    assert written > 0  # a stream cannot be taken back: the error says how much of it to discard
+    assert f"{written} row(s) were already written to stdout" in captured.err
