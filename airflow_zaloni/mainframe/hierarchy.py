@@ -9,22 +9,36 @@ group) and ``Record_Byte_Length`` the sum of the group's record lengths.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from airflow_zaloni.mainframe.copybook import _norm
-from airflow_zaloni.mainframe.decoder import Col
+from airflow_zaloni.mainframe.copybook import Copybook, _norm
+from airflow_zaloni.mainframe.decoder import Col, RecordDecoder, Rows
 from airflow_zaloni.mainframe.errors import OptionError
 from airflow_zaloni.mainframe.framing import Chunk
+from airflow_zaloni.mainframe.options import ReaderOptions
 
-if TYPE_CHECKING:
-    from airflow_zaloni.mainframe.reader import MainframeReader
+
+class SegmentReader(Protocol):
+    """What the regrouping uses of :class:`~airflow_zaloni.mainframe.reader.MainframeReader`. A protocol, so that
+    this module does not import the reader, which imports it (no import cycle)."""
+
+    opts: ReaderOptions
+    copybook: Copybook
+    decoder: RecordDecoder
+
+    def record_matrix(self, chunk: Chunk, lo: int, hi: int) -> tuple[Rows, np.ndarray]: ...
+
+    def decode_rows(self, chunk: Chunk, lo: int, hi: int, rows: Rows, lengths: np.ndarray) -> pa.RecordBatch | None: ...
+
+    def segment_values(self, rows: Rows, lengths: np.ndarray | None = None) -> pa.Array | None: ...
 
 
 class _Tree:
-    def __init__(self, reader: MainframeReader) -> None:
+    def __init__(self, reader: SegmentReader) -> None:
         o = reader.opts
         # Child segments in copybook order, whatever order the options list them in.
         order = {_norm(n.name): i for i, n in enumerate(reader.copybook.walk())}
@@ -58,7 +72,7 @@ class _Tree:
         return pa.struct(fields)
 
 
-def hierarchical_schema(reader: MainframeReader) -> pa.Schema:
+def hierarchical_schema(reader: SegmentReader) -> pa.Schema:
     tree = _Tree(reader)
     flat = reader.decoder.schema
 
@@ -75,7 +89,7 @@ def hierarchical_schema(reader: MainframeReader) -> pa.Schema:
     return pa.schema([pa.field(f.name, rebuild(f.type, f.name)) for f in flat if _norm(f.name) not in tree.parent])
 
 
-def hierarchical_batches(reader: MainframeReader, chunks: Iterator[Chunk]) -> Iterator[pa.RecordBatch]:
+def hierarchical_batches(reader: SegmentReader, chunks: Iterator[Chunk]) -> Iterator[pa.RecordBatch]:
     tree = _Tree(reader)
     schema = hierarchical_schema(reader)
     gen_id = reader.opts.generate_record_id
