@@ -85,6 +85,16 @@ def test_poke_mode_counts_only_old_enough_files(ftp: FTPServerInfo) -> None:
     assert result and result.xcom_value == ["a.csv", "b.csv"]  # type: ignore[union-attr]
 
 
+def test_poke_mode_ignores_empty_files_and_odd_names(ftp: FTPServerInfo) -> None:
+    sensor = FilePatternSensor(task_id="wait", source="ftp://drop_ftp@/in", pattern="*.csv", deferrable=False)
+    (ftp.root / "in" / "placeholder.csv").write_bytes(b"")  # ingest skips it (empty_files="skip"), so no wake-up
+    (ftp.root / "in" / "junk\x01.txt").write_bytes(b"x")  # listed by the server, not matched: must not block
+    assert sensor.poke({}) is False  # type: ignore[arg-type]
+    (ftp.root / "in" / "a.csv").write_bytes(b"id\n1\n")
+    result = sensor.poke({})  # type: ignore[arg-type]
+    assert result and result.xcom_value == ["a.csv"]  # type: ignore[union-attr]
+
+
 @pytest.mark.usefixtures("airflow_db")
 def test_sensor_defers_in_a_dag_run_until_the_batch_is_complete(ftp: FTPServerInfo) -> None:
     from tests.airflow_helpers import run_dag
