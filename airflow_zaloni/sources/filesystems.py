@@ -114,7 +114,7 @@ def _walk(
 ) -> Iterator[RemoteFile]:
     """Shared recursive walk: ``entries(dir)`` yields ``(name, is_dir, size, mtime)``.
 
-    Only the names that are used are checked, so one odd name in a drop folder (``junk\x01.txt``) does not block
+    Only the names that are used are checked, so one odd name in a drop folder (``junk\\x01.txt``) does not block
     every pattern: a file name when ``accept(relative path)`` takes it (every file when ``accept`` is ``None``),
     a folder name before the walk descends into it. A sub-folder with an unsafe name is not descended into (a
     warning names it); a matching file with an unsafe name raises :class:`UnsafeNameError`.

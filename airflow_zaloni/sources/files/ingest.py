@@ -177,18 +177,18 @@ class FileIngest:
         now = time.time() if now is None else now
         chosen = []
         for f in self.fs.list(self.folder, recursive=self.recursive, accept=self.matches):
-            if f.size == 0 and self.empty_files != "land":
+            if f.size < self.min_size or (self.max_size is not None and f.size > self.max_size):
+                continue
+            if self.min_age and now - f.mtime < self.min_age:
+                log.info("Not yet: %s was modified %.0fs ago (min_age %ss)", f.relative, now - f.mtime, self.min_age)
+                continue
+            if f.size == 0 and self.empty_files != "land":  # after min_age: a file just created may still grow
                 if self.empty_files == "error":
                     raise SourceError(
                         f"{f.path} is empty (0 bytes); set empty_files='skip' to leave such files alone or "
                         "'land' to keep them in landing and the ledger"
                     )
                 log.warning("Skipped %s: it is empty (0 bytes; empty_files='skip')", f.path)
-                continue
-            if f.size < self.min_size or (self.max_size is not None and f.size > self.max_size):
-                continue
-            if self.min_age and now - f.mtime < self.min_age:
-                log.info("Not yet: %s was modified %.0fs ago (min_age %ss)", f.relative, now - f.mtime, self.min_age)
                 continue
             chosen.append(f)
         return sorted(chosen, key=lambda f: (f.mtime, f.relative))
