@@ -74,8 +74,6 @@ def execute(cur: Any, sql: str, params: Bound) -> None:
     """Execute with parameters only when there are some: without, drivers do no ``%`` processing at all."""
     if params is None:
         cur.execute(sql)
-    elif isinstance(params, dict):
-        cur.execute(sql, params)
     else:
         cur.execute(sql, params)
 
