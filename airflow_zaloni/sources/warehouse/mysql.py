@@ -56,6 +56,8 @@ PROBE_TABLE = "zaloni_probe"
 
 #: Largest precision ConnectorX decodes as a decimal (rust_decimal's 28 digits); wider ones travel as text.
 CONNECTORX_DECIMAL_DIGITS = 28
+#: ConnectorX hands MySQL decimals over as decimal128(38, 10): a larger scale would be cut.
+CONNECTORX_DECIMAL_SCALE = 10
 #: Largest precision whose unscaled values always fit a signed 64-bit integer.
 INT64_DECIMAL_DIGITS = 18
 
@@ -271,7 +273,9 @@ def read_columns(
         elif pa.types.is_unsigned_integer(arrow_type) and col.db_type.lower().startswith("bit"):
             out.append(ReadColumn(col, f"CAST({ident} AS UNSIGNED) AS {name}"))
         elif pa.types.is_decimal(arrow_type) and arrow:
-            if arrow_type.precision <= INT64_DECIMAL_DIGITS:
+            if arrow_type.precision <= CONNECTORX_DECIMAL_DIGITS and arrow_type.scale <= CONNECTORX_DECIMAL_SCALE:
+                out.append(ReadColumn(col, f"{ident} AS {name}"))  # decimal128(38, 10) from ConnectorX, rescaled
+            elif arrow_type.precision <= INT64_DECIMAL_DIGITS:
                 out.append(
                     ReadColumn(col, f"CAST({ident} * {10**arrow_type.scale} AS SIGNED) AS {name}", unscaled=True)
                 )
