@@ -166,7 +166,7 @@ def start_mariadb(dbname: str = "warehouse") -> Iterator[MariaDbServer]:
             cur = admin.cursor()
             cur.execute(f"CREATE DATABASE `{dbname}` CHARACTER SET utf8mb4")
             cur.execute(f"CREATE USER '{USER}'@'127.0.0.1' IDENTIFIED BY '{PASSWORD}'")
-            cur.execute(f"GRANT ALL ON *.* TO '{USER}'@'127.0.0.1'")
+            cur.execute(f"GRANT ALL ON *.* TO '{USER}'@'127.0.0.1' WITH GRANT OPTION")  # tests make users
         finally:
             admin.close()
         yield MariaDbServer("127.0.0.1", port, USER, PASSWORD, dbname, sock, base)

@@ -308,3 +308,22 @@ def test_connectorx_without_a_uri_is_a_clear_error(my: MariaDbServer) -> None:
     src = WarehouseSource(connect=lambda: my.connect(), table="events", engine="connectorx")
     with pytest.raises(SourceError, match=r"engine 'connectorx' needs .* a connectorx_uri"):
         rows_of(src)
+
+
+def test_without_the_catalog_types_are_inferred_and_the_manifest_says_which(my: MariaDbServer) -> None:
+    """A user who may not create temporary tables reads on, with the columns typed from values named in stats."""
+    execute(
+        my,
+        "DROP USER IF EXISTS 'reader'@'127.0.0.1'",
+        "CREATE USER 'reader'@'127.0.0.1' IDENTIFIED BY 'reader-secret'",
+        f"GRANT SELECT ON `{my.dbname}`.`events` TO 'reader'@'127.0.0.1'",
+    )
+    import MySQLdb
+
+    def connect() -> Any:
+        return MySQLdb.connect(**{**my.connect_kwargs(), "user": "reader", "password": "reader-secret"})
+
+    src = WarehouseSource(connect=connect, table="events", incremental_column="id")
+    assert len(rows_of(src)) == 1002
+    assert src.stats["inferred_columns"] == ["id", "kind", "updated_at"]
+    assert src.schema is not None and src.schema.field("id").type == pa.int64()
