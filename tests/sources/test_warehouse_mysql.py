@@ -327,3 +327,17 @@ def test_without_the_catalog_types_are_inferred_and_the_manifest_says_which(my: 
     assert len(rows_of(src)) == 1002
     assert src.stats["inferred_columns"] == ["id", "kind", "updated_at"]
     assert src.schema is not None and src.schema.field("id").type == pa.int64()
+
+
+def test_every_mysql_type_lands_in_the_lake_and_reads_back_unchanged(my: MariaDbServer, tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    ref = DatasetRef("raw", "warehouse", "typed")
+    src = source(my, engine="connectorx", table="typed")
+    with lake.transaction(run_id="r") as txn:
+        writer = txn.writer(ref, "dt=1")
+        for batch in src.batches():
+            writer.write_batch(batch)
+    landed = lake.read_table(ref, "dt=1")
+    assert src.schema is not None and landed.schema.equals(src.schema)
+    direct = pa.Table.from_batches(list(source(my, table="typed").batches()))
+    assert landed.sort_by("id").equals(direct.sort_by("id"))
