@@ -176,3 +176,42 @@ def test_parameters_from_dag_run_conf_are_bound_not_executed(
     run = run_dag(dag_file, conf={"note": "x"}, logical_date=datetime(2026, 11, 2, tzinfo=timezone.utc))
     assert run.state == "success"
     assert lake.read_table(ref)["id"].to_pylist() == [3]
+
+
+def test_fanout_parts_on_mapped_tasks_are_published_by_one_commit(
+    my: MariaDbServer, lake_root: Path, monkeypatch: pytest.MonkeyPatch, airflow_db: Path, tmp_path: Path
+) -> None:
+    execute(
+        my,
+        "DROP TABLE IF EXISTS fanout",
+        "CREATE TABLE fanout (id int, at timestamp NULL)",
+        "INSERT INTO fanout SELECT seq, TIMESTAMP'2026-11-01 02:00:00' + INTERVAL seq MINUTE FROM seq_1_to_100",
+        "INSERT INTO fanout VALUES (NULL, NULL)",
+    )
+    monkeypatch.setenv("AIRFLOW__ZALONI__LAKE_ROOT", str(lake_root))
+    dag_file = tmp_path / "warehouse_mysql_fanout.py"
+    dag_file.write_text(
+        "from datetime import datetime\n"
+        "from airflow.sdk import DAG\n"
+        "from airflow_zaloni.operators.commit import LakeCommitOperator\n"
+        "from airflow_zaloni.operators.warehouse import SqlSplitPlanOperator, SqlToLakeOperator\n"
+        "with DAG('warehouse_mysql_fanout', schedule=None, start_date=datetime(2026, 1, 1)):\n"
+        "    plan = SqlSplitPlanOperator(task_id='plan', conn_id='my', table='fanout', split_column='at',\n"
+        "        num_parts=3, dataset='fanout', incremental_column='id')\n"
+        "    parts = SqlToLakeOperator.partial(task_id='part', conn_id='my', table='fanout', dataset='fanout',\n"
+        "        incremental_column='id', reconcile=True, fanout=True).expand(split=plan.output)\n"
+        "    parts >> LakeCommitOperator(task_id='commit', parts_task_id='part', dataset='fanout',\n"
+        "        system='warehouse')\n"
+    )
+    run = run_dag(dag_file)
+    assert run.state == "success"
+    lake = Lake(str(lake_root))
+    ref = DatasetRef("raw", "warehouse", "fanout")
+    (partition,) = lake.partitions(ref)
+    table = lake.read_table(ref)
+    ids = table["id"].to_pylist()
+    assert sorted(i for i in ids if i is not None) == list(range(1, 101)) and ids.count(None) == 1
+    assert table.schema.field("at").type == pa.timestamp("us", tz="UTC")
+    manifest = lake.manifest(ref, partition)
+    assert manifest is not None and len(manifest["extra"]["parts"]) == 3
+    assert lake.watermark(ref) == 100
