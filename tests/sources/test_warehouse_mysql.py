@@ -39,6 +39,7 @@ TYPED_COLUMNS = {
     "bu": ("bigint unsigned", pa.uint64()),
     "amount": ("decimal(18,4)", pa.decimal128(18, 4)),
     "wide": ("decimal(40,10)", pa.decimal256(40, 10)),
+    "fine": ("decimal(18,12)", pa.decimal128(18, 12)),
     "f": ("float", pa.float32()),
     "db": ("double", pa.float64()),
     "bits": ("bit(8)", pa.uint64()),
@@ -102,7 +103,7 @@ def my(mariadb_server: MariaDbServer) -> MariaDbServer:  # noqa: F811
         "INSERT INTO typed (id) VALUES (1)",
         # the session is in +02:00 (the server's default): '14:00:00' is 12:00 UTC
         "INSERT INTO typed VALUES (2, -128, 255, -32768, -8388608, 4294967295, -9223372036854775808, "
-        "18446744073709551615, 99999999999999.9999, 123456789012345678901234567890.0123456789, 1.5, "
+        "18446744073709551615, 99999999999999.9999, 123456789012345678901234567890.0123456789, -123456.789012345678, 1.5, "
         "-2.25, b'10000001', 'héllo', 'long text', x'00ff', '2024-02-29', '2024-01-01 12:00:00.123456', "
         "'2024-06-01 14:00:00.5', '-838:59:59', 2024, '{\"k\": [1, 2]}', 'b', 'x,y')",
         "INSERT INTO typed (id, amount, dd, dtm, ts) VALUES "
@@ -134,6 +135,7 @@ def test_mysql_types_come_from_the_server_not_from_the_values(my: MariaDbServer,
     assert limits["bg"] == -9223372036854775808 and limits["ti"] == -128
     assert limits["amount"] == decimal.Decimal("99999999999999.9999")
     assert limits["wide"] == decimal.Decimal("123456789012345678901234567890.0123456789")
+    assert limits["fine"] == decimal.Decimal("-123456.789012345678")  # 12 places: beyond ConnectorX's 10
     assert limits["f"] == 1.5 and limits["db"] == -2.25 and limits["bits"] == 0b10000001
     assert limits["vc"] == "héllo" and limits["bl"] == b"\x00\xff" and limits["doc"] == '{"k": [1, 2]}'
     assert limits["dd"] == dt.date(2024, 2, 29)
