@@ -168,10 +168,9 @@ def dbapi_batches(
     params: Bound,
     builder: BatchBuilder,
     batch_rows: int,
-    after: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Stream a query with ``fetchmany``; PostgreSQL through a server-side (named) cursor so the server, not the
-    client, holds the result. ``after`` post-processes each batch (MySQL: counts and drops the zero-date flags)."""
+    client, holds the result."""
     named = is_postgres(conn)
     cur = conn.cursor(name="zaloni_extract") if named else _streaming_cursor(conn)
     if named:
@@ -185,8 +184,7 @@ def dbapi_batches(
             rows = cur.fetchmany(batch_rows)
             if not rows:
                 break
-            batch = builder.build(rows, done)
-            yield after(batch) if after is not None else batch
+            yield builder.build(rows, done)
             done += len(rows)
     finally:
         with contextlib.suppress(Exception):

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import re
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
@@ -44,6 +45,8 @@ import pyarrow.compute as pc
 from airflow_zaloni.sources.base import SourceError
 from airflow_zaloni.sources.warehouse.dialect import SqlDialect
 from airflow_zaloni.sources.warehouse.types import MAX_DECIMAL128_PRECISION, ColumnType
+
+log = logging.getLogger(__name__)
 
 #: DB-API driver packages (``type(conn).__module__``) of MySQL protocol clients.
 MYSQL_DRIVERS = frozenset({"MySQLdb", "mysql", "pymysql"})
@@ -72,14 +75,18 @@ _INTEGERS = {
     "integer": (pa.int32(), pa.uint32()),
     "bigint": (pa.int64(), pa.uint64()),
 }
-_STRINGS = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set", "json", "uuid", "inet4"}
-_STRINGS |= {"inet6"}
+_STRINGS = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set", "json"}
+_STRINGS |= {"uuid", "inet4", "inet6"}  # MariaDB's own types, in their text form
 _BINARIES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
 _TYPE = re.compile(r"^\s*(\w+)\s*(?:\(([^)]*)\))?\s*(.*)$")
 
 
+def _driver(conn: Any) -> str:
+    return type(conn).__module__.split(".")[0]
+
+
 def is_mysql(conn: Any) -> bool:
-    return type(conn).__module__.split(".")[0] in MYSQL_DRIVERS
+    return _driver(conn) in MYSQL_DRIVERS
 
 
 # --------------------------------------------------------------------------------------------------- sessions
@@ -92,7 +99,7 @@ def prepare_session(conn: Any) -> None:
     the connection one of those; the reads pick their cursor class themselves (:func:`control_cursor`,
     :func:`streaming_cursor`), and the default cursor of the connection goes back to the plain, buffered one.
     """
-    driver = type(conn).__module__.split(".")[0]
+    driver = _driver(conn)
     if driver == "MySQLdb":
         import MySQLdb.cursors
 
@@ -111,14 +118,14 @@ def prepare_session(conn: Any) -> None:
 def control_cursor(conn: Any) -> Any:
     """A buffered tuple cursor: mysql-connector-python's default cursor is unbuffered, and a small query whose row
     is not fetched to the end fails the next one with "Unread result found"."""
-    if type(conn).__module__.split(".")[0] == "mysql":
+    if _driver(conn) == "mysql":
         return conn.cursor(buffered=True, raw=False, dictionary=False)
     return conn.cursor()
 
 
 def streaming_cursor(conn: Any) -> Any:
     """An unbuffered tuple cursor: the result stays on the server until ``fetchmany`` asks for it."""
-    driver = type(conn).__module__.split(".")[0]
+    driver = _driver(conn)
     if driver == "mysql":
         return conn.cursor(buffered=False, raw=False, dictionary=False)
     import importlib
@@ -154,9 +161,7 @@ def column_types(
         catalog = {str(row[0]): (_text(row[1]), row[2]) for row in cur.fetchall()}
         cur.execute(f"DROP TEMPORARY TABLE IF EXISTS {PROBE_TABLE}")
     except Exception as exc:  # a driver error: privileges, a read-only server
-        import logging
-
-        logging.getLogger(__name__).warning("cannot read the column types from the catalog: %s", exc)
+        log.warning("cannot read the column types from the catalog (types are inferred from values): %s", exc)
         return None
     finally:
         with contextlib.suppress(Exception):
@@ -356,7 +361,7 @@ def connectorx_uri(host: str, port: int | None, user: str | None, password: str 
 def literal(conn: Any) -> Callable[[Any], str]:
     """The client library's own quoting of a value as an SQL literal (mysqlclient's ``literal``), for ConnectorX,
     which takes no bind parameters."""
-    if type(conn).__module__.split(".")[0] != "MySQLdb":
+    if _driver(conn) != "MySQLdb":
         raise SourceError("inlined literals need a mysqlclient connection")
 
     def quote(value: Any) -> str:
