@@ -105,6 +105,7 @@ def column_types(conn: Any, plan: QueryPlan) -> list[ColumnType]:
     try:
         execute(cur, probe_sql, adapt_params(conn, probe_params))
         description = cur.description
+        flags = getattr(cur, "description_flags", None)  # mysqlclient reports the column flags apart
         with contextlib.suppress(Exception):
             cur.fetchall()
     finally:
@@ -124,8 +125,7 @@ def column_types(conn: Any, plan: QueryPlan) -> list[ColumnType]:
     if mysql.is_mysql(conn):
         from_sql, params = plan.source_sql()
         catalog = mysql.column_types(conn, from_sql, adapt_params(conn, params), names)
-        if catalog is not None:
-            return catalog
+        return catalog if catalog is not None else mysql.description_types(description, flags)
     return [ColumnType(n, None, "") for n in names]
 
 

@@ -175,6 +175,74 @@ def column_types(
     return out
 
 
+#: MySQL protocol column type codes (``FIELD_TYPE``) and flags, as both clients report them.
+_CODE_INTEGERS = {1: "tinyint", 2: "smallint", 9: "mediumint", 3: "int", 8: "bigint"}
+_CODE_DECIMALS = frozenset({0, 246})
+_CODE_OTHERS = {
+    4: ("float", pa.float32()),
+    5: ("double", pa.float64()),
+    7: ("timestamp", pa.timestamp("us", tz="UTC")),
+    10: ("date", pa.date32()),
+    14: ("date", pa.date32()),
+    11: ("time", pa.duration("us")),
+    12: ("datetime", pa.timestamp("us")),
+    13: ("year", pa.int16()),
+    16: ("bit", pa.uint64()),
+    245: ("json", pa.string()),
+    247: ("enum", pa.string()),
+}
+_CODE_STRINGS = frozenset({15, 249, 250, 251, 252, 253, 254})
+_CODE_SET = 248
+UNSIGNED_FLAG, BINARY_FLAG, SET_FLAG = 32, 128, 2048
+BINARY_CHARSET = 63
+
+
+def description_types(description: Sequence[Any], flags: Sequence[int] | None) -> list[ColumnType]:
+    """Column types from the cursor description's type codes and flags, when the catalog cannot be read.
+
+    mysqlclient reports the flags apart (``description_flags``) and the length and scale of decimals;
+    mysql-connector-python puts the flags and the character set in the description itself but no decimal precision.
+    What the description cannot tell is ``None`` (typed from values, and named in the manifest): a decimal on
+    mysql-connector-python, and on mysqlclient a string with the binary flag, which a BLOB and a ``_bin`` collated
+    text (JSON on MariaDB) share.
+    """
+    out = []
+    for i, d in enumerate(description):
+        name, code = str(d[0]), int(d[1])
+        flag = int(flags[i]) if flags is not None else int(d[7]) if len(d) > 7 and d[7] is not None else 0
+        charset = int(d[8]) if len(d) > 8 and d[8] is not None else None
+        unsigned = bool(flag & UNSIGNED_FLAG)
+        if code in _CODE_INTEGERS:
+            base = _CODE_INTEGERS[code]
+            out.append(
+                ColumnType(name, _INTEGERS[base][1 if unsigned else 0], base + (" unsigned" if unsigned else ""))
+            )
+        elif code in _CODE_DECIMALS:
+            length, scale = d[3], d[5]
+            if length is None or scale is None:
+                out.append(ColumnType(name, None, "decimal"))
+                continue
+            precision = int(length) - (1 if scale else 0) - (0 if unsigned else 1)
+            out.append(mysql_column_type(name, f"decimal({precision},{int(scale)})", None))
+        elif code in _CODE_OTHERS:
+            base, arrow_type = _CODE_OTHERS[code]
+            out.append(ColumnType(name, arrow_type, base))
+        elif code == _CODE_SET or flag & SET_FLAG:
+            out.append(ColumnType(name, pa.string(), "set"))
+        elif code in _CODE_STRINGS:
+            if charset is not None:
+                binary = charset == BINARY_CHARSET
+            elif flag & BINARY_FLAG:
+                out.append(ColumnType(name, None, "string or binary"))
+                continue
+            else:
+                binary = False
+            out.append(ColumnType(name, pa.binary() if binary else pa.string(), "binary" if binary else "string"))
+        else:
+            out.append(ColumnType(name, None, f"type code {code}"))
+    return out
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes | bytearray) else str(value)
 
