@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # System packages the project needs, installed when running as root, otherwise named in a clear error.
-#   always:  the Kerberos headers that the HDFS provider's gssapi/krb5 build needs; a Java runtime for Spark
-#   --test:  PostgreSQL server binaries (tests start their own server), a JDK (a test compiles a Java Spark job)
-#            and Chromium (the browser test)
+#   always:  the Kerberos headers that the HDFS provider's gssapi/krb5 build needs; a Java runtime for Spark;
+#            the MariaDB client headers that mysqlclient (the mysql extra, in the test extra too) builds against
+#   --test:  PostgreSQL and MariaDB server binaries (tests start their own servers, never the system services), a
+#            JDK (a test compiles a Java Spark job) and Chromium (the browser test)
 set -euo pipefail
 
 missing=()
 command -v krb5-config >/dev/null 2>&1 || missing+=(libkrb5-dev)
 command -v java >/dev/null 2>&1 || missing+=(default-jdk-headless)
+pkg-config --exists libmariadb 2>/dev/null || pkg-config --exists mysqlclient 2>/dev/null || missing+=(libmariadb-dev pkg-config)
 if [[ "${1:-}" == "--test" ]]; then
   ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
+  [[ -x /usr/sbin/mariadbd && -x /usr/bin/mariadb-install-db ]] || missing+=(mariadb-server mariadb-client)
   command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 fi

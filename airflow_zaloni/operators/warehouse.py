@@ -18,6 +18,7 @@ from airflow_zaloni.sources.base import SourceError
 from airflow_zaloni.sources.warehouse import SqlDialect, WarehouseSource
 from airflow_zaloni.sources.warehouse.load import LoadMode, load_batches
 from airflow_zaloni.sources.warehouse.merge import MergedSnapshot
+from airflow_zaloni.sources.warehouse.mysql import connectorx_uri
 from airflow_zaloni.sources.warehouse.splits import range_from_json
 
 if TYPE_CHECKING:
@@ -42,6 +43,28 @@ def dialect_of(hook: DbApiHook) -> SqlDialect:
     return SqlDialect(quote=hook.escape_word_format, placeholder=hook.placeholder, name=str(conn_type))
 
 
+#: MySqlHook extras that change how the client connects (TLS, a socket, IAM tokens): ConnectorX would not honour
+#: them, so such connections read through the hook's own client.
+_CLIENT_ONLY_EXTRAS = ("ssl", "ssl_mode", "unix_socket", "iam", "init_command")
+
+
+def arrow_uri(hook: DbApiHook) -> str | None:
+    """The ConnectorX URI of a MySQL connection, or ``None`` when the fast path cannot honour its settings.
+
+    Only a plain ``mysql`` connection on mysqlclient (MySqlHook's default client) qualifies: the control queries run
+    on the hook's connection, the bulk read through ConnectorX with the same host, port, user, password and schema.
+    """
+    if getattr(hook, "conn_type", None) != "mysql":
+        return None
+    conn = getattr(hook, "connection", None) or hook.get_connection(hook.get_conn_id())
+    extra = conn.extra_dejson
+    if extra.get("client", "mysqlclient") != "mysqlclient" or any(extra.get(k) for k in _CLIENT_ONLY_EXTRAS):
+        return None
+    if getattr(hook, "init_command", None):
+        return None
+    return connectorx_uri(conn.host or "localhost", conn.port, conn.login, conn.password, conn.schema)
+
+
 def _lookback(value: Any) -> Any:
     if value is None or value == "" or isinstance(value, dt.timedelta | int | float):
         return value or None
@@ -61,6 +84,10 @@ class SqlToLakeOperator(LakeIngestOperator):
     :param conn_id: Airflow connection whose hook is a DbApiHook (postgres, sqlite, mysql, mssql, ...). (templated)
     :param table: table to read, ``schema.table`` allowed; quoted in the database's dialect. (templated)
     :param sql: a SELECT to read instead of ``table``. (templated)
+    :param parameters: values bound to the markers of ``sql`` in the driver's style -- a list for ``%s``
+        (PostgreSQL, MySQL) or ``?`` (SQLite), a dict for ``%(name)s``/``:name``. Bound by the driver, never
+        formatted into the SQL text: put values from ``params`` or ``dag_run.conf`` here, not into ``sql``.
+        (templated)
     :param columns: columns of ``table`` to read, default all. (templated)
     :param incremental_column: monotonic key or modification timestamp; rows above the watermark are read. Rows
         where it is NULL are read by the first (full) load only. (templated)
@@ -74,7 +101,8 @@ class SqlToLakeOperator(LakeIngestOperator):
         (templated)
     :param reconcile: compare rows landed with ``COUNT(*)`` under the same predicate; a mismatch fails the task
         and publishes nothing.
-    :param engine: ``auto`` (ADBC binary COPY on PostgreSQL, DB-API cursors elsewhere), ``adbc`` or ``dbapi``.
+    :param engine: ``auto`` (ADBC binary COPY on PostgreSQL, ConnectorX on plain MySQL connections, DB-API cursors
+        elsewhere), ``adbc``, ``connectorx`` or ``dbapi``.
     :param batch_rows: rows per fetch on the DB-API engine.
     :param split: one range planned by :class:`SqlSplitPlanOperator`, for a mapped task that reads only that range
         (``.partial(..., fanout=True).expand(split=plan.output)``, then a ``LakeCommitOperator``).
@@ -85,6 +113,7 @@ class SqlToLakeOperator(LakeIngestOperator):
         "conn_id",
         "table",
         "sql",
+        "parameters",
         "columns",
         "incremental_column",
         "lookback",
@@ -101,6 +130,7 @@ class SqlToLakeOperator(LakeIngestOperator):
         conn_id: str,
         table: str | None = None,
         sql: str | None = None,
+        parameters: Sequence[Any] | dict[str, Any] | None = None,
         columns: Sequence[str] | None = None,
         incremental_column: str | None = None,
         lookback: Any = None,
@@ -127,6 +157,7 @@ class SqlToLakeOperator(LakeIngestOperator):
         self.conn_id = conn_id
         self.table = table
         self.sql = sql
+        self.parameters = parameters
         self.columns = columns
         self.incremental_column = incremental_column
         self.lookback = lookback
@@ -151,6 +182,7 @@ class SqlToLakeOperator(LakeIngestOperator):
             connect=hook.get_conn,
             table=self.table,
             sql=self.sql,
+            parameters=self.parameters,
             columns=list(self.columns) if self.columns else None,
             dialect=dialect_of(hook),
             incremental_column=self.incremental_column or None,
@@ -164,6 +196,7 @@ class SqlToLakeOperator(LakeIngestOperator):
             split_filter=[range_from_json(self.split)] if self.split else (),
             engine=self.engine,  # type: ignore[arg-type]
             batch_rows=self.batch_rows,
+            connectorx_uri=arrow_uri(hook) if self.engine in ("auto", "connectorx") else None,
         )
 
     def ingest(self, txn: Transaction, context: Context, partition: str) -> None:
@@ -223,6 +256,7 @@ class SqlSplitPlanOperator(BaseOperator):
     :param conn_id: Airflow connection whose hook is a DbApiHook. (templated)
     :param table: table to read; exclusive with ``sql``. (templated)
     :param sql: a SELECT to read instead. (templated)
+    :param parameters: values bound to the markers of ``sql``, as on the parts. (templated)
     :param split_column: integer, decimal, float, date or timestamp column to cut into ranges. (templated)
     :param num_parts: ranges to plan (fewer when the column's range is narrower).
     :param incremental_column: as on the parts; its window comes from the dataset's watermark. (templated)
@@ -238,6 +272,7 @@ class SqlSplitPlanOperator(BaseOperator):
         "conn_id",
         "table",
         "sql",
+        "parameters",
         "split_column",
         "incremental_column",
         "boundary_sql",
@@ -257,6 +292,7 @@ class SqlSplitPlanOperator(BaseOperator):
         dataset: str,
         table: str | None = None,
         sql: str | None = None,
+        parameters: Sequence[Any] | dict[str, Any] | None = None,
         incremental_column: str | None = None,
         boundary_sql: str | None = None,
         zone: str = "raw",
@@ -273,6 +309,7 @@ class SqlSplitPlanOperator(BaseOperator):
         self.conn_id = conn_id
         self.table = table
         self.sql = sql
+        self.parameters = parameters
         self.split_column = split_column
         self.num_parts = num_parts
         self.incremental_column = incremental_column
@@ -298,6 +335,7 @@ class SqlSplitPlanOperator(BaseOperator):
             connect=hook.get_conn,
             table=self.table,
             sql=self.sql,
+            parameters=self.parameters,
             dialect=dialect_of(hook),
             incremental_column=self.incremental_column or None,
             watermark=lower,

@@ -462,3 +462,18 @@ def test_merge_snapshot_keeps_the_latest_row_per_key(tmp_path: Path) -> None:
     ]
     assert lake.read_table(ref, "dt=1").num_rows == 3  # the earlier snapshot is untouched
     assert lake.watermark(ref) == 5
+
+
+def test_sqlite_query_columns_are_inferred_and_named_in_the_stats(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER, v TEXT)")
+        conn.executemany("INSERT INTO t VALUES (?, ?)", [(1, "a"), (2, "b")])
+    declared = WarehouseSource(connect=lambda: sqlite3.connect(db), table="t")
+    rows_of(declared)
+    assert "inferred_columns" not in declared.stats
+    query = WarehouseSource(
+        connect=lambda: sqlite3.connect(db), sql="SELECT id, v FROM t WHERE v = ?", parameters=["b"]
+    )
+    assert rows_of(query) == [{"id": 2, "v": "b"}]
+    assert query.stats["inferred_columns"] == ["id", "v"]

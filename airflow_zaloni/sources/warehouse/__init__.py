@@ -5,7 +5,7 @@ Airflow-free: a source takes a connection factory (an Airflow hook's ``get_conn`
 
 from __future__ import annotations
 
-from airflow_zaloni.sources.warehouse.dialect import POSTGRES, SQLITE, SqlDialect
+from airflow_zaloni.sources.warehouse.dialect import MYSQL, POSTGRES, SQLITE, SqlDialect
 from airflow_zaloni.sources.warehouse.source import WarehouseSource
 
-__all__ = ["POSTGRES", "SQLITE", "SqlDialect", "WarehouseSource"]
+__all__ = ["MYSQL", "POSTGRES", "SQLITE", "SqlDialect", "WarehouseSource"]

@@ -60,3 +60,5 @@ class SqlDialect:
 POSTGRES = SqlDialect('"{}"', "%s", "postgresql")
 #: SQLite through the standard library's sqlite3.
 SQLITE = SqlDialect('"{}"', "?", "sqlite")
+#: MySQL and MariaDB through mysqlclient, mysql-connector-python or PyMySQL.
+MYSQL = SqlDialect("`{}`", "%s", "mysql")

@@ -22,7 +22,9 @@ import numpy as np
 import pyarrow as pa
 
 from airflow_zaloni.sources.base import SourceError
+from airflow_zaloni.sources.warehouse import mysql
 from airflow_zaloni.sources.warehouse.dialect import SqlDialect
+from airflow_zaloni.sources.warehouse.query import Bound, QueryPlan
 from airflow_zaloni.sources.warehouse.types import BatchBuilder, ColumnType, declared_column_type, pg_column_type
 
 log = logging.getLogger(__name__)
@@ -48,10 +50,12 @@ def adbc_available() -> bool:
 
 
 def plain_rows(conn: Any) -> None:
-    """Make the connection return rows as tuples, whatever row factory the hook configured (a PostgresHook with
-    ``{"cursor": "dictcursor"}`` in its extra returns dicts)."""
+    """Make the connection return rows as tuples, whatever row factory the hook configured (a PostgresHook or a
+    MySqlHook with ``{"cursor": "dictcursor"}`` in its extra returns dicts); MySQL sessions also switch to UTC."""
     driver = driver_of(conn)
-    if driver == "psycopg":
+    if mysql.is_mysql(conn):
+        mysql.prepare_session(conn)
+    elif driver == "psycopg":
         from psycopg.rows import tuple_row
 
         conn.row_factory = tuple_row
@@ -59,6 +63,28 @@ def plain_rows(conn: Any) -> None:
         conn.cursor_factory = None
     elif driver == "sqlite3":
         conn.row_factory = None
+
+
+def cursor(conn: Any) -> Any:
+    """A cursor for a small query whose rows are all fetched (mysql-connector-python's must be buffered)."""
+    return mysql.control_cursor(conn) if mysql.is_mysql(conn) else conn.cursor()
+
+
+def execute(cur: Any, sql: str, params: Bound) -> None:
+    """Execute with parameters only when there are some: without, drivers do no ``%`` processing at all."""
+    if params is None:
+        cur.execute(sql)
+    else:
+        cur.execute(sql, params)
+
+
+def adapt_params(conn: Any, params: Bound) -> Bound:
+    """Bound values as the driver must see them (MySQL: zoned datetimes as naive UTC)."""
+    if params is None or not mysql.is_mysql(conn):
+        return params
+    if isinstance(params, dict):
+        return {k: mysql.adapt_param(v) for k, v in params.items()}
+    return [mysql.adapt_param(v) for v in params]
 
 
 def close_quietly(conn: Any) -> None:
@@ -69,26 +95,37 @@ def close_quietly(conn: Any) -> None:
 # --------------------------------------------------------------------------------------------------- column types
 
 
-def column_types(conn: Any, probe_sql: str, table: str | None, dialect: SqlDialect) -> list[ColumnType]:
-    """The Arrow type of each result column, from the driver's description and the catalog."""
-    cur = conn.cursor()
+def column_types(conn: Any, plan: QueryPlan) -> list[ColumnType]:
+    """The Arrow type of each result column, from the driver's description and the catalog.
+
+    A column typed ``None`` has its type inferred from the first values (:class:`BatchBuilder` records it).
+    """
+    probe_sql, probe_params = plan.probe()
+    cur = cursor(conn)
     try:
-        cur.execute(probe_sql)
+        execute(cur, probe_sql, adapt_params(conn, probe_params))
         description = cur.description
+        flags = getattr(cur, "description_flags", None)  # mysqlclient reports the column flags apart
+        with contextlib.suppress(Exception):
+            cur.fetchall()
     finally:
         with contextlib.suppress(Exception):
             cur.close()
     if description is None:
         raise SourceError("the query returns no result set (is it a SELECT?)")
-    names = [d[0] for d in description]
+    names = [d[0] if isinstance(d[0], str) else bytes(d[0]).decode() for d in description]
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise SourceError(f"the query returns duplicate column names {dupes}; alias them apart")
     if is_postgres(conn):
         return _pg_column_types(conn, description)
-    if driver_of(conn) == "sqlite3" and table is not None:
-        declared = _sqlite_declared_types(conn, table)
+    if driver_of(conn) == "sqlite3" and plan.table is not None:
+        declared = _sqlite_declared_types(conn, plan.table)
         return [declared_column_type(n, declared.get(n)) for n in names]
+    if mysql.is_mysql(conn):
+        from_sql, params = plan.source_sql()
+        catalog = mysql.column_types(conn, from_sql, adapt_params(conn, params), names)
+        return catalog if catalog is not None else mysql.description_types(description, flags)
     return [ColumnType(n, None, "") for n in names]
 
 
@@ -126,7 +163,11 @@ def _sqlite_declared_types(conn: Any, table: str) -> dict[str, str]:
 
 
 def dbapi_batches(
-    conn: Any, sql: str, params: Sequence[Any] | None, builder: BatchBuilder, batch_rows: int
+    conn: Any,
+    sql: str,
+    params: Bound,
+    builder: BatchBuilder,
+    batch_rows: int,
 ) -> Iterator[pa.RecordBatch]:
     """Stream a query with ``fetchmany``; PostgreSQL through a server-side (named) cursor so the server, not the
     client, holds the result."""
@@ -137,10 +178,7 @@ def dbapi_batches(
     elif hasattr(cur, "arraysize"):
         cur.arraysize = batch_rows
     try:
-        if params is None:
-            cur.execute(sql)
-        else:
-            cur.execute(sql, params)
+        execute(cur, sql, adapt_params(conn, params))
         done = 0
         while True:
             rows = cur.fetchmany(batch_rows)
@@ -157,13 +195,11 @@ def _streaming_cursor(conn: Any) -> Any:
     """A cursor that leaves the result on the server where the driver's default cursor would buffer all of it.
 
     MySQL drivers (mysqlclient, PyMySQL) read the whole result into client memory unless asked for their
-    unbuffered ``SSCursor``; sqlite3, pyodbc, oracledb and most others fetch as ``fetchmany`` asks.
+    unbuffered ``SSCursor`` (mysql-connector-python for an unbuffered cursor); sqlite3, pyodbc, oracledb and most
+    others fetch as ``fetchmany`` asks.
     """
-    driver = driver_of(conn)
-    if driver in ("MySQLdb", "pymysql"):
-        import importlib
-
-        return conn.cursor(importlib.import_module(f"{driver}.cursors").SSCursor)
+    if mysql.is_mysql(conn):
+        return mysql.streaming_cursor(conn)
     return conn.cursor()
 
 

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from airflow_zaloni.sources.base import SourceError
-from airflow_zaloni.sources.warehouse import engines
+from airflow_zaloni.sources.warehouse import engines, mysql
 from airflow_zaloni.sources.warehouse.dialect import SqlDialect
 
 LoadMode = Literal["append", "replace", "upsert"]
@@ -34,9 +34,14 @@ LoadMode = Literal["append", "replace", "upsert"]
 INSERT_CHUNK_ROWS = 10_000
 
 
-def sql_type(arrow_type: pa.DataType, dialect: SqlDialect) -> str:
-    """A column type for ``CREATE TABLE`` that holds ``arrow_type`` without loss (text when nothing fits)."""
+def sql_type(arrow_type: pa.DataType, dialect: SqlDialect, *, key: bool = False) -> str:
+    """A column type for ``CREATE TABLE`` that holds ``arrow_type`` without loss (text when nothing fits).
+
+    ``key``: the column is part of the primary key (MySQL indexes no unbounded TEXT: a key string is VARCHAR(255)).
+    """
     postgres = dialect.name in ("postgresql", "postgres")
+    if dialect.name == "mysql":
+        return _mysql_type(arrow_type, key)
     if pa.types.is_boolean(arrow_type):
         return "BOOLEAN"
     if pa.types.is_integer(arrow_type):
@@ -58,9 +63,35 @@ def sql_type(arrow_type: pa.DataType, dialect: SqlDialect) -> str:
     return "TEXT"
 
 
+def _mysql_type(arrow_type: pa.DataType, key: bool) -> str:
+    """MySQL/MariaDB: unsigned integers keep their range, timestamps their microseconds (zoned ones as UTC
+    ``DATETIME(6)``: TIMESTAMP stops in 2038), durations are TIME."""
+    if pa.types.is_unsigned_integer(arrow_type):
+        return {8: "TINYINT", 16: "SMALLINT", 32: "INT"}.get(arrow_type.bit_width, "BIGINT") + " UNSIGNED"
+    if pa.types.is_integer(arrow_type):
+        return {8: "TINYINT", 16: "SMALLINT", 32: "INT"}.get(arrow_type.bit_width, "BIGINT")
+    if pa.types.is_boolean(arrow_type):
+        return "BOOLEAN"
+    if pa.types.is_float32(arrow_type):
+        return "FLOAT"
+    if pa.types.is_floating(arrow_type):
+        return "DOUBLE"
+    if pa.types.is_decimal(arrow_type):
+        return f"DECIMAL({arrow_type.precision},{arrow_type.scale})"
+    if pa.types.is_date(arrow_type):
+        return "DATE"
+    if pa.types.is_timestamp(arrow_type):
+        return "DATETIME(6)"
+    if pa.types.is_time(arrow_type) or pa.types.is_duration(arrow_type):
+        return "TIME(6)"
+    if pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type):
+        return "VARBINARY(255)" if key else "LONGBLOB"
+    return "VARCHAR(255)" if key else "LONGTEXT"
+
+
 def _table_columns(conn: Any, dialect: SqlDialect, table: str) -> list[str] | None:
     """The columns of ``table``, or ``None`` when it does not exist."""
-    cur = conn.cursor()
+    cur = engines.cursor(conn)
     try:
         cur.execute(f"SELECT * FROM {dialect.quote_table(table)} WHERE 1 = 0")
         return [d[0] for d in cur.description]
@@ -92,6 +123,7 @@ def load_batches(
     missing_key = [k for k in key if k not in schema.names]
     if missing_key:
         raise SourceError(f"key column(s) {missing_key} are not in the dataset's columns {schema.names}")
+    engines.plain_rows(conn)  # tuple rows whatever the hook's cursor class; MySQL sessions in UTC
     with contextlib.suppress(Exception):
         conn.autocommit = False
     q = dialect.quote_identifier
@@ -100,7 +132,9 @@ def load_batches(
     if existing is None:
         if not create_table:
             raise SourceError(f"table {table!r} does not exist (create_table is off)")
-        columns_sql = ", ".join(f"{q(f.name)} {sql_type(f.type, dialect)}" for f in schema)
+        columns_sql = ", ".join(
+            f"{q(f.name)} {sql_type(f.type, dialect, key=mode == 'upsert' and f.name in key)}" for f in schema
+        )
         primary = f", PRIMARY KEY ({', '.join(q(k) for k in key)})" if mode == "upsert" else ""
         _execute(conn, f"CREATE TABLE {target} ({columns_sql}{primary})")
     else:
@@ -126,7 +160,7 @@ def load_batches(
 
 
 def _execute(conn: Any, sql: str, params: Sequence[Any] | None = None) -> None:
-    cur = conn.cursor()
+    cur = engines.cursor(conn)
     try:
         if params is None:
             cur.execute(sql)
@@ -193,11 +227,17 @@ def _copy_postgres(
 # --------------------------------------------------------------------------------------------------- any DB-API
 
 
-def _python_rows(batch: pa.RecordBatch, sqlite: bool) -> list[tuple[Any, ...]]:
+def _python_rows(batch: pa.RecordBatch, sqlite: bool, mysql_session: bool = False) -> list[tuple[Any, ...]]:
     columns = [c.to_pylist() for c in batch.columns]
     if sqlite:
         # sqlite3 cannot bind Decimal; its text form keeps every digit (NUMERIC affinity converts it on insert)
         columns = [[str(v) if isinstance(v, decimal.Decimal) else v for v in col] for col in columns]
+    if mysql_session:
+        # zoned timestamps as naive UTC: the session is in UTC, and MariaDB before 11.5 parses no offset
+        columns = [
+            [mysql.adapt_param(v) for v in col] if pa.types.is_timestamp(f.type) and f.type.tz else col
+            for col, f in zip(columns, batch.schema)
+        ]
     return list(zip(*columns))
 
 
@@ -212,6 +252,7 @@ def _insert_many(
 ) -> int:
     q = dialect.quote_identifier
     sqlite = engines.driver_of(conn) == "sqlite3"
+    on_mysql = mysql.is_mysql(conn)
     cols = ", ".join(q(n) for n in schema.names)
     marks = ", ".join([dialect.placeholder] * len(schema.names))
     insert = f"INSERT INTO {target} ({cols}) VALUES ({marks})"
@@ -222,14 +263,14 @@ def _insert_many(
         else:
             delete = f"DELETE FROM {target} WHERE " + " AND ".join(f"{q(k)} = {dialect.placeholder}" for k in key)
     rows = 0
-    cur = conn.cursor()
+    cur = engines.cursor(conn)
     try:
         for batch in batches:
             for offset in range(0, batch.num_rows, INSERT_CHUNK_ROWS):
                 chunk = batch.slice(offset, INSERT_CHUNK_ROWS).select(schema.names)
                 if delete is not None:
-                    cur.executemany(delete, _python_rows(chunk.select(list(key)), sqlite))
-                cur.executemany(insert, _python_rows(chunk, sqlite))
+                    cur.executemany(delete, _python_rows(chunk.select(list(key)), sqlite, on_mysql))
+                cur.executemany(insert, _python_rows(chunk, sqlite, on_mysql))
                 rows += chunk.num_rows
     finally:
         cur.close()

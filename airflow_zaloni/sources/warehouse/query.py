@@ -7,7 +7,7 @@ the :class:`~airflow_zaloni.sources.warehouse.dialect.SqlDialect`. Every value i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,13 +17,21 @@ from airflow_zaloni.sources.warehouse.dialect import SqlDialect
 #: Alias of the wrapped query; predicates qualify columns with it.
 ALIAS = "zq"
 
+#: Marks a bound value while the predicate text is assembled; identifiers cannot hold it (they refuse NUL).
+MARK = "\x00"
+
+#: Values bound to the user's own ``sql``: a sequence for positional markers, a mapping for named ones.
+Parameters = Sequence[Any] | Mapping[str, Any]
+#: What a statement is executed with: ``None`` (no parameter processing at all), a list or a dict.
+Bound = list[Any] | dict[str, Any] | None
+
 
 @dataclass(frozen=True)
 class Condition:
     """A predicate on one column with a bound value.
 
     ``op`` is one of ``>``, ``>=``, ``<``, ``<=``, ``is null``, ``is not null``; ``value`` is bound, never
-    formatted into the text.
+    formatted into the text (the rendered text holds :data:`MARK` where the driver's marker goes).
     """
 
     column: str
@@ -36,7 +44,7 @@ class Condition:
             return f"{col} {self.op.upper()}", []
         if self.op not in (">", ">=", "<", "<="):
             raise ValueError(f"unsupported operator {self.op!r}")
-        return f"{col} {self.op} {dialect.placeholder}", [self.value]
+        return f"{col} {self.op} {MARK}", [self.value]
 
 
 @dataclass(frozen=True)
@@ -56,10 +64,10 @@ class Range:
         col = f"{qualifier}.{dialect.quote_identifier(self.column)}"
         parts, params = [], []
         if self.lower is not None:
-            parts.append(f"{col} >= {dialect.placeholder}")
+            parts.append(f"{col} >= {MARK}")
             params.append(self.lower)
         if self.upper is not None:
-            parts.append(f"{col} < {dialect.placeholder}")
+            parts.append(f"{col} < {MARK}")
             params.append(self.upper)
         text = " AND ".join(parts) or f"{col} IS NOT NULL"
         if self.or_null:
@@ -97,12 +105,16 @@ class QueryPlan:
     :param table: a table name, ``schema.table`` allowed; exclusive with ``sql``.
     :param sql: a SELECT statement; wrapped as a subquery.
     :param columns: columns to read from ``table`` (default all).
+    :param parameters: values bound to the markers of ``sql``, in the driver's style: a sequence for positional
+        markers (``%s``, ``?``), a mapping for named ones (``%(name)s``, ``:name``). The predicates of the read are
+        bound alongside them (named ``zaloni_p0``, ... with a mapping).
     """
 
     dialect: SqlDialect
     table: str | None = None
     sql: str | None = None
     columns: Sequence[str] | None = None
+    parameters: Parameters | None = None
 
     def __post_init__(self) -> None:
         if (self.table is None) == (self.sql is None):
@@ -111,6 +123,18 @@ class QueryPlan:
             raise SourceError("'sql' is empty")
         if self.table is not None and not self.table.strip():
             raise SourceError("'table' is empty")
+        if self.parameters is not None:
+            if self.table is not None:
+                raise SourceError("'parameters' bind values of 'sql'; a 'table' read has none")
+            if isinstance(self.parameters, str | bytes) or not isinstance(self.parameters, Sequence | Mapping):
+                raise SourceError(
+                    f"'parameters' must be a list (positional markers) or a dict (named markers), "
+                    f"got {type(self.parameters).__name__}"
+                )
+
+    @property
+    def named(self) -> bool:
+        return isinstance(self.parameters, Mapping)
 
     def _from(self, params_follow: bool) -> str:
         if self.table is not None:
@@ -118,51 +142,85 @@ class QueryPlan:
             return f"(SELECT {cols} FROM {self.dialect.quote_table(self.table)}) {ALIAS}"
         assert self.sql is not None
         inner = self.sql.strip().rstrip(";")
-        if params_follow and self.dialect.placeholder == "%s":
-            # With bound parameters, %s-style drivers read every % as a marker: a literal % must be doubled.
+        if params_follow and self.dialect.placeholder == "%s" and self.parameters is None:
+            # With bound parameters, %s-style drivers read every % as a marker: a literal % must be doubled. A query
+            # with parameters of its own already follows that rule.
             inner = inner.replace("%", "%%")
         return f"({inner}) {ALIAS}"
 
-    def _where(self, where: Filter | None) -> tuple[str, list[Any]]:
-        if where is None or not where.clauses:
-            return "", []
-        text, params = where.render(self.dialect, ALIAS)
-        return f" WHERE {text}", params
+    def _bind(self, text: str, values: list[Any], double: bool) -> tuple[str, Bound]:
+        """Replace the :data:`MARK` of each value by the driver's marker; join the user's parameters.
+
+        ``double``: the driver will process markers, so a literal ``%`` (inside a quoted identifier) is doubled.
+        """
+        percent = self.dialect.placeholder == "%s"
+        if percent and double:
+            text = text.replace("%", "%%")
+        if self.named:
+            assert isinstance(self.parameters, Mapping)
+            bound = dict(self.parameters)
+            for i, value in enumerate(values):
+                key = f"zaloni_p{i}"
+                text = text.replace(MARK, f"%({key})s" if percent else f":{key}", 1)
+                bound[key] = value
+            return text, bound
+        text = text.replace(MARK, self.dialect.placeholder)
+        if self.parameters is None:
+            return text, values or None
+        return text, [*self.parameters, *values]
+
+    def _parts(self, head: str, where: Filter | None) -> tuple[str, Bound]:
+        """``head FROM (query) zq WHERE ...`` with markers in the driver's style, and the values to bind."""
+        where_sql, values = ("", []) if where is None or not where.clauses else where.render(self.dialect, ALIAS)
+        with_params = bool(values) or self.parameters is not None
+        if with_params and self.dialect.placeholder == "%s":
+            head = head.replace("%", "%%")
+        where_sql, bound = self._bind(f" WHERE {where_sql}" if where_sql else "", values, with_params)
+        return f"{head} FROM {self._from(with_params)}{where_sql}", bound
 
     def select(
         self,
         where: Filter | None = None,
         select_list: str = "*",
         literal: Callable[[Any], str] | None = None,
-    ) -> tuple[str, list[Any] | None]:
+    ) -> tuple[str, Bound]:
         """``SELECT`` with the filter; parameters are ``None`` when there are none (no % processing at all).
 
         With ``literal`` (a driver's quoting function) the values are inlined as quoted literals and no parameters
         are returned -- for engines that stream only parameterless queries. Only ``%s``-style dialects support it.
         """
-        where_sql, params = self._where(where)
         if literal is None:
-            return f"SELECT {select_list} FROM {self._from(bool(params))}{where_sql}", params or None
+            return self._parts(f"SELECT {select_list}", where)
         if self.dialect.placeholder != "%s":
             raise ValueError("inlined literals need a %s-style dialect")
+        where_sql, values = ("", []) if where is None or not where.clauses else where.render(self.dialect, ALIAS)
+        where_sql, bound = self._bind(f" WHERE {where_sql}" if where_sql else "", values, True)
+        # every % of the text is a marker or doubled: the formatting below turns %% back into %, as a driver would
         text = f"SELECT {select_list.replace('%', '%%')} FROM {self._from(True)}{where_sql}"
-        return text % tuple(literal(v) for v in params), None
+        if isinstance(bound, dict):
+            return text % {k: literal(v) for k, v in bound.items()}, None
+        return text % tuple(literal(v) for v in bound or []), None
 
-    def count(self, where: Filter | None = None) -> tuple[str, list[Any] | None]:
+    def count(self, where: Filter | None = None) -> tuple[str, Bound]:
         """``COUNT(*)`` under the same filter (reconciliation)."""
-        where_sql, params = self._where(where)
-        return f"SELECT COUNT(*) FROM {self._from(bool(params))}{where_sql}", params or None
+        return self._parts("SELECT COUNT(*)", where)
 
-    def bounds(self, column: str, where: Filter | None = None) -> tuple[str, list[Any] | None]:
+    def bounds(self, column: str, where: Filter | None = None) -> tuple[str, Bound]:
         """``MIN``, ``MAX`` of a column and the number of its NULLs, under the filter (split planning)."""
-        where_sql, params = self._where(where)
         col = f"{ALIAS}.{self.dialect.quote_identifier(column)}"
-        sql = f"SELECT MIN({col}), MAX({col}), COUNT(*) - COUNT({col}) FROM {self._from(bool(params))}{where_sql}"
-        return sql, params or None
+        return self._parts(f"SELECT MIN({col}), MAX({col}), COUNT(*) - COUNT({col})", where)
 
-    def probe(self) -> tuple[str, list[Any] | None]:
+    def source_sql(self) -> tuple[str, Bound]:
+        """The wrapped query alone (``(...) zq``), with the user's parameters, for a catalog probe."""
+        bound: Bound = None
+        if self.parameters is not None:
+            bound = dict(self.parameters) if self.named else list(self.parameters)  # type: ignore[arg-type]
+        return self._from(bound is not None), bound
+
+    def probe(self) -> tuple[str, Bound]:
         """A query returning no rows but the full column description."""
-        return f"SELECT * FROM {self._from(False)} WHERE 1 = 0", None
+        from_sql, bound = self.source_sql()
+        return f"SELECT * FROM {from_sql} WHERE 1 = 0", bound
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"dialect": self.dialect.name}
@@ -172,4 +230,10 @@ class QueryPlan:
                 out["columns"] = list(self.columns)
         else:
             out["sql"] = self.sql
+            if self.parameters is not None:
+                out["parameters"] = (
+                    {k: repr(v) for k, v in self.parameters.items()}
+                    if isinstance(self.parameters, Mapping)
+                    else [repr(v) for v in self.parameters]
+                )
         return out

@@ -16,15 +16,16 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from airflow_zaloni.sources.base import DEFAULT_BATCH_ROWS, SourceError
-from airflow_zaloni.sources.warehouse import engines, watermark
-from airflow_zaloni.sources.warehouse.dialect import POSTGRES, SQLITE, SqlDialect
-from airflow_zaloni.sources.warehouse.query import ALIAS, Clause, Condition, Filter, QueryPlan
+from airflow_zaloni.sources.warehouse import engines, mysql, watermark
+from airflow_zaloni.sources.warehouse.dialect import MYSQL, POSTGRES, SQLITE, SqlDialect
+from airflow_zaloni.sources.warehouse.query import ALIAS, Bound, Clause, Condition, Filter, Parameters, QueryPlan
 from airflow_zaloni.sources.warehouse.splits import RANGES_PER_SPLIT, plan_ranges, range_to_json, read_in_parallel
 from airflow_zaloni.sources.warehouse.types import BatchBuilder, ColumnType
 
 log = logging.getLogger(__name__)
 
-Engine = Literal["auto", "dbapi", "adbc"]
+Engine = Literal["auto", "dbapi", "adbc", "connectorx"]
+ENGINES = ("auto", "dbapi", "adbc", "connectorx")
 
 
 class WarehouseSource:
@@ -33,6 +34,8 @@ class WarehouseSource:
     :param connect: returns a new DB-API connection each call (an Airflow hook's ``get_conn``); one per split.
     :param table: table to read (``schema.table`` allowed); exclusive with ``sql``.
     :param sql: a SELECT to read instead of a table.
+    :param parameters: values bound to the markers of ``sql`` (a list for ``%s``/``?``, a dict for ``%(name)s``/
+        ``:name``): never formatted into the SQL text.
     :param columns: columns of ``table`` to read (default all).
     :param dialect: identifier quoting and placeholder style; default from the driver of the first connection.
     :param incremental_column: a monotonic key or modification timestamp; only rows above ``watermark`` are read.
@@ -47,7 +50,10 @@ class WarehouseSource:
     :param split_filter: extra range clauses every read applies (used by mapped tasks that each read one range).
     :param reconcile: after reading, compare the rows read with ``COUNT(*)`` under the same predicate and raise on
         a mismatch.
-    :param engine: ``adbc`` (PostgreSQL protocol, binary COPY in C++), ``dbapi`` (any driver), or ``auto``.
+    :param engine: ``adbc`` (PostgreSQL protocol, binary COPY in C++), ``connectorx`` (MySQL/MariaDB protocol read
+        into Arrow in Rust; needs ``connectorx_uri`` and a mysqlclient control connection), ``dbapi`` (any driver),
+        or ``auto`` (ADBC on psycopg 3, ConnectorX on MySQL when a URI is given and it is installed, else DB-API).
+    :param connectorx_uri: ``mysql://user:password@host:port/db`` of the same server, for the ConnectorX engine.
     :param batch_rows: rows per batch on the DB-API engine.
     :param batch_bytes: bytes of COPY data per batch on the ADBC engine (default 4 MB).
     """
@@ -58,6 +64,7 @@ class WarehouseSource:
         connect: Callable[[], Any],
         table: str | None = None,
         sql: str | None = None,
+        parameters: Parameters | None = None,
         columns: Sequence[str] | None = None,
         dialect: SqlDialect | None = None,
         incremental_column: str | None = None,
@@ -72,15 +79,18 @@ class WarehouseSource:
         engine: Engine = "auto",
         batch_rows: int = DEFAULT_BATCH_ROWS,
         batch_bytes: int | None = None,
+        connectorx_uri: str | None = None,
     ) -> None:
         if num_splits < 1:
             raise SourceError(f"num_splits must be at least 1, got {num_splits}")
         if num_splits > 1 and not split_column:
             raise SourceError("num_splits > 1 needs a split_column")
-        if engine not in ("auto", "dbapi", "adbc"):
-            raise SourceError(f"unknown engine {engine!r} (auto, dbapi or adbc)")
+        if engine not in ENGINES:
+            raise SourceError(f"unknown engine {engine!r} (one of {', '.join(ENGINES)})")
         self._connect = connect
         self._table, self._sql, self._columns = table, sql, list(columns) if columns else None
+        self._parameters = parameters
+        self._connectorx_uri = connectorx_uri
         self._dialect = dialect
         self.incremental_column = incremental_column
         self._stored_watermark = watermark
@@ -94,7 +104,7 @@ class WarehouseSource:
         self._engine: Engine = engine
         self.batch_rows = batch_rows
         self.batch_bytes = batch_bytes
-        QueryPlan(dialect or POSTGRES, table, sql, columns)  # validate table/sql early, before any I/O
+        self._plan_for(dialect or POSTGRES)  # validate table/sql early, before any I/O
         self._schema: pa.Schema | None = None
         self._cursor: Any = watermark
         #: Findings for the manifest: type warnings, rows, NULLs in the incremental column, the engine used.
@@ -114,7 +124,7 @@ class WarehouseSource:
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"system": "warehouse", "name": self._table or "query"}
-        out.update(QueryPlan(self._dialect or POSTGRES, self._table, self._sql, self._columns).describe())
+        out.update(self._plan_for(self._dialect or POSTGRES).describe())
         if self._dialect is None:
             out.pop("dialect", None)
         for key, value in (
@@ -150,31 +160,43 @@ class WarehouseSource:
 
     def _resolve_dialect(self, conn: Any) -> SqlDialect:
         if self._dialect is None:
-            self._dialect = (
-                POSTGRES
-                if engines.is_postgres(conn)
-                else SQLITE
-                if engines.driver_of(conn) == "sqlite3"
-                else SqlDialect()
-            )
+            if engines.is_postgres(conn):
+                self._dialect = POSTGRES
+            elif engines.driver_of(conn) == "sqlite3":
+                self._dialect = SQLITE
+            elif mysql.is_mysql(conn):
+                self._dialect = MYSQL
+            else:
+                self._dialect = SqlDialect()
         return self._dialect
 
-    def _use_adbc(self, conn: Any) -> bool:
-        if self._engine == "dbapi":
-            return False
-        ok = engines.driver_of(conn) == "psycopg" and engines.adbc_available()
-        if self._engine == "adbc" and not ok:
-            raise SourceError("engine 'adbc' needs a psycopg 3 connection and adbc-driver-postgresql")
-        return ok
+    def _plan_for(self, dialect: SqlDialect) -> QueryPlan:
+        return QueryPlan(dialect, self._table, self._sql, self._columns, self._parameters)
 
-    def _run_scalar(self, conn: Any, sql: str, params: Sequence[Any] | None, what: str) -> Sequence[Any]:
-        cur = conn.cursor()
+    def _choose_engine(self, conn: Any) -> str:
+        """``adbc``, ``connectorx`` or ``dbapi`` for this connection, or a :class:`SourceError` saying why the one
+        asked for cannot run."""
+        if self._engine == "dbapi":
+            return "dbapi"
+        adbc_ok = engines.driver_of(conn) == "psycopg" and engines.adbc_available()
+        cx_ok = (
+            engines.driver_of(conn) == "MySQLdb" and self._connectorx_uri is not None and mysql.connectorx_available()
+        )
+        if self._engine == "adbc" and not adbc_ok:
+            raise SourceError("engine 'adbc' needs a psycopg 3 connection and adbc-driver-postgresql")
+        if self._engine == "connectorx" and not cx_ok:
+            raise SourceError(
+                "engine 'connectorx' needs a mysqlclient connection (MySqlHook's default client), a connectorx_uri "
+                "and the connectorx package (pip install 'airflow-zaloni[mysql]')"
+            )
+        return "adbc" if adbc_ok else "connectorx" if cx_ok else "dbapi"
+
+    def _run_scalar(self, conn: Any, sql: str, params: Bound, what: str) -> Sequence[Any]:
+        cur = engines.cursor(conn)
         try:
-            if params is None:
-                cur.execute(sql)
-            else:
-                cur.execute(sql, params)
-            row = cur.fetchone()
+            engines.execute(cur, sql, engines.adapt_params(conn, params))
+            rows = cur.fetchall()
+            row = rows[0] if rows else None
         except Exception as exc:
             raise SourceError(f"{what} failed on {self._what()}: {exc}") from exc
         finally:
@@ -184,23 +206,31 @@ class WarehouseSource:
             raise SourceError(f"{what} on {self._what()} returned no row")
         return row
 
+    def _column_types(self, conn: Any, plan: QueryPlan) -> list[ColumnType]:
+        try:
+            return engines.column_types(conn, plan)
+        except SourceError:
+            raise
+        except Exception as exc:
+            raise SourceError(f"cannot read {self._what()}: {exc}") from exc
+
     def _what(self) -> str:
         return f"table {self._table!r}" if self._table else "the query"
 
     def _extract(self, conn: Any) -> Iterator[pa.RecordBatch]:
         dialect = self._resolve_dialect(conn)
-        plan = QueryPlan(dialect, self._table, self._sql, self._columns)
-        use_adbc = self._use_adbc(conn)
+        plan = self._plan_for(dialect)
+        engine = self._choose_engine(conn)
         snapshot = self._begin_snapshot(conn) if engines.is_postgres(conn) else None
-        try:
-            columns = engines.column_types(conn, plan.probe()[0], self._table, dialect)
-        except SourceError:
-            raise
-        except Exception as exc:
-            raise SourceError(f"cannot read {self._what()}: {exc}") from exc
+        columns = self._column_types(conn, plan)
         by_name = {c.name: c for c in columns}
-        builder = BatchBuilder(columns)
-        self._schema = builder.schema
+        # MySQL reads a select list of its own (zero dates, TIME, BIT, decimals for ConnectorX): see .mysql
+        read_columns = (
+            mysql.read_columns(columns, dialect, ALIAS, arrow=engine == "connectorx") if mysql.is_mysql(conn) else None
+        )
+        zero_dates = mysql.ZeroDates(read_columns or [])
+        builder = BatchBuilder(mysql.wire_types(read_columns) if read_columns is not None else columns)
+        self._schema = _schema_of(columns)
         where = Filter(self._split_filter)
         inc_tag = None
         if self.incremental_column:
@@ -213,12 +243,13 @@ class WarehouseSource:
             sql, params = plan.count(where)
             expected = int(self._run_scalar(conn, sql, params, "reconciliation count")[0])
 
-        self.stats.update({"engine": "adbc" if use_adbc else "dbapi", "pieces": len(pieces)})
+        self.stats.update({"engine": engine, "pieces": len(pieces)})
         rows = nulls = 0
         top: Any = None
-        batches = self._read(conn, plan, columns, builder, pieces, use_adbc, snapshot)
+        batches = self._read(conn, plan, columns, builder, pieces, engine, snapshot, read_columns)
         try:
             for batch in batches:
+                batch = zero_dates.strip(batch)
                 if self._schema is None:
                     self._schema = batch.schema
                 if batch.num_rows == 0:
@@ -239,11 +270,15 @@ class WarehouseSource:
             with contextlib.suppress(Exception):
                 conn.rollback()
         if self._schema is None:
-            self._schema = builder.schema or pa.schema([pa.field(c.name, c.arrow_type or pa.string()) for c in columns])
-        self.warnings = list(builder.warnings)
+            self._schema = pa.schema([pa.field(c.name, c.arrow_type or pa.string()) for c in columns])
+        self.warnings = list(builder.warnings) + zero_dates.warnings()
         self.stats["rows"] = rows
         if self.warnings:
             self.stats["type_warnings"] = self.warnings
+        if builder.inferred:
+            self.stats["inferred_columns"] = list(builder.inferred)
+        if zero_dates.counts:
+            self.stats["zero_dates"] = dict(zero_dates.counts)
         if self.incremental_column:
             self.stats["incremental_nulls"] = nulls
             if inc_tag is None:
@@ -321,13 +356,8 @@ class WarehouseSource:
         conn = self._open()
         try:
             dialect = self._resolve_dialect(conn)
-            plan = QueryPlan(dialect, self._table, self._sql, self._columns)
-            try:
-                columns = engines.column_types(conn, plan.probe()[0], self._table, dialect)
-            except SourceError:
-                raise
-            except Exception as exc:
-                raise SourceError(f"cannot read {self._what()}: {exc}") from exc
+            plan = self._plan_for(dialect)
+            columns = self._column_types(conn, plan)
             by_name = {c.name: c for c in columns}
             where = Filter(self._split_filter)
             if self.incremental_column:
@@ -372,11 +402,12 @@ class WarehouseSource:
         columns: list[ColumnType],
         builder: BatchBuilder,
         pieces: list[Filter],
-        use_adbc: bool,
+        engine: str,
         snapshot: str | None,
+        read_columns: list[mysql.ReadColumn] | None,
     ) -> Iterator[pa.RecordBatch]:
         workers = min(self.num_splits, len(pieces))
-        if use_adbc:
+        if engine == "adbc":
             schema = builder.schema
             assert schema is not None  # PostgreSQL types are always known
             select_list = engines.pg_select_list(columns, plan.dialect, ALIAS, adbc=True)
@@ -395,9 +426,27 @@ class WarehouseSource:
             yield from read_in_parallel(queries, max(1, workers), open_adbc, max_buffered=2)
             return
 
-        # on PostgreSQL, types without an Arrow mapping are cast to text by the server (its own text form)
-        pg_list = engines.pg_select_list(columns, plan.dialect, ALIAS) if engines.is_postgres(conn) else "*"
-        statements = [plan.select(p, pg_list) for p in pieces]
+        if engine == "connectorx":
+            assert read_columns is not None and self._connectorx_uri is not None
+            uri, wire = self._connectorx_uri, read_columns
+            cx_list = mysql.select_list(wire)
+            cx_queries = [plan.select(p, cx_list, mysql.literal(conn))[0] for p in pieces]
+
+            def open_cx() -> tuple[Callable[[Any], Iterator[pa.RecordBatch]], Callable[[], None]]:
+                # ConnectorX opens its own connection per query; the thread overlaps its decoding with the writer
+                return (lambda sql: mysql.connectorx_batches(uri, sql, wire, self.batch_rows)), (lambda: None)
+
+            yield from read_in_parallel(cx_queries, max(1, workers), open_cx, max_buffered=2)
+            return
+
+        if read_columns is not None:
+            select_list = mysql.select_list(read_columns)
+        elif engines.is_postgres(conn):
+            # on PostgreSQL, types without an Arrow mapping are cast to text by the server (its own text form)
+            select_list = engines.pg_select_list(columns, plan.dialect, ALIAS)
+        else:
+            select_list = "*"
+        statements = [plan.select(p, select_list) for p in pieces]
         if workers <= 1:
             for sql, params in statements:
                 yield from engines.dbapi_batches(conn, sql, params, builder, self.batch_rows)
@@ -408,12 +457,19 @@ class WarehouseSource:
             if snapshot is not None:
                 _import_snapshot(worker_conn, snapshot)
 
-            def read(statement: tuple[str, list[Any] | None]) -> Iterator[pa.RecordBatch]:
+            def read(statement: tuple[str, Bound]) -> Iterator[pa.RecordBatch]:
                 return engines.dbapi_batches(worker_conn, statement[0], statement[1], builder, self.batch_rows)
 
             return read, lambda: engines.close_quietly(worker_conn)
 
         yield from read_in_parallel(statements, workers, open_dbapi)
+
+
+def _schema_of(columns: Sequence[ColumnType]) -> pa.Schema | None:
+    """The schema when every column type is known before reading, else ``None`` (inferred from the first batch)."""
+    if any(c.arrow_type is None for c in columns):
+        return None
+    return pa.schema([pa.field(c.name, c.arrow_type) for c in columns])
 
 
 def _later(a: Any, b: Any) -> bool:

@@ -6,7 +6,9 @@ The type of a column comes, in order of preference, from
    becomes ``decimal128(12, 2)``);
 2. the declared type in the catalog (SQLite's ``PRAGMA table_info``, or any textual type name), read by affinity
    rules;
-3. the Python values of the first batch (any other DB-API driver).
+3. MySQL/MariaDB's catalog (:mod:`.mysql`);
+4. the Python values of the first batch (any other DB-API driver, and expression columns of SQLite), recorded in the
+   manifest (``extra.warehouse.inferred_columns``) because a NULL-only first batch cannot tell.
 
 A column whose type cannot be told lands as **string** and the reason is returned as a warning, which the operator
 logs and records in the manifest: a column is never dropped.
@@ -197,6 +199,8 @@ class BatchBuilder:
     def __init__(self, columns: Sequence[ColumnType]) -> None:
         self.columns = list(columns)
         self.warnings: list[str] = [c.warning for c in self.columns if c.warning]
+        #: columns whose type came from the first batch's values (no type from the driver or the catalog)
+        self.inferred: list[str] = [c.name for c in self.columns if c.arrow_type is None]
         self._schema: pa.Schema | None = None
         # parallel readers share one builder: the first batch of any of them fixes the inferred types for all
         self._lock = threading.Lock()
