@@ -60,7 +60,22 @@
     });
   }
 
+  // Links into the UI (runs, tasks) leave the frame. The UI's frame is sandboxed without top navigation, so a
+  // target="_top" link does nothing there: the UI's own router (same origin) is moved to the link instead.
+  function openInUi(event) {
+    var link = event.target.closest && event.target.closest("a[target=_top]");
+    var ui = uiDocument();
+    if (!link || !ui || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey ||
+        event.shiftKey || event.altKey) { return; }
+    var url = new URL(link.getAttribute("href"), window.location.href);
+    if (url.origin !== window.location.origin) { return; }
+    event.preventDefault();
+    window.parent.history.pushState(null, "", url.pathname + url.search + url.hash);
+    window.parent.dispatchEvent(new PopStateEvent("popstate", { state: null }));
+  }
+
   function start() {
+    document.addEventListener("click", openInUi);
     applyTheme();
     applyTimeZone();
     var ui = uiDocument();
