@@ -99,6 +99,7 @@ def test_script_in_any_manifest_field_never_runs(airflow: AirflowServer, browser
         for summary in section.locator("summary").all():
             summary.click()
         shots.take(page, "hostile-dataset-page")
+        assert page.evaluate("window.__xss") is None and frame_of(page).evaluate("window.__xss") is None
         # The same pages opened on their own (no frame) and the JSON: nothing runs either.
         page.goto(f"{airflow.base_url}/zaloni/lake?q=xss")
         page.goto(f"{airflow.base_url}/zaloni/lake/datasets/{data.HOSTILE.key}")
@@ -185,11 +186,14 @@ def test_partitions_are_paged_and_run_times_quality_and_freshness_are_readable(
 def test_the_lake_view_follows_the_ui_theme_and_fits_1400_pixels(
     airflow: AirflowServer, browser: Any, shots: Screenshots, scheme: str
 ) -> None:
+    from playwright.sync_api import expect
+
     page = open_as(browser, airflow, color_scheme=scheme)
     with shots.on_failure(page):
         lake_in_ui(page, airflow)
         frame = frame_of(page)
-        frame.wait_for_function("document.documentElement.style.getPropertyValue('--chakra-colors-bg') !== ''")
+        html = page.frame_locator("iframe").locator("html")  # (the page's CSP forbids wait_for_function's eval)
+        expect(html).to_have_attribute("style", re.compile("--chakra-colors-bg:"))
         ui, ours = page.evaluate(UI_COLOURS), frame.evaluate(OUR_COLOURS)
         assert ui[0] is (scheme == "dark")
         assert ours == ui, f"the Lake view {ours} does not follow the UI {ui}"
@@ -199,7 +203,61 @@ def test_the_lake_view_follows_the_ui_theme_and_fits_1400_pixels(
         assert widths[0] <= widths[1], f"the Lake view overflows its frame: {widths}"
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         shots.take(page, f"theme-{scheme}")
+        # Switched while the page is open (the UI follows the system's scheme): the Lake view follows at once.
+        other = "light" if scheme == "dark" else "dark"
+        page.emulate_media(color_scheme=other)
+        expect(html).to_have_class(re.compile(rf"\b{other}\b"))
+        ui, ours = page.evaluate(UI_COLOURS), frame.evaluate(OUR_COLOURS)
+        assert ui[0] is (other == "dark") and ours == ui, f"after the switch: {ours} vs the UI {ui}"
         frame.goto(f"{airflow.base_url}/zaloni/lake/datasets/{data.LONG.key}")
         frame.wait_for_load_state()
         widths = frame.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
         assert widths[0] <= widths[1], f"the dataset page overflows its frame: {widths}"
+
+
+@pytest.fixture(scope="module")
+def ftp_lake_server(airflow: AirflowServer) -> Iterator[tuple[str, str]]:
+    """A second API server of the same deployment whose lake root is an FTP URL with a password (nobody listens
+    on its port, so reading fails and the error quotes the root)."""
+    from tests.servers.airflow import free_port
+
+    port, ftp_port = free_port(), free_port()
+    secret = "Lake-Pw-0f-ftp-user"
+    base_url = f"http://127.0.0.1:{port}"
+    airflow.start(
+        "api-server-ftp-lake",
+        "api-server",
+        extra_env={
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__BASE_URL": base_url,
+            "AIRFLOW__ZALONI__LAKE_ROOT": f"ftp://lakeuser:{secret}@127.0.0.1:{ftp_port}/lake",
+        },
+    )
+    airflow.wait_for("the second API server", lambda: _answers(f"{base_url}/api/v2/monitor/health"), timeout=120)
+    yield base_url, secret
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return bool(answer.status == 200)
+
+
+@pytest.mark.timeout(240)
+def test_the_password_of_the_lake_root_is_never_shown(
+    airflow: AirflowServer, browser: Any, shots: Screenshots, ftp_lake_server: tuple[str, str]
+) -> None:
+    from playwright.sync_api import expect
+
+    base_url, secret = ftp_lake_server
+    page = open_as(browser, airflow)  # the JWT secret is shared: the login holds for the second server too
+    with shots.on_failure(page):
+        answer = page.goto(f"{base_url}/zaloni/lake")
+        assert answer is not None and answer.status == 503
+        expect(page.get_by_role("alert")).to_contain_text("cannot read the lake at ftp://lakeuser:***@127.0.0.1:")
+        expect(page.locator(".root code")).to_contain_text("ftp://lakeuser:***@127.0.0.1:")
+        shots.take(page, "redacted-root")
+        assert secret not in page.content()
+        api = page.goto(f"{base_url}/zaloni/api/datasets")
+        assert api is not None and api.status == 503 and secret not in api.text()
