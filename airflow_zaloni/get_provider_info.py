@@ -282,6 +282,30 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "5",
                         "default": "5",
                     },
+                    "stale_after": {
+                        "description": "The Lake view marks a dataset stale when its last commit is older than "
+                        "this (e.g. 36h, 2d, 1w, or seconds), unless its manifests record the schedule interval of "
+                        "the producing DAG: then after two intervals.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "36h",
+                        "default": "2d",
+                    },
+                    "lake_view_cache_seconds": {
+                        "description": "Seconds the Lake view reuses what it read from the manifests before it "
+                        "reads them again (0 reads on every request).",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "30",
+                        "default": "30",
+                    },
+                    "lake_view_page_size": {
+                        "description": "Datasets per page of the Lake view, and partitions per page of a dataset.",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "50",
+                        "default": "50",
+                    },
                 },
             }
         },

@@ -6,6 +6,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from airflow_zaloni.lake.errors import LakeError
 from airflow_zaloni.lake.lake import Lake
 from airflow_zaloni.lake.paths import QUARANTINE_SUFFIX, DatasetRef
 
@@ -19,6 +20,9 @@ class PartitionSummary:
     committed_at: float | None
     run_id: str | None
     quality: dict[str, Any] | None = None
+    #: The Airflow task that committed the partition (``dag_id``, ``task_id``, ``map_index``, data interval), from
+    #: the manifest's ``extra.airflow``, when the producer recorded it.
+    task: dict[str, Any] | None = None
 
 
 @dataclass
@@ -34,6 +38,10 @@ class DatasetSummary:
     watermark: Any
     schema: list[dict[str, Any]] = field(default_factory=list)
     quarantined_rows: int | None = None
+    #: The source description of the latest partition (e.g. its ``incremental_column``).
+    source: dict[str, Any] = field(default_factory=dict)
+    #: What could not be read (a truncated manifest, a bad partition name), shown next to the dataset.
+    errors: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -45,27 +53,45 @@ class DatasetSummary:
         return data
 
 
-def summarize(lake: Lake, ref: DatasetRef, *, now: float | None = None) -> DatasetSummary:
-    """Totals, partitions, freshness, latest schema and quarantine count of one dataset."""
+#: What reading one manifest or state file can raise: storage errors, bad JSON, bad names, missing fields.
+READ_ERRORS = (LakeError, OSError, ValueError, KeyError, TypeError, AttributeError)
+
+
+def summarize(lake: Lake, ref: DatasetRef, *, now: float | None = None, collect_errors: bool = False) -> DatasetSummary:
+    """Totals, partitions, freshness, latest schema and quarantine count of one dataset.
+
+    :param collect_errors: skip a partition whose manifest cannot be read and name it in ``errors`` (the Lake view)
+        instead of raising.
+    """
     partitions = []
+    errors: list[str] = []
     schema: list[dict[str, Any]] = []
+    source: dict[str, Any] = {}
     for partition in lake.partitions(ref):
-        manifest = lake.manifest(ref, partition)
-        if manifest is None:
-            continue
-        partitions.append(
-            PartitionSummary(
-                partition=partition,
-                rows=manifest["totals"]["rows"],
-                bytes=manifest["totals"]["bytes"],
-                files=manifest["totals"]["files"],
-                committed_at=manifest.get("timings", {}).get("written"),
-                run_id=manifest.get("run_id"),
-                quality=(manifest.get("extra") or {}).get("quality"),
+        try:
+            manifest = lake.manifest(ref, partition)
+            if manifest is None:
+                continue
+            partitions.append(
+                PartitionSummary(
+                    partition=partition,
+                    rows=manifest["totals"]["rows"],
+                    bytes=manifest["totals"]["bytes"],
+                    files=manifest["totals"]["files"],
+                    committed_at=manifest.get("timings", {}).get("written"),
+                    run_id=manifest.get("run_id"),
+                    quality=(manifest.get("extra") or {}).get("quality"),
+                    task=(manifest.get("extra") or {}).get("airflow"),
+                )
             )
-        )
+        except READ_ERRORS as exc:
+            if not collect_errors:
+                raise
+            errors.append(f"partition {partition!r} skipped: its manifest cannot be read: {exc}")
+            continue
         if manifest.get("schema"):
             schema = manifest["schema"]["fields"]
+        source = manifest.get("source") or source
     state = lake.state(ref)
     last = state.get("last_commit", {}).get("committed_at")
     quarantine = (
@@ -92,11 +118,32 @@ def summarize(lake: Lake, ref: DatasetRef, *, now: float | None = None) -> Datas
         watermark=state.get("watermark"),
         schema=schema,
         quarantined_rows=quarantined,
+        source=source,
+        errors=errors,
     )
 
 
-def catalog(lake: Lake, zone: str | None = None) -> list[DatasetSummary]:
-    """Every dataset of the lake (after rolling forward any interrupted commit)."""
-    lake.recover()
+def catalog(
+    lake: Lake, zone: str | None = None, *, read_only: bool = False, collect_errors: bool = False
+) -> list[DatasetSummary]:
+    """Every dataset of the lake (after rolling forward any interrupted commit).
+
+    :param read_only: do not roll forward interrupted commits (a reader such as the Lake view never writes; a
+        commit killed after its commit point shows up once the next writer or ``zaloni lake ls`` recovers it).
+    :param collect_errors: a dataset that cannot be read is listed with its ``errors`` instead of failing the
+        whole catalog.
+    """
+    if not read_only:
+        lake.recover()
     now = time.time()
-    return [summarize(lake, ref, now=now) for ref in lake.datasets(zone)]
+    summaries = []
+    for ref in lake.datasets(zone):
+        try:
+            summaries.append(summarize(lake, ref, now=now, collect_errors=collect_errors))
+        except READ_ERRORS as exc:
+            if not collect_errors:
+                raise
+            summaries.append(
+                DatasetSummary(ref.zone, ref.system, ref.name, [], None, 0, None, None, None, errors=[str(exc)])
+            )
+    return summaries

@@ -35,6 +35,20 @@ def fanout_txn_id(dag_id: str, run_id: str, ref: DatasetRef) -> str:
     return f"fanout-{digest}"
 
 
+def task_record(context: Context) -> dict[str, Any]:
+    """Which Airflow task wrote a partition, for its manifest's ``extra.airflow`` (the Lake view links to it)."""
+    ti = context.get("ti")
+    record: dict[str, Any] = {
+        "dag_id": getattr(ti, "dag_id", None),
+        "task_id": getattr(ti, "task_id", None),
+        "map_index": getattr(ti, "map_index", -1),
+    }
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start is not None and end is not None:
+        record["data_interval"] = [start.isoformat(), end.isoformat()]
+    return record
+
+
 def _templated(*values: Any) -> bool:
     return any(isinstance(v, str) and "{{" in v for v in values)
 
@@ -89,6 +103,7 @@ class LakeIngestOperator(BaseOperator):
         self.watermark_upper: Any = None
         self._summary: dict[str, Any] = {}
         self._sources: list[dict[str, Any]] = []
+        self._task_record: dict[str, Any] = {}
 
     # -- what subclasses implement ------------------------------------------------------------------------------------
     def make_source(self, context: Context, watermark: Any) -> Source:
@@ -129,6 +144,8 @@ class LakeIngestOperator(BaseOperator):
         description = source.describe()
         writer_options.setdefault("file_prefix", self._file_prefix)
         writer = txn.writer(ref, partition, schema=source.schema, source=description, **writer_options)
+        if self._task_record:
+            writer.extra.setdefault("airflow", self._task_record)
         progress = ProgressLogger(self.log, f"{ref} {partition}", interval=config.progress_interval())
         for batch in source.batches():
             writer.write_batch(batch)
@@ -148,6 +165,7 @@ class LakeIngestOperator(BaseOperator):
         )
         ti = context.get("ti")
         producer = f"{type(self).__module__}.{type(self).__name__}"
+        self._task_record = task_record(context)
         if self.fanout:
             return self._prepare_part(context, lake, partition, producer)
         with lake.transaction(

@@ -59,6 +59,13 @@ def test_ingest_lands_the_interval_partition_with_summary_and_asset_event(airflo
     assert {"partition": "dt=2026-03-01", "rows": 1200}.items() <= extras[-1].items()
     manifest = lake.manifest(REF, "dt=2026-03-01")
     assert manifest["run_id"] == dag_run.run_id and manifest["producer"].endswith("CounterToLakeOperator")
+    # The task and its data interval, for the Lake view's links and staleness (two daily intervals).
+    assert manifest["extra"]["airflow"] == {
+        "dag_id": "counter_ingest",
+        "task_id": "land",
+        "map_index": -1,
+        "data_interval": ["2026-03-01T00:00:00+00:00", "2026-03-02T00:00:00+00:00"],
+    }
 
 
 def test_rerun_of_the_same_interval_replaces_and_the_next_one_is_incremental(airflow_db, lake: Lake) -> None:

@@ -117,8 +117,12 @@ class AirflowServer:
         return "\n".join(f"----- {name} -----\n{self.log(name)}" for name in self.processes)
 
     def admin_password(self) -> str:
+        return self.password("admin")
+
+    def password(self, user: str) -> str:
+        """The password the simple auth manager generated for ``user``."""
         generated = self.home / "simple_auth_manager_passwords.json.generated"
-        return str(json.loads(generated.read_text())["admin"])
+        return str(json.loads(generated.read_text())[user])
 
     def wait_for(self, what: str, check: Callable[[], T | None], *, timeout: float, interval: float = 1.0) -> T:
         """Call ``check`` until it returns something truthy; fail early, with the logs, if a component died.

@@ -8,63 +8,25 @@ and in the provider's Lake view. Screenshots of every step go to the test's temp
 
 from __future__ import annotations
 
-import json
-import shutil
-import sqlite3
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.servers.airflow import AirflowServer, running_airflow
-from tests.ui.browser import Screenshots, chromium_page, find_chromium
+from tests.servers.airflow import AirflowServer
+from tests.ui.browser import Screenshots, chromium_page
+from tests.ui.conftest import ORDERS
 
-DAG_FILE = Path(__file__).parent / "dags" / "zaloni_ui_orders.py"
 DAG_ID = "zaloni_ui_orders"
-ORDERS = 250
 
 
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    path = find_chromium()
-    if path is None:
-        pytest.skip("no system Chromium: install Debian's chromium package (apt-get install -y chromium)")
-    pytest.importorskip("playwright", reason="playwright (the test extra) is not installed")
-    return path
-
-
-@pytest.fixture
-def warehouse(tmp_path: Path) -> Path:
-    """A SQLite warehouse with one table of orders, the source the DAG lands."""
-    path = tmp_path / "warehouse.sqlite"
-    with sqlite3.connect(path) as db:
-        db.execute("CREATE TABLE orders (order_id INTEGER PRIMARY KEY, amount DECIMAL(10,2), status TEXT)")
-        db.executemany(
-            "INSERT INTO orders VALUES (?, ?, ?)",
-            [(i, f"{i * 3 % 1000 / 10:.2f}", ("new", "shipped")[i % 2]) for i in range(1, ORDERS + 1)],
-        )
-    return path
-
-
-@pytest.fixture
-def airflow(tmp_path: Path, warehouse: Path) -> Iterator[AirflowServer]:
-    dags = tmp_path / "dags"
-    dags.mkdir()
-    shutil.copy(DAG_FILE, dags)
-    connection = json.dumps({"conn_type": "sqlite", "host": str(warehouse)})
-    with running_airflow(
-        tmp_path, dags, lake_root=tmp_path / "lake", extra_env={"AIRFLOW_CONN_ZALONI_UI_WAREHOUSE": connection}
-    ) as server:
-        yield server
-
-
-def login(page: Any, airflow: AirflowServer) -> None:
+def login(page: Any, airflow: AirflowServer, user: str = "admin") -> None:
     page.goto(f"{airflow.base_url}/")
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill(airflow.admin_password())
+    page.get_by_label("Username").fill(user)
+    page.get_by_label("Password").fill(airflow.password(user))
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{airflow.base_url}/")
 
@@ -152,6 +114,20 @@ def test_mainframe_form_trigger_and_lake_view_in_the_browser(
         row.locator("summary", has_text="partitions").click()
         expect(row).to_contain_text(run["dag_run_id"])  # the partition was committed by the run the UI started
         shots.take(page, "lake-view")
+
+        # The run id is a link to the DAG run in the UI (the whole window goes there, not the frame).
+        row.get_by_role("link", name=run["dag_run_id"]).click()
+        page.wait_for_url(f"{airflow.base_url}/dags/{DAG_ID}/runs/**")
+        expect(page.get_by_text("Success").first).to_be_visible()
+        assert run["dag_run_id"] in urllib.parse.unquote(page.url)
+        # The dataset's page links each partition to the task instance that committed it.
+        page.go_back()
+        lake = page.frame_locator("iframe")
+        lake.get_by_role("link", name="warehouse/orders", exact=True).click()
+        lake.get_by_role("link", name=f"{DAG_ID}.land_orders").click()
+        page.wait_for_url(f"{airflow.base_url}/dags/{DAG_ID}/runs/**/tasks/land_orders")
+        expect(page.get_by_text("Success").first).to_be_visible()
+        shots.take(page, "task-instance-from-lake-view")
 
     # The iframe got in with the UI's login cookie: without it the page is refused.
     with pytest.raises(urllib.error.HTTPError) as refused:
