@@ -35,6 +35,10 @@ from airflow_zaloni.mainframe.options import CODE_PAGE_CLASSES, ReaderOptions
 #: Upper bound of bytes in one record matrix (and of the temporaries of a kernel, a few times this).
 MATRIX_BYTES = 8 * 1024 * 1024
 
+#: Largest record a copybook may describe (every OCCURS at its maximum). Real layouts stay far below (a V record
+#: holds at most 32,756 bytes); a larger one is a copybook error rather than gigabytes of buffers and MemoryError.
+MAX_RECORD_BYTES = 64 * 1024 * 1024
+
 
 @dataclass
 class Rows:
@@ -96,10 +100,16 @@ class Col:
     children: list[Col] = field(default_factory=list)
     type: pa.DataType = field(default_factory=pa.null)  # element type (lists wrap it)
     nt: bool = False  # emit <NAME>_NT after this group
+    base: int = 0  # offset of the node's parent in the rows it is decoded from (a collapsed top-level record's)
 
     @property
     def is_group(self) -> bool:
         return isinstance(self.node, Group)
+
+    @property
+    def offset(self) -> int:
+        """Offset of the field in the rows of its level."""
+        return self.base + self.node.offset
 
 
 def primitive_type(p: Primitive, opts: ReaderOptions) -> pa.DataType:
@@ -171,6 +181,11 @@ class RecordDecoder:
         self.page = self._page()
         self.trim = opts.string_trimming_policy
         self.record_size = copybook.record_size
+        if self.record_size > MAX_RECORD_BYTES:
+            raise CopybookError(
+                f"the copybook describes records of {self.record_size:,} bytes (every OCCURS at its maximum); at "
+                f"most {MAX_RECORD_BYTES:,} bytes are supported"
+            )
         self.cols = self._columns()
         self.segment_node = self._segment_node()
         self.segment_maps = {k: v for k, v in opts.redefine_segment_id_map.items()}
@@ -235,10 +250,31 @@ class RecordDecoder:
         roots = [c for c in (build(r) for r in self.copybook.roots) if c is not None]
         if not roots:
             raise CopybookError("every field of the copybook is a FILLER that the options drop")
-        if opts.schema_retention_policy == "collapse_root" and len(roots) == 1 and roots[0].is_group:
-            root = roots[0]
-            return root.children
-        return roots
+        # Cobrix: a copybook with an elementary item at the top level is "flat" (its top-level items are the
+        # columns); otherwise collapse_root lists the fields of every record, keep_original keeps each record.
+        flat = any(isinstance(r, Primitive) for r in self.copybook.roots)
+        if flat or opts.schema_retention_policy != "collapse_root":
+            return roots
+        cols: list[Col] = []
+        for root in roots:
+            for child in root.children:
+                child.base = root.node.offset
+                cols.append(child)
+        seen: dict[str, Col] = {}
+        for col in cols:
+            key = col.name.upper()
+            if key in seen:
+                first = seen[key].node.parent
+                raise CopybookError(
+                    f"records {first.name if first else '?'} and {col.node.parent.name if col.node.parent else '?'} "
+                    f"both have a field {col.name}: with schema_retention_policy=collapse_root they would be two "
+                    f"columns of one name (Cobrix's Spark schema would hold both and could not be written); use "
+                    f"schema_retention_policy=keep_original",
+                    line=col.node.line,
+                    column=col.node.column,
+                )
+            seen[key] = col
+        return cols
 
     def _fields_of(self, cols: list[Col]) -> list[tuple[str, pa.DataType]]:
         out: list[tuple[str, pa.DataType]] = []
@@ -331,6 +367,7 @@ class RecordDecoder:
                 sign_leading=p.sign_leading,
                 sign_separate=p.sign_separate,
                 explicit_point=p.explicit_point,
+                grouping=p.grouping,
                 scale=p.scale,
                 strict_overpunch=o.strict_sign_overpunching,
                 mask=mask,
@@ -520,7 +557,7 @@ class RecordDecoder:
                 arrays = self._decode_rows_subset(col, ctx, valid, corrupt)
             else:
                 sub_ctx = ctx if valid is ctx.valid else _replace_valid(ctx, valid)
-                arrays = self._decode_one(col, sub_ctx, node.offset, corrupt)
+                arrays = self._decode_one(col, sub_ctx, col.offset, corrupt)
             out.append(arrays[0])
             if not col.is_group and debug != "none":
                 out.append(arrays[1])
@@ -540,7 +577,7 @@ class RecordDecoder:
             parent_rows=rows,
             suffix=ctx.suffix[rows] if ctx.suffix is not None else None,
         )
-        arrays = self._decode_one(col, sub, col.node.offset, corrupt)
+        arrays = self._decode_one(col, sub, col.offset, corrupt)
         # Spread back: rows without the segment get null.
         return [expand(a, rows, len(valid)) for a in arrays]
 
@@ -616,7 +653,7 @@ class RecordDecoder:
         node = col.node
         n = node.occurs or 0
         s = node.size
-        o = node.offset
+        o = col.offset
         m = len(ctx.rec)
         counts = self._counts(node, ctx) if node.depending_field is not None else np.full(m, n, dtype=np.int64)
         counts = np.where(valid, counts, 0)

@@ -14,6 +14,7 @@ import bz2
 import gzip
 import importlib
 import io
+import logging
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ import numpy as np
 
 from airflow_zaloni.mainframe.errors import DecodeError, OptionError
 from airflow_zaloni.mainframe.options import ReaderOptions
+
+log = logging.getLogger(__name__)
 
 #: Bytes read from the input per step; one chunk of records never holds much more than this.
 READ_SIZE = 8 * 1024 * 1024
@@ -337,6 +340,10 @@ class Framer:
                 n = len(data) // length
                 rest = len(data) - n * length
                 if n == 0 and rest:
+                    if o.debug_ignore_file_size:
+                        # Cobrix reads whole records (Hadoop's binaryRecords) and skips the size check.
+                        log.warning("%s: ignoring %d bytes after the last whole %d-byte record", name, rest, length)
+                        return
                     raise DecodeError(
                         f"the file ends with a partial record of {rest} bytes; the record length is {length} "
                         f"(file size minus offsets is NOT DIVISIBLE by the RECORD SIZE)",
@@ -431,8 +438,22 @@ class Framer:
         name: str,
     ) -> Chunk:
         o = self.opts
-        st = np.asarray(starts, dtype=np.int64) + o.record_start_offset
-        ln = np.asarray(lengths, dtype=np.int64) - o.record_start_offset - o.record_end_offset
+        raw = np.asarray(lengths, dtype=np.int64)
+        st = np.asarray(starts, dtype=np.int64)
+        skip = o.record_start_offset + o.record_end_offset
+        if skip:
+            short = raw < skip
+            if short.any() and o.record_format not in ("D", "D2"):
+                k = int(np.argmax(short))
+                raise DecodeError(
+                    f"a record of {int(raw[k])} bytes is shorter than record_start_offset + record_end_offset "
+                    f"({skip}); check the offsets and the record format",
+                    file=name,
+                    record=int(np.asarray(ids)[k]),
+                    offset=int(np.asarray(offs)[k]),
+                )
+            st = st + np.minimum(raw, o.record_start_offset)  # a short text line has no bytes for the copybook
+        ln = raw - skip
         return _chunk(buf, st, np.maximum(ln, 0), ids, offs, blens, file_id, name)
 
     def _keep(self, length: int) -> bool:

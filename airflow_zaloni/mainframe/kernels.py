@@ -328,8 +328,12 @@ def decode_zoned(
     scale: int,
     strict_overpunch: bool,
     mask: np.ndarray | None = None,
+    grouping: bool = False,
 ) -> Numbers:
-    """DISPLAY numbers. Leading/trailing blanks are allowed; a field of only blanks or 0x00 is null, not corrupt."""
+    """DISPLAY numbers. Leading/trailing blanks are allowed; a field of only blanks or 0x00 is null, not corrupt.
+
+    :param grouping: the PIC has ',' (an edited picture): digit-grouping commas between the digits are skipped.
+    """
     mat = _contig(mat)
     m, s = mat.shape
     t = _zoned_tables(ebcdic)
@@ -367,6 +371,8 @@ def decode_zoned(
     ispoint = (mat == t.point) & inner if explicit_point else np.zeros((m, s), dtype=bool)
     # A decimal comma is accepted where a point is expected only if no point is present.
     allowed = isdig | isover | issign | ispoint
+    if grouping:
+        allowed = allowed | ((mat == t.comma) & inner)
     bad = (inner & ~allowed).any(axis=1) | (ispoint.sum(axis=1) > 1) | (issign.sum(axis=1) > 1)
     effdig = isdig | isover
     no_digits = ~effdig.any(axis=1)

@@ -73,8 +73,11 @@ class VariableOccurs:
         out = bytearray(self.size)
         where: dict[int, int] = {}
         dyn = start
-        for root in self.decoder.copybook.roots:
-            dyn = max(dyn, self._walk(root, data, start, root.offset, limit, out, where))
+        starts: dict[str, int] = {}
+        for root in self.decoder.copybook.roots:  # top-level items follow one another, like a group's fields
+            begin = starts.get(_norm(root.redefines), dyn) if root.redefines else dyn
+            dyn = max(dyn, self._walk(root, data, begin, root.offset, limit, out, where))
+            starts[_norm(root.name)] = begin
         return out, dyn - start
 
     def record_length(self, data: bytes, pos: int) -> int:

@@ -36,7 +36,6 @@ _NO_EFFECT = {
     "improved_locality",
     "optimize_allocation",
     "with_input_file_name_col",
-    "debug_ignore_file_size",
     "segment_id_prefix",  # read directly below
     "input_file_name_column",
 }
@@ -90,6 +89,7 @@ _KNOWN = {
     "segment_filter",
     "segment_id_root",
     "pedantic",
+    "debug_ignore_file_size",
     "comments_lbound",
     "comments_ubound",
     "truncate_comments",
@@ -185,6 +185,7 @@ class ReaderOptions:
     redefine_segment_id_map: dict[str, list[str]] = field(default_factory=dict)
     segment_children: dict[str, list[str]] = field(default_factory=dict)
     pedantic: bool = False
+    debug_ignore_file_size: bool = False  # F files: a partial last record is skipped instead of an error
     comments_lbound: int = 6
     comments_ubound: int = 72
     free_format: bool = False
@@ -246,6 +247,7 @@ class ReaderOptions:
             "is_rdw_big_endian",
             "is_rdw_part_of_record_length",
             "is_bdw_big_endian",
+            "debug_ignore_file_size",
         ):
             if name in canon:
                 setattr(opts, name, _bool(name, canon[name]))
