@@ -128,6 +128,24 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     return v
 
 
+def _segment_levels(levels: list[list[str]]) -> list[list[str]]:
+    """Cobrix's segment ids per level: '*' is '_' ("every other segment"), allowed alone and on the leaf level."""
+    levels = [["_" if i == "*" else i for i in ids] for ids in levels]
+    leaf = len(levels) - 1
+    for level, ids in enumerate(levels):
+        if "_" in ids and level < leaf:
+            raise OptionError(
+                f"The '_' as a segment id can only be used on the leaf level (segment_id_level{leaf}), found at "
+                f"'segment_id_level{level}'"
+            )
+        if "_" in ids and len(ids) > 1:
+            raise OptionError(
+                f"The '*' or '_' as a segment id cannot be used with other ids 'segment_id_level{level} = "
+                f"{','.join(ids)}' is incorrect."
+            )
+    return levels
+
+
 # Cobrix's test code page class (Test9CodePages) and short names users may pass as ebcdic_code_page_class.
 CODE_PAGE_CLASSES: dict[str, str] = {}
 
@@ -332,7 +350,7 @@ class ReaderOptions:
         if levels:
             if sorted(levels) != list(range(len(levels))):
                 raise OptionError(f"segment_id_level options must be numbered from 0 without gaps: {sorted(levels)}")
-            opts.segment_id_levels = [levels[i] for i in range(len(levels))]
+            opts.segment_id_levels = _segment_levels([levels[i] for i in range(len(levels))])
         for key, value in canon.items():
             if key.startswith("redefine_segment_id_map"):
                 group, _, ids = value.partition("=>")

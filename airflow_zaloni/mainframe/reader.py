@@ -236,34 +236,54 @@ class MainframeReader:
             self.corrupt_values += int(pc.sum(pc.list_value_length(col)).as_py() or 0)
 
     def _segment_ids(self, seg: pa.Array, rec_ids: np.ndarray, file_id: int) -> list[pa.Array]:
-        """Seg_Id0..n: the root record's id, then counters of each level's records since that root."""
+        """Seg_Id0..n as Cobrix's SegmentIdAccumulator makes them, one file at a time, column-wise.
+
+        A record of level k (its segment id is listed in segment_id_level<k>; '_' on the leaf level takes every
+        segment not listed before) becomes the current level; a root (level 0) starts a new root id
+        ``<prefix>_<file>_<record>`` and restarts the counters, any other level counts up. A record of no level
+        keeps the current state. Seg_Id<k> is null above the current level, else the root id, then
+        ``<root id>_L<k>_<count of level k since the root>``.
+        """
         levels = self.opts.segment_id_levels
+        n = len(levels)
         m = len(seg)
-        lvl = np.full(m, -1, dtype=np.int64)
-        for k in range(len(levels) - 1, -1, -1):
-            hit = np.asarray(
-                pc.is_in(seg, value_set=pa.array(levels[k], pa.string())).to_numpy(zero_copy_only=False), dtype=bool
-            )
-            lvl[hit] = k
         st = self._seg_state
-        last_root = st.get("root", -1)
-        root = np.maximum.accumulate(np.concatenate([[last_root], np.where(lvl == 0, rec_ids, -1)]))[1:]
-        st["root"] = int(root[-1]) if m else last_root
-        prefix = pa.scalar(str(self._prefix))
-        fid = pa.scalar(str(file_id))
-        root_str = pc.cast(pa.array(root), pa.string())
-        seg0 = pc.binary_join_element_wise(prefix, fid, root_str, "_")
-        out = [_mask_np(seg0, root >= 0)]
-        for k in range(1, len(levels)):
-            carry_c = st.get(f"c{k}", 0)
-            carry_b = st.get(f"b{k}", 0)
-            c = np.cumsum(lvl == k) + carry_c
-            base = np.maximum.accumulate(np.concatenate([[carry_b], np.where(lvl == 0, c, -1)]))[1:]
-            cnt = c - base
-            st[f"c{k}"] = int(c[-1]) if m else carry_c
-            st[f"b{k}"] = int(base[-1]) if m else carry_b
-            sk = pc.binary_join_element_wise(seg0, pa.scalar(f"L{k}"), pc.cast(pa.array(cnt), pa.string()), "_")
-            out.append(_mask_np(sk, (root >= 0) & (lvl >= k) & (cnt > 0)))
+        lvl = np.full(m, -1, dtype=np.int64)
+        for k in range(n - 1, -1, -1):
+            if levels[k] == ["_"]:
+                lvl[:] = k
+                continue
+            hit = pc.is_in(seg, value_set=pa.array(levels[k], pa.string())).to_numpy(zero_copy_only=False)
+            lvl[np.asarray(hit, dtype=bool)] = k
+        pos = np.arange(m)
+        # The current level: that of the last record with a level (the carried one before any in this batch).
+        last = np.maximum.accumulate(np.where(lvl >= 0, pos, -1)) if m else pos
+        cur = np.where(last >= 0, lvl[np.maximum(last, 0)], st.get("level", -1))
+        # The root: the last level-0 record (the carried root, or none yet, before any in this batch).
+        root_pos = np.maximum.accumulate(np.where(lvl == 0, pos, -1)) if m else pos
+        carried_root = st.get("root")  # record index of the root, None before the first root of the file
+        root_rec = np.where(
+            root_pos >= 0, rec_ids[np.maximum(root_pos, 0)], -1 if carried_root is None else carried_root
+        )
+        has_root = root_rec >= 0
+        root_str = pc.binary_join_element_wise(
+            pa.scalar(str(self._prefix)), pa.scalar(str(file_id)), pc.cast(pa.array(root_rec), pa.string()), "_"
+        )
+        if not has_root.all():
+            root_str = pc.if_else(pa.array(has_root), root_str, pa.scalar(""))
+        out = [_mask_np(root_str, cur >= 0)]
+        for k in range(1, n):
+            c = np.cumsum(lvl == k)
+            since_root = c - np.where(root_pos >= 0, c[np.maximum(root_pos, 0)], -st.get(f"c{k}", 0))
+            ids = pc.binary_join_element_wise(
+                root_str, pa.scalar(f"L{k}"), pc.cast(pa.array(since_root), pa.string()), "_"
+            )
+            out.append(_mask_np(ids, cur >= k))
+            if m:
+                st[f"c{k}"] = int(since_root[-1])
+        if m:
+            st["level"] = int(cur[-1])
+            st["root"] = int(root_rec[-1]) if has_root[-1] else None
         return out
 
 

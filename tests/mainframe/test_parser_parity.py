@@ -254,3 +254,29 @@ def test_debug_ignore_file_size_reads_whole_records_and_ignores_the_rest() -> No
         rows(data, CB)
     got = rows(data, CB, {"debug_ignore_file_size": "true"})
     assert [r["ID"] for r in got] == [1, 2]
+
+
+# -- display numbers with an explicit decimal point in fraction-only fields ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pic", "data", "value"),
+    [
+        (".99", ".12", Decimal("0.12")),
+        (".99", ".5 ", Decimal("0.50")),
+        (".99", "0.5", Decimal("0.50")),
+        ("S.99", ".1K", Decimal("-0.12")),  # overpunched sign in the last digit
+        ("S.99 SIGN LEADING SEPARATE", "-.12", Decimal("-0.12")),
+        ("+.99", "-.12", Decimal("-0.12")),
+        (".99-", ".12-", Decimal("-0.12")),
+        (".9(4)", ".1234", Decimal("0.1234")),
+        (".99", "1.2", None),  # more than the field holds: null, as Spark's decimal(2,2) makes it in Cobrix
+        (".99", "  5", None),
+    ],
+)
+def test_explicit_point_in_fraction_only_fields(pic: str, data: str, value: Decimal | None) -> None:
+    text = f"       01  R.\n           05  A  PIC {pic}.\n"
+    batches = list(decode_file(ebc(data), text))
+    typ = batches[0].schema.field("A").type
+    assert typ.scale == typ.precision == parse_copybook(text).find("A").digits  # a fraction-only decimal
+    assert batches[0].to_pylist() == [{"A": value}]
