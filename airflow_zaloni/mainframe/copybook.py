@@ -118,7 +118,7 @@ class Primitive(Field):
     sign_separate: bool = False
     sign_leading: bool = False
     explicit_point: bool = False
-    grouping: bool = False  # ',' in an edited PIC: digit-grouping characters between the digits
+    grouping: bool = False  # ',' or '/' in an edited PIC: insertion characters between the digits
     has_point_or_p: bool = False  # V, P or '.' in the PIC: the value is a decimal, never an integer
     p_left: int = 0  # P symbols before the digits (scaling positions after the decimal point)
     edited: bool = False
@@ -363,6 +363,7 @@ def _apply_pic(prim: Primitive, pic: str, tok: _Token) -> None:
             first_sign_used = True
         elif c in "B0/$":
             prim.edited = True
+            prim.grouping = prim.grouping or c == "/"
             display_size += 1
     if digits == 0:
         raise CopybookError(f"PIC {pic!r} has no digit positions", line=tok.line, column=tok.column)

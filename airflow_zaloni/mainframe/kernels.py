@@ -283,6 +283,7 @@ class _ZonedTables:
     minus: int
     point: int
     comma: int
+    slash: int
 
 
 @functools.lru_cache(maxsize=2)
@@ -299,7 +300,7 @@ def _zoned_tables(ebcdic: bool) -> _ZonedTables:
             over_neg[0xD0 + i] = True
         space[0x40] = True
         space[0x00] = True
-        return _ZonedTables(digit, over_digit, over_neg, space, 0x4E, 0x60, 0x4B, 0x6B)
+        return _ZonedTables(digit, over_digit, over_neg, space, 0x4E, 0x60, 0x4B, 0x6B, 0x61)
     for i in range(10):
         digit[0x30 + i] = i
     over_digit[ord("{")] = 0
@@ -314,7 +315,7 @@ def _zoned_tables(ebcdic: bool) -> _ZonedTables:
         over_neg[0x70 + i] = True
     space[0x20] = True
     space[0x00] = True
-    return _ZonedTables(digit, over_digit, over_neg, space, 0x2B, 0x2D, 0x2E, 0x2C)
+    return _ZonedTables(digit, over_digit, over_neg, space, 0x2B, 0x2D, 0x2E, 0x2C, 0x2F)
 
 
 def decode_zoned(
@@ -332,7 +333,8 @@ def decode_zoned(
 ) -> Numbers:
     """DISPLAY numbers. Leading/trailing blanks are allowed; a field of only blanks or 0x00 is null, not corrupt.
 
-    :param grouping: the PIC has ',' (an edited picture): digit-grouping commas between the digits are skipped.
+    :param grouping: the PIC has ',' or '/' (an edited picture): those insertion characters between the digits are
+        skipped (``ZZZ,ZZ9.99``, ``99/99/9999``).
     """
     mat = _contig(mat)
     m, s = mat.shape
@@ -372,7 +374,7 @@ def decode_zoned(
     # A decimal comma is accepted where a point is expected only if no point is present.
     allowed = isdig | isover | issign | ispoint
     if grouping:
-        allowed = allowed | ((mat == t.comma) & inner)
+        allowed = allowed | (((mat == t.comma) | (mat == t.slash)) & inner)
     bad = (inner & ~allowed).any(axis=1) | (ispoint.sum(axis=1) > 1) | (issign.sum(axis=1) > 1)
     effdig = isdig | isover
     no_digits = ~effdig.any(axis=1)
