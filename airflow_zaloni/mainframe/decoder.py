@@ -358,7 +358,7 @@ class RecordDecoder:
             return K.decode_national(mat, o.is_utf16_big_endian, self.trim, nulls, mask=mask), none
         if p.kind == "float":
             values = K.decode_float(mat, double=p.usage == DOUBLE, fmt=o.floating_point_format)
-            return pa.array(values, type=typ, mask=None if mask is None else ~mask), none
+            return K.np_array(values, valid=mask), none
         if p.usage == DISPLAY:
             nums = K.decode_zoned(
                 mat,
@@ -478,7 +478,7 @@ class RecordDecoder:
         entry = pa.struct([pa.field("field_name", pa.string(), False), pa.field("raw_value", raw_type, False)])
         typ = pa.list_(pa.field("item", entry, False))
         if corrupt is None or not corrupt.rows:
-            return pa.ListArray.from_arrays(pa.array(np.zeros(m + 1, dtype=np.int32)), pa.array([], entry)).cast(typ)
+            return pa.ListArray.from_arrays(K.np_array(np.zeros(m + 1, dtype=np.int32)), pa.nulls(0, entry)).cast(typ)
         rows = np.concatenate(corrupt.rows)
         names: list[str] = []
         raws: list[Any] = []
@@ -491,10 +491,13 @@ class RecordDecoder:
         counts = np.bincount(rows, minlength=m)
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
         values = pa.StructArray.from_arrays(
-            [pa.array([names[i] for i in order], pa.string()), pa.array([raws[i] for i in order], raw_type)],
+            [
+                K.str_array([names[i] for i in order]),
+                K.str_array([raws[i] for i in order], binary=raw_type == pa.binary()),
+            ],
             fields=list(entry),
         )
-        return pa.ListArray.from_arrays(pa.array(offsets), values, type=typ)
+        return pa.ListArray.from_arrays(K.np_array(offsets), values, type=typ)
 
     def _counts(self, arr_node: Node, ctx: _Ctx) -> np.ndarray:
         """Element counts of an OCCURS DEPENDING ON for each row of ``ctx``."""
@@ -526,16 +529,15 @@ class RecordDecoder:
                     )
                 text = self.decode_primitive(counter, sub, pa.string())[0]
                 keys = list(mapping)
-                idx = pc.index_in(text, value_set=pa.array(keys, pa.string())).to_numpy(zero_copy_only=False)
+                idx = K.int_values(pc.index_in(text, value_set=K.str_array(keys)), len(keys))
                 vals = np.array([mapping[k] for k in keys] + [0], dtype=np.int64)
-                idx = np.where(np.isnan(idx.astype(float)), len(keys), idx).astype(np.int64)
                 counts = vals[idx]
             else:
                 typ = pa.int64() if counter.digits <= 18 else primitive_type(counter, self.opts)
                 arr, _ = self.decode_primitive(counter, sub, typ)
                 if pa.types.is_decimal(arr.type):
                     arr = arr.cast(pa.int64(), safe=False)
-                counts = arr.fill_null(arr_node.occurs or 0).to_numpy(zero_copy_only=False).astype(np.int64)
+                counts = K.int_values(arr, arr_node.occurs or 0)
             level.counters[key] = np.clip(counts, 0, arr_node.occurs or 0)
         return level.counters[key][rows]
 
@@ -546,8 +548,8 @@ class RecordDecoder:
             node = col.node
             valid = ctx.valid
             if _norm(node.name) in self.segment_maps and self._segment_values is not None:
-                ids = pa.array(self.segment_maps[_norm(node.name)], pa.string())
-                match = pc.is_in(self._segment_values, value_set=ids).to_numpy(zero_copy_only=False)
+                ids = K.str_array(self.segment_maps[_norm(node.name)])
+                match = K.bool_values(pc.is_in(self._segment_values, value_set=ids))
                 valid = valid & match[ctx.rec]
             if node.is_array:
                 arrays = self._decode_array(col, ctx, valid, corrupt)
@@ -598,7 +600,7 @@ class RecordDecoder:
             )
             arrays = self._decode_level(col.children, child, corrupt)
             struct = pa.StructArray.from_arrays(
-                arrays, fields=list(col.type), mask=pa.array(~ctx.valid) if not ctx.valid.all() else None
+                arrays, fields=list(col.type), mask=K.np_array(~ctx.valid) if not ctx.valid.all() else None
             )
             result = [struct]
             if col.nt:
@@ -684,8 +686,8 @@ class RecordDecoder:
             # A primitive array: its elements are decoded as one column.
             child.node = ctx.node
             values = self._decode_one(col, child, 0, corrupt)
-        offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
-        mask = pa.array(~valid) if not valid.all() else None
+        offsets = K.np_array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
+        mask = K.np_array(~valid) if not valid.all() else None
         return [pa.ListArray.from_arrays(offsets, v, mask=mask) for v in values]
 
 
@@ -733,9 +735,9 @@ def expand(arr: pa.Array, rows: np.ndarray, m: int, base: tuple[pa.Buffer | None
         base = K.validity_buffer(present)
     if arr.null_count:
         valid = np.zeros(m, dtype=bool)
-        valid[rows] = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        valid[rows] = K.bool_values(arr.is_valid())
         vbuf, nulls = K.validity_buffer(valid)
-        mask: pa.Array | None = pa.array(~valid)
+        mask: pa.Array | None = K.np_array(~valid)
     else:
         vbuf, nulls = base
         mask = None
@@ -745,7 +747,7 @@ def expand(arr: pa.Array, rows: np.ndarray, m: int, base: tuple[pa.Buffer | None
         if mask is None and nulls:
             present = np.zeros(m, dtype=bool)
             present[rows] = True
-            mask = pa.array(~present)
+            mask = K.np_array(~present)
         return pa.StructArray.from_arrays(children, fields=list(typ), mask=mask)
     if pa.types.is_string(typ) or pa.types.is_binary(typ) or pa.types.is_list(typ):
         offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
@@ -756,7 +758,7 @@ def expand(arr: pa.Array, rows: np.ndarray, m: int, base: tuple[pa.Buffer | None
         new_offsets += offsets[0]
         if pa.types.is_list(typ):
             return pa.ListArray.from_arrays(
-                pa.array(new_offsets), arr.values, type=typ, mask=pa.array(~_bits(vbuf, m)) if nulls else None
+                K.np_array(new_offsets), arr.values, type=typ, mask=K.np_array(~_bits(vbuf, m)) if nulls else None
             )
         return pa.Array.from_buffers(typ, m, [vbuf, pa.py_buffer(new_offsets), arr.buffers()[2]], null_count=nulls)
     if pa.types.is_decimal(typ) or pa.types.is_integer(typ) or pa.types.is_floating(typ):
@@ -767,7 +769,7 @@ def expand(arr: pa.Array, rows: np.ndarray, m: int, base: tuple[pa.Buffer | None
         return pa.Array.from_buffers(typ, m, [vbuf, pa.py_buffer(values)], null_count=nulls)
     position = np.full(m, -1, dtype=np.int64)
     position[rows] = np.arange(len(rows))
-    return arr.take(pa.array(position, mask=position < 0))
+    return arr.take(K.np_array(position, valid=position >= 0))
 
 
 def _bits(buf: pa.Buffer | None, m: int) -> np.ndarray:
@@ -777,6 +779,4 @@ def _bits(buf: pa.Buffer | None, m: int) -> np.ndarray:
 
 
 def _mask(arr: pa.Array, keep: np.ndarray) -> pa.Array:
-    if keep.all():
-        return arr
-    return pc.if_else(pa.array(keep), arr, pa.scalar(None, type=arr.type))
+    return K.mask_nulls(arr, keep)

@@ -43,6 +43,85 @@ def _contig(mat: np.ndarray) -> np.ndarray:
 # Building Arrow arrays from buffers
 
 
+# Arrays are built from buffers, never with pa.array() or Python scalars: pyarrow imports pandas (half a second)
+# the first time it converts Python objects, which would be most of the cost of decoding a small file.
+
+_ARROW_TYPES = {
+    np.dtype(np.int8): pa.int8(),
+    np.dtype(np.int16): pa.int16(),
+    np.dtype(np.int32): pa.int32(),
+    np.dtype(np.int64): pa.int64(),
+    np.dtype(np.uint8): pa.uint8(),
+    np.dtype(np.uint16): pa.uint16(),
+    np.dtype(np.uint32): pa.uint32(),
+    np.dtype(np.uint64): pa.uint64(),
+    np.dtype(np.float32): pa.float32(),
+    np.dtype(np.float64): pa.float64(),
+}
+
+
+def np_array(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    """A 1-D NumPy array of numbers or booleans as an Arrow array (``valid``: False rows are null)."""
+    n = len(values)
+    if values.dtype == bool:
+        typ: pa.DataType = pa.bool_()
+        data = pa.py_buffer(np.packbits(values, bitorder="little"))
+    else:
+        typ = _ARROW_TYPES[values.dtype]
+        data = pa.py_buffer(np.ascontiguousarray(values))
+    vbuf, nulls = validity_buffer(valid)
+    return pa.Array.from_buffers(typ, n, [vbuf, data], null_count=nulls)
+
+
+def str_array(items: list[str] | list[bytes], binary: bool = False) -> pa.Array:
+    """A (small) list of str, or of bytes with ``binary``, as an Arrow string or binary array."""
+    raw = [x if isinstance(x, bytes) else x.encode("utf-8") for x in items]
+    offsets = _offsets(np.fromiter((len(x) for x in raw), dtype=np.int64, count=len(raw)))
+    return string_array(offsets, np.frombuffer(b"".join(raw), dtype=np.uint8), None, binary=binary)
+
+
+def repeat_string(value: str, m: int) -> pa.Array:
+    """``value`` ``m`` times, as an Arrow string array."""
+    raw = value.encode("utf-8")
+    data = np.frombuffer(raw * m, dtype=np.uint8)
+    return string_array(np.arange(m + 1, dtype=np.int64) * len(raw), data, None)
+
+
+def _valid_bits(arr: pa.Array) -> np.ndarray:
+    n = len(arr)
+    vbuf = arr.buffers()[0]
+    if vbuf is None or arr.null_count == 0:
+        return np.ones(n, dtype=bool)
+    bits = np.unpackbits(np.frombuffer(vbuf, dtype=np.uint8), bitorder="little", count=arr.offset + n)
+    return bits[arr.offset :].astype(bool)
+
+
+def bool_values(arr: pa.Array) -> np.ndarray:
+    """A boolean Arrow array as NumPy (nulls are False)."""
+    n = len(arr)
+    bits = np.unpackbits(np.frombuffer(arr.buffers()[1], dtype=np.uint8), bitorder="little", count=arr.offset + n)
+    out = bits[arr.offset :].astype(bool)
+    return out & _valid_bits(arr) if arr.null_count else out
+
+
+def int_values(arr: pa.Array, fill: int) -> np.ndarray:
+    """An integer Arrow array as NumPy int64 (nulls are ``fill``)."""
+    dtype = arr.type.to_pandas_dtype()
+    values = np.frombuffer(arr.buffers()[1], dtype=dtype)[arr.offset : arr.offset + len(arr)].astype(np.int64)
+    return np.where(_valid_bits(arr), values, fill) if arr.null_count else values
+
+
+def mask_nulls(arr: pa.Array, keep: np.ndarray) -> pa.Array:
+    """``arr`` with the rows outside ``keep`` made null (flat types: numbers, decimals, strings, binary)."""
+    if keep.all():
+        return arr
+    valid = keep & _valid_bits(arr)
+    vbuf, nulls = validity_buffer(valid)
+    if arr.offset:
+        arr = pa.concat_arrays([arr])  # rebase the buffers at offset 0
+    return pa.Array.from_buffers(arr.type, len(arr), [vbuf, *arr.buffers()[1:]], null_count=nulls)
+
+
 def validity_buffer(valid: np.ndarray | None) -> tuple[pa.Buffer | None, int]:
     if valid is None:
         return None, 0

@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from airflow_zaloni.mainframe import kernels as K
 from airflow_zaloni.mainframe.copybook import Copybook, Primitive, merge_copybooks, parse_copybook
 from airflow_zaloni.mainframe.decoder import MATRIX_BYTES, RecordDecoder, Rows
 from airflow_zaloni.mainframe.errors import DecodeError, OptionError
@@ -191,28 +192,27 @@ class MainframeReader:
         if seg is not None and o.segment_id_levels:
             seg_cols = self._segment_ids(seg, rec_ids, chunk.file_id)
         if seg is not None and o.segment_filter:
-            keep = pc.is_in(seg, value_set=pa.array(o.segment_filter, pa.string())).to_numpy(zero_copy_only=False)
-            keep = np.asarray(keep, dtype=bool)
+            keep = K.bool_values(pc.is_in(seg, value_set=K.str_array(o.segment_filter)))
             if not keep.all():
                 kept = keep
                 rows, lengths = rows.take(np.flatnonzero(keep)), lengths[keep]
                 rec_ids, offsets, blens = rec_ids[keep], offsets[keep], blens[keep]
-                seg = seg.filter(pa.array(keep))
-                seg_cols = [c.filter(pa.array(keep)) for c in seg_cols]
+                seg = seg.filter(K.np_array(keep))
+                seg_cols = [c.filter(K.np_array(keep)) for c in seg_cols]
         m = len(rows)
         if m == 0:
             return None
         prefix: list[pa.Array] = []
         if o.generate_record_id:
             prefix += [
-                pa.array(np.full(m, chunk.file_id, dtype=np.int32)),
-                pa.array(rec_ids),
-                pa.array(blens.astype(np.int32)),
+                K.np_array(np.full(m, chunk.file_id, dtype=np.int32)),
+                K.np_array(rec_ids.astype(np.int64)),
+                K.np_array(blens.astype(np.int32)),
             ]
         if o.generate_record_bytes:
             sel = np.arange(lo, hi) if kept is None else np.arange(lo, hi)[kept]
             raw = [bytes(chunk.buf[chunk.starts[i] : chunk.starts[i] + chunk.lengths[i]]) for i in sel]
-            prefix.append(pa.array(raw, pa.binary()))
+            prefix.append(K.str_array(raw, binary=True))
         prefix += seg_cols
         batch = self.decoder.decode_matrix(
             rows,
@@ -253,8 +253,7 @@ class MainframeReader:
             if levels[k] == ["_"]:
                 lvl[:] = k
                 continue
-            hit = pc.is_in(seg, value_set=pa.array(levels[k], pa.string())).to_numpy(zero_copy_only=False)
-            lvl[np.asarray(hit, dtype=bool)] = k
+            lvl[K.bool_values(pc.is_in(seg, value_set=K.str_array(levels[k])))] = k
         pos = np.arange(m)
         # The current level: that of the last record with a level (the carried one before any in this batch).
         last = np.maximum.accumulate(np.where(lvl >= 0, pos, -1)) if m else pos
@@ -267,16 +266,22 @@ class MainframeReader:
         )
         has_root = root_rec >= 0
         root_str = pc.binary_join_element_wise(
-            pa.scalar(str(self._prefix)), pa.scalar(str(file_id)), pc.cast(pa.array(root_rec), pa.string()), "_"
+            K.repeat_string(str(self._prefix), m),
+            K.repeat_string(str(file_id), m),
+            pc.cast(K.np_array(root_rec.astype(np.int64)), pa.string()),
+            "_",
         )
         if not has_root.all():
-            root_str = pc.if_else(pa.array(has_root), root_str, pa.scalar(""))
+            root_str = pc.if_else(K.np_array(has_root), root_str, K.repeat_string("", m))
         out = [_mask_np(root_str, cur >= 0)]
         for k in range(1, n):
             c = np.cumsum(lvl == k)
             since_root = c - np.where(root_pos >= 0, c[np.maximum(root_pos, 0)], -st.get(f"c{k}", 0))
             ids = pc.binary_join_element_wise(
-                root_str, pa.scalar(f"L{k}"), pc.cast(pa.array(since_root), pa.string()), "_"
+                root_str,
+                K.repeat_string(f"L{k}", m),
+                pc.cast(K.np_array(since_root.astype(np.int64)), pa.string()),
+                "_",
             )
             out.append(_mask_np(ids, cur >= k))
             if m:
@@ -288,9 +293,7 @@ class MainframeReader:
 
 
 def _mask_np(arr: pa.Array, keep: np.ndarray) -> pa.Array:
-    if keep.all():
-        return arr
-    return pc.if_else(pa.array(keep), arr, pa.scalar(None, arr.type))
+    return K.mask_nulls(arr, keep)
 
 
 def decode_file(
