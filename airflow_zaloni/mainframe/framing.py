@@ -170,11 +170,16 @@ class _Reader:
         self.consumed = 0  # file offset of the first byte of `pending`
         self.limit = limit
 
-    def fill(self, want: int) -> bytes:
-        """Return at least ``want`` bytes of the logical stream (fewer only at its end), without consuming."""
+    def fill(self, want: int, exact: bool = False) -> bytes:
+        """Return at least ``want`` bytes of the logical stream (fewer only at its end), without consuming.
+
+        :param exact: read no more than needed, so that consuming ``want`` bytes leaves nothing to carry over (a
+            carried-over remainder costs a copy of the next read when the two are joined).
+        """
         while not self.eof and len(self.pending) < want + self.end_skip:
+            deficit = want + self.end_skip - len(self.pending)
             try:
-                block = self.stream.read(max(READ_SIZE, want + self.end_skip - len(self.pending)))
+                block = self.stream.read(deficit if exact else max(READ_SIZE, deficit))
             except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
                 raise DecodeError(
                     f"corrupt compressed input: {exc}", offset=self.consumed + len(self.pending)
@@ -203,7 +208,7 @@ class _Reader:
 
 
 def _chunk(
-    buf: bytes,
+    buf: bytes | memoryview,
     starts: list[int] | np.ndarray,
     lengths: list[int] | np.ndarray,
     record_ids: list[int] | np.ndarray,
@@ -333,7 +338,7 @@ class Framer:
             n = per_chunk if last is None else min(per_chunk, last - rid)
             if n <= 0:
                 return
-            data = reader.fill(n * length)
+            data = reader.fill(n * length, exact=True)
             if not data:
                 return
             if len(data) < n * length:
@@ -351,7 +356,7 @@ class Framer:
                         record=rid,
                         offset=reader.consumed,
                     )
-            buf = data[: n * length]
+            buf = memoryview(data)[: n * length]  # no copy: the chunk keeps the read buffer alive
             base = reader.consumed
             reader.advance(n * length)
             ids = np.arange(rid, rid + n, dtype=np.int64)
