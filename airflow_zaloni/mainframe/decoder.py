@@ -405,6 +405,12 @@ class RecordDecoder:
             return Rows(np.lib.stride_tricks.as_strided(buf[first:], shape=(n, w), strides=(stride, 1)))
         if padded is None or len(padded) < len(buf) + w:
             padded = np.concatenate([buf, np.zeros(w, dtype=np.uint8)])
+        if n and w:
+            # One gather of every record's window into a matrix (one memcpy per record), after which each field is
+            # a strided slice as for fixed-length records. Bytes past a record's own length belong to the next
+            # record: the decoder never reads them, every field checks the record's length (``avail``).
+            windows = np.lib.stride_tricks.as_strided(padded, shape=(len(padded) - w + 1, w), strides=(1, 1))
+            return Rows(windows[starts])
         dtype = np.int32 if len(padded) < 2**31 else np.int64
         return Rows(padded, starts.astype(dtype))
 
