@@ -178,8 +178,14 @@ class _Reader:
         """
         while not self.eof and len(self.pending) < want + self.end_skip:
             deficit = want + self.end_skip - len(self.pending)
+            size = deficit if exact else max(READ_SIZE, deficit)
+            if self.pending and not self.start_skip and hasattr(self.stream, "readinto"):
+                if self._read_after_pending(size):
+                    continue
+                self.eof = True
+                break
             try:
-                block = self.stream.read(deficit if exact else max(READ_SIZE, deficit))
+                block = self.stream.read(size)
             except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
                 raise DecodeError(
                     f"corrupt compressed input: {exc}", offset=self.consumed + len(self.pending)
@@ -201,6 +207,27 @@ class _Reader:
             visible = len(self.pending) - self.end_skip if self.end_skip else len(self.pending)
             return self.pending[: max(0, visible)]
         return self.pending[: len(self.pending) - self.end_skip] if self.end_skip else self.pending
+
+    def _read_after_pending(self, size: int) -> bool:
+        """Read up to ``size`` bytes straight behind the carried-over remainder: one copy of the remainder, none of
+        the new bytes (``pending + read()`` copies both). Returns False at the end of the stream."""
+        kept = len(self.pending)
+        joined = bytearray(kept + size)
+        joined[:kept] = self.pending
+        with memoryview(joined) as view:
+            try:
+                got = self.stream.readinto(view[kept:])  # type: ignore[attr-defined]
+            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+                raise DecodeError(f"corrupt compressed input: {exc}", offset=self.consumed + kept) from None
+            except OSError as exc:
+                if "Invalid data stream" in str(exc) or "compressed" in str(exc).lower():
+                    raise DecodeError(f"corrupt compressed input: {exc}") from None
+                raise
+        if not got:
+            return False
+        del joined[kept + got :]
+        self.pending = joined  # type: ignore[assignment]
+        return True
 
     def advance(self, n: int) -> None:
         self.pending = self.pending[n:]
@@ -409,7 +436,7 @@ class Framer:
             ids = np.arange(rid, rid + count, dtype=np.int64)
             if keep.any():
                 yield self._emit(
-                    data[:used],
+                    memoryview(data)[:used],
                     starts[keep],
                     lengths[keep],
                     ids[keep],
@@ -433,7 +460,7 @@ class Framer:
 
     def _emit(
         self,
-        buf: bytes,
+        buf: bytes | memoryview,
         starts: list[int] | np.ndarray,
         lengths: list[int] | np.ndarray,
         ids: list[int] | np.ndarray,
@@ -540,7 +567,9 @@ class Framer:
                 if keep.any():
                     if not keep.all():
                         rec_pos, lengths, ids = rec_pos[keep], lengths[keep], ids[keep]
-                    yield self._emit(data[:pos], rec_pos + 4, lengths, ids, base + rec_pos, lengths, file_id, name)
+                    yield self._emit(
+                        memoryview(data)[:pos], rec_pos + 4, lengths, ids, base + rec_pos, lengths, file_id, name
+                    )
                 rid += count
             reader.advance(pos)
             if done:
@@ -584,7 +613,14 @@ class Framer:
                             if not keep.all():
                                 vstarts, vlengths, vids = vstarts[keep], vlengths[keep], vids[keep]
                             yield self._emit(
-                                data[:used], vstarts, vlengths, vids, base + vstarts - 4, vlengths, file_id, name
+                                memoryview(data)[:used],
+                                vstarts,
+                                vlengths,
+                                vids,
+                                base + vstarts - 4,
+                                vlengths,
+                                file_id,
+                                name,
                             )
                     rid += count
                     reader.advance(used)
@@ -656,7 +692,7 @@ class Framer:
                 else:
                     offs_arr = np.asarray(offs, dtype=np.int64)
                 yield self._emit(
-                    data[:pos] if not done else data, starts, lengths, ids, offs_arr, lengths, file_id, name
+                    memoryview(data)[:pos] if not done else data, starts, lengths, ids, offs_arr, lengths, file_id, name
                 )
             if done:
                 return
@@ -902,7 +938,7 @@ class Framer:
                 if len(starts) >= self.batch_rows:
                     break
             if starts:
-                yield self._emit(data[:pos], starts, lengths, ids, offs, lengths, file_id, name)
+                yield self._emit(memoryview(data)[:pos], starts, lengths, ids, offs, lengths, file_id, name)
             reader.advance(pos)
             if done:
                 return
@@ -944,7 +980,7 @@ class Framer:
             consumed = int(min(nl[-1] + 1, len(arr)))
             if keep.any():
                 yield self._emit(
-                    data[:consumed],
+                    memoryview(data)[:consumed],
                     list(line_starts[keep]),
                     list(lens[keep]),
                     list(ids[keep]),
