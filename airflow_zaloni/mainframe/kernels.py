@@ -487,39 +487,62 @@ def decode_zoned(
     return Numbers(values, valid, corrupt)
 
 
+_U64 = np.uint64
+_LOW_NIBBLES = _U64(0x0F0F0F0F0F0F0F0F)
+_HIGH_NIBBLES = _U64(0xF0F0F0F0F0F0F0F0)
+_SIX = _U64(0x0606060606060606)
+
+
+def _eight_digits(x: np.ndarray, zone: np.uint64) -> tuple[np.ndarray, np.ndarray]:
+    """Eight zoned digits per row, loaded little-endian as uint64 (first digit in the lowest byte): (value, every
+    byte a plain digit). SIMD-within-a-register: three multiply-shift steps instead of eight passes over digits."""
+    d = x & _LOW_NIBBLES
+    ok = ((x & _HIGH_NIBBLES) == zone) & (((d + _SIX) & _HIGH_NIBBLES) == 0)
+    d = (d * _U64(2561)) >> _U64(8)
+    d = ((d & _U64(0x00FF00FF00FF00FF)) * _U64(6553601)) >> _U64(16)
+    d = ((d & _U64(0x0000FFFF0000FFFF)) * _U64(42949672960001)) >> _U64(32)
+    return d.astype(np.int64), ok
+
+
 def _zoned_clean(
     mat: np.ndarray, ebcdic: bool, overpunch: bool, leading: bool, mask: np.ndarray | None = None
 ) -> Numbers | None:
     """Fast path for a column whose every byte is a plain digit, except an overpunched sign where one belongs.
 
-    Works column by column on vectors of all rows (a field has few bytes, a batch many rows); returns None as soon
-    as a byte needs the general decoder (blanks, separate signs, corrupt bytes). Rows outside ``mask`` do not count.
+    The digits are left-padded with zero digits to 8 or 16 bytes and converted eight at a time in 64-bit words;
+    returns None as soon as a byte needs the general decoder (blanks, separate signs, corrupt bytes). Rows outside
+    ``mask`` do not count.
     """
     ignore = None if mask is None else ~mask
     m, s = mat.shape
-    if s > 18:
+    if s > 16:
         return None
-    mat = np.ascontiguousarray(mat.T).T  # each byte position contiguous: the steps below run down columns
-    zone = np.uint8(0xF0 if ebcdic else 0x30)
-    sign_col = 0 if leading else s - 1
-    values: np.ndarray = np.zeros(m, dtype=np.int64)
+
+    def all_good(good: np.ndarray) -> bool:
+        return bool(good.all() if ignore is None else (good | ignore).all())
+
+    zone_byte = 0xF0 if ebcdic else 0x30
+    width = 8 if s <= 8 else 16
+    padded = np.full((m, width), zone_byte, dtype=np.uint8)
+    padded[:, width - s :] = mat
     neg = None
-    for j in range(s):
-        col = mat[:, j]
-        if overpunch and ebcdic and j == sign_col:
-            hi = col >> 4
-            d: np.ndarray = col & 0x0F
-            good = ((hi == 0xC) | (hi == 0xD) | (hi == 0xF)) & (d <= 9)
-            if not (good.all() if ignore is None else (good | ignore).all()):
-                return None
-            neg = hi == 0xD
-        else:
-            d = col - zone  # wraps around for bytes below the zone: those fail the <= 9 test
-            good = d <= 9
-            if not (good.all() if ignore is None else (good | ignore).all()):
-                return None
-        values *= 10
-        values += d
+    if overpunch and ebcdic:
+        c = width - s if leading else width - 1
+        col = padded[:, c]
+        hi = col >> 4
+        if not all_good(((hi == 0xC) | (hi == 0xD) | (hi == 0xF)) & ((col & 0x0F) <= 9)):
+            return None
+        neg = hi == 0xD
+        padded[:, c] = col | 0xF0
+    words = padded.view("<u8")
+    zone = _U64(zone_byte * 0x0101010101010101)
+    values, ok = _eight_digits(words[:, 0], zone)
+    if width == 16:
+        low, ok2 = _eight_digits(words[:, 1], zone)
+        values = values * 100_000_000 + low
+        ok &= ok2
+    if not all_good(ok):
+        return None
     if neg is not None:
         values = np.where(neg, -values, values)
     return Numbers(values, np.ones(m, dtype=bool), np.zeros(m, dtype=bool))
@@ -537,6 +560,14 @@ def _packed_pairs() -> np.ndarray:
         for lo in range(10):
             table[hi << 4 | lo] = hi * 10 + lo
     return table
+
+
+@functools.lru_cache(maxsize=1)
+def _packed_quads() -> np.ndarray:
+    """Two bytes (big-endian uint16) -> their four digit nibbles as a number 0..9999, or -1 (a nibble above 9)."""
+    pairs = _packed_pairs().astype(np.int32)
+    quads = pairs[:, None] * 100 + pairs[None, :]
+    return np.where((pairs[:, None] >= 0) & (pairs[None, :] >= 0), quads, -1).reshape(-1)
 
 
 @functools.lru_cache(maxsize=1)
@@ -559,22 +590,32 @@ def decode_packed(mat: np.ndarray, *, has_sign: bool) -> Numbers:
     if s > 0 and ndigits <= 18:
         # Byte position by byte position over all rows (a transposed copy keeps each position contiguous): two
         # digits per byte through a lookup table, accumulated in int64.
+        mat = _contig(mat)
         cols = np.ascontiguousarray(mat.T)
         pairs = _packed_pairs()
+        quads = _packed_quads()
         nonzero = cols[0].copy()
+        for j in range(1, s):
+            nonzero |= cols[j]
         ok = np.ones(m, dtype=bool)
         values = np.zeros(m, dtype=np.int64)
-        for j in range(s - 1 if has_sign else s):
-            if j:
-                nonzero |= cols[j]
+        digit_bytes = s - 1 if has_sign else s
+        j = 0
+        while j < digit_bytes:
+            if j + 2 <= digit_bytes:  # two bytes (four digits) per lookup
+                quad = quads[mat[:, j : j + 2].view(">u2")[:, 0]]
+                ok &= quad >= 0
+                values *= 10_000
+                values += quad
+                j += 2
+                continue
             pair = pairs[cols[j]]
             ok &= pair >= 0
             values *= 100
             values += pair
+            j += 1
         if has_sign:
             last = cols[s - 1]
-            if s > 1:
-                nonzero |= last
             digit_of, sign_of = _packed_last()
             digit = digit_of[last]
             sign = sign_of[last]
