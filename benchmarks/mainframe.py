@@ -82,6 +82,19 @@ VB_OPTIONS = {
     "redefine_segment_id_map:1": "TXN => T",
 }
 
+ODO_COPYBOOK = """\
+       01  ORDER.
+           05  ORDER-ID       PIC 9(8)        COMP.
+           05  CUSTOMER       PIC X(20).
+           05  LINE-COUNT     PIC 9(4)        COMP.
+           05  LINES          OCCURS 0 TO {max} TIMES
+                              DEPENDING ON LINE-COUNT.
+               10  SKU        PIC X(3).
+               10  QTY        PIC S9(5)       COMP-3.
+           05  TOTAL          PIC S9(9)V99    COMP-3.
+"""
+ODO_OPTIONS = {"record_format": "V", "is_rdw_big_endian": "true", "variable_size_occurs": "true"}
+
 _LETTERS = np.array(list(range(0xC1, 0xCA)) + list(range(0xD1, 0xDA)) + list(range(0xE2, 0xEA)) + [0x40] * 6, np.uint8)
 
 
@@ -179,6 +192,26 @@ def vb_records(target_bytes: int, seed: int = 2) -> bytes:
             break
     if block:
         out += len(block).to_bytes(2, "big") + b"\0\0" + block
+    return bytes(out)
+
+
+def odo_records(target_bytes: int, max_count: int, seed: int = 3) -> bytes:
+    """V records (RDW) of an order with 0..max_count lines of 6 bytes, each record only as long as its lines."""
+    rng = np.random.default_rng(seed)
+    avg = 36 + 6 * max_count / 2
+    n = max(1, int(target_bytes / (avg + 4)))
+    counts = rng.integers(0, max_count + 1, size=n)
+    head = np.concatenate([_binary(rng, n, 4, 10**8), _text(rng, n, 20), _binary(rng, n, 2, 1)], axis=1)
+    head[:, 24:26] = counts.astype(">u2").view(np.uint8).reshape(n, 2)
+    tail = _packed(rng, n, 11)
+    total = int(counts.sum())
+    lines = np.concatenate([_text(rng, total, 3), _packed(rng, total, 5)], axis=1).tobytes()
+    out = bytearray()
+    pos = 0
+    for i in range(n):
+        body = head[i].tobytes() + lines[pos : pos + 6 * int(counts[i])] + tail[i].tobytes()
+        pos += 6 * int(counts[i])
+        out += len(body).to_bytes(2, "big") + b"\0\0" + body
     return bytes(out)
 
 
@@ -291,6 +324,49 @@ def speed(size_mb: int, workdir: Path) -> None:
     _line("ours (to Arrow record batches)", len(vb_bytes), t_vb, f"   VB/fixed = {vb_mbs / ours_mbs:.2f}")
     _line("bytes.decode('cp037') floor", len(vb_bytes), t_vb_floor)
     print("  coboljsonifier: n/a (no RDW/BDW framing, no REDEFINES)")
+    for max_count in (10, 9999):  # ODO goal: >= 50 MB/s
+        odo = workdir / f"odo{max_count}.dat"
+        odo.write_bytes(odo_records(max(1, size_mb // 4) << 20, max_count))
+        t_odo, odo_rows = ours(odo, ODO_COPYBOOK.format(max=max_count), ODO_OPTIONS, repeat=2)
+        size = odo.stat().st_size
+        print(
+            f"ODO, variable_size_occurs=true, V: {size / (1 << 20):.0f} MB, {odo_rows:,} records, 0..{max_count} lines"
+        )
+        _line("ours (to Arrow record batches)", size, t_odo)
+    per_call(workdir)
+
+
+def per_call(workdir: Path) -> None:
+    """The fixed cost of one call on a small file: a fresh process's first call (imports done), then warm calls."""
+    small_fixed = workdir / "small_fixed.dat"
+    small_fixed.write_bytes(fixed_records(10))
+    small_vb = workdir / "small_vb.dat"
+    small_vb.write_bytes(vb_records(2000))
+    print("per-call cost on small files (ms of CPU time, wall-clock in brackets; the first call in a fresh process")
+    print("after the imports, then the median of 30 warm calls):")
+    for label, path, kind in (
+        ("fixed, 10 records", small_fixed, "fixed"),
+        ("VB, 2 segments, 22 records", small_vb, "vb"),
+    ):
+        out = subprocess.run(
+            [sys.executable, __file__, "--per-call", kind, str(path)], capture_output=True, text=True, check=True
+        ).stdout.split()
+        c_first, c_warm, w_first, w_warm = (float(x) for x in out)
+        print(f"  {label:<34}first {c_first:6.2f} ms ({w_first:6.2f})   warm {c_warm:5.2f} ms ({w_warm:5.2f})")
+
+
+def _child_per_call(kind: str, path: str) -> None:
+    copybook, options = (FIXED_COPYBOOK, None) if kind == "fixed" else (VB_COPYBOOK, VB_OPTIONS)
+
+    def once() -> tuple[float, float]:
+        c0, w0 = time.process_time(), time.perf_counter()
+        for _ in decode_file(path, copybook, options):
+            pass
+        return (time.process_time() - c0) * 1000, (time.perf_counter() - w0) * 1000
+
+    first = once()
+    warm = sorted(once() for _ in range(30))[15]
+    print(f"{first[0]} {warm[0]} {first[1]} {warm[1]}")
 
 
 def _child_decode(path: str) -> None:
@@ -327,9 +403,13 @@ def main() -> None:
     ap.add_argument("--memory-sizes", default="100,1024", help="sizes in MB for --memory (default 100,1024)")
     ap.add_argument("--workdir", help="where to write the generated files (default: a temporary directory)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--per-call", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         _child_decode(args.child)
+        return
+    if args.per_call:
+        _child_per_call(*args.per_call)
         return
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         work = Path(tmp)

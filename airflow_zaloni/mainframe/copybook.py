@@ -118,6 +118,7 @@ class Primitive(Field):
     sign_separate: bool = False
     sign_leading: bool = False
     explicit_point: bool = False
+    grouping: bool = False  # ',' or '/' in an edited PIC: insertion characters between the digits
     has_point_or_p: bool = False  # V, P or '.' in the PIC: the value is a decimal, never an integer
     p_left: int = 0  # P symbols before the digits (scaling positions after the decimal point)
     edited: bool = False
@@ -192,13 +193,38 @@ def _code_area(text: str, free_format: bool, lbound: int, ubound: int) -> Iterat
                 # Anything else in the indicator column is a comment marker for some compilers; be lenient.
                 continue
         code = line[lbound + 1 : ubound] if len(line) > lbound + 1 else ""
+        if code.lstrip().startswith("*"):
+            continue  # '*' in area A (column 8 on): a comment line for JRecord and cb2xml, never valid code
         cut = code.find("*>")
         if cut >= 0:
             code = code[:cut]
         yield lineno, lbound + 2, code
 
 
-_TOKEN_RE = re.compile(r"""'[^']*'?|"[^"]*"?|[^\s,;]+""")
+# A comma or semicolon followed by a space separates words; inside a word (PIC ZZZ,ZZ9.99) it is part of it.
+_TOKEN_RE = re.compile(r"""'[^']*'?|"[^"]*"?|[^\s,;](?:[^\s,;]|[,;](?=[^\s,;]))*""")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]*")
+
+# Words that may follow a number inside a clause (OCCURS 1 TO\n 3 TIMES ...); a level number is followed by a name.
+_KEYWORDS = {
+    "PIC", "PICTURE", "IS", "ARE", "USAGE", "VALUE", "VALUES", "OCCURS", "TIMES", "TO", "DEPENDING", "ON", "INDEXED",
+    "BY", "ASCENDING", "DESCENDING", "KEY", "REDEFINES", "RENAMES", "SIGN", "LEADING", "TRAILING", "SEPARATE",
+    "CHARACTER", "THRU", "THROUGH", "BLANK", "WHEN", "ZERO", "ZEROS", "ZEROES", "SPACE", "SPACES", "ALL", "QUOTE",
+    "QUOTES", "HIGH-VALUE", "HIGH-VALUES", "LOW-VALUE", "LOW-VALUES", "NULL", "NULLS", "ALSO", "FALSE", "TRUE",
+    "GLOBAL", "EXTERNAL", "SYNC", "SYNCHRONIZED", "JUST", "JUSTIFIED", "LEFT", "RIGHT", "DISPLAY", "NATIONAL",
+}  # fmt: skip
+
+
+def _is_level(word: str) -> bool:
+    return word.isdigit() and len(word) <= 2 and (1 <= int(word) <= 49 or int(word) in (66, 77, 88))
+
+
+def _starts_item(words: list[str]) -> bool:
+    """The words of a line begin a new data item: a level number, then a name (or a clause of a FILLER)."""
+    if len(words) < 2 or not _is_level(words[0]):
+        return False
+    name = words[1].upper()
+    return bool(_NAME_RE.fullmatch(name)) and not name.isdigit() and name not in _KEYWORDS and name not in _USAGE_WORDS
 
 
 def _statements(text: str, free_format: bool, lbound: int, ubound: int) -> list[list[_Token]]:
@@ -206,7 +232,17 @@ def _statements(text: str, free_format: bool, lbound: int, ubound: int) -> list[
     current: list[_Token] = []
     for lineno, col0, code in _code_area(text, free_format, lbound, ubound):
         code = code.replace("\t", " ")
-        for m in _TOKEN_RE.finditer(code):
+        matches = list(_TOKEN_RE.finditer(code))
+        if current and _starts_item([m.group(0).rstrip(".") for m in matches[:2]]):
+            # A statement that runs into the next item: without this check its clauses would swallow that item.
+            first = current[1].text if len(current) > 1 else current[0].text
+            raise CopybookError(
+                f"the statement of {first} (line {current[0].line}) does not end with a period before the item "
+                f"{matches[1].group(0).rstrip('.')}",
+                line=lineno,
+                column=col0 + matches[0].start(),
+            )
+        for m in matches:
             word = m.group(0)
             column = col0 + m.start()
             ends = word.endswith(".") and not word.startswith(("'", '"'))
@@ -300,6 +336,7 @@ def _apply_pic(prim: Primitive, pic: str, tok: _Token) -> None:
             display_size += 1
         elif c == ",":  # digit grouping in an edited PIC
             prim.edited = True
+            prim.grouping = True
             display_size += 1
         elif c == "P":
             prim.has_point_or_p = True
@@ -326,6 +363,7 @@ def _apply_pic(prim: Primitive, pic: str, tok: _Token) -> None:
             first_sign_used = True
         elif c in "B0/$":
             prim.edited = True
+            prim.grouping = prim.grouping or c == "/"
             display_size += 1
     if digits == 0:
         raise CopybookError(f"PIC {pic!r} has no digit positions", line=tok.line, column=tok.column)
@@ -601,14 +639,9 @@ def parse_copybook(
         if level in (1, 77):
             stack = []
         else:
+            # Items below level 01 with no 01 above (copybook fragments) are top-level items, as in Cobrix.
             while stack and stack[-1].level >= level:
                 stack.pop()
-            if not stack and roots and level > 1:
-                raise CopybookError(
-                    f"level {level} item {node.name} has no 01-level record above it",
-                    line=level_tok.line,
-                    column=level_tok.column,
-                )
         if stack:
             parent = stack[-1]
             if not isinstance(parent, Group):
@@ -627,6 +660,7 @@ def parse_copybook(
         raise CopybookError("the copybook defines no fields", line=1, column=1)
     for root in roots:
         _resolve(root, None)
+    _check_unique_names(roots)
     copybook = Copybook(roots=roots, text=text)
     _layout_roots(copybook)
     _link_depending(copybook)
@@ -648,53 +682,62 @@ def _resolve(node: Node, inherited_usage: str | None) -> None:
         _resolve(child, usage)
 
 
-def _layout_group(group: Group) -> None:
-    """Compute offsets (relative to the group start) and sizes; REDEFINES share the offset of their target."""
+def _check_unique_names(siblings: list[Node]) -> None:
+    """Cobrix's rule: two fields of one group (or two top-level items) may not share a name; FILLERs may."""
+    seen: dict[str, Node] = {}
+    for node in siblings:
+        if isinstance(node, Group):
+            _check_unique_names(node.children)
+        if node.is_filler:
+            continue
+        key = _norm(node.name)
+        if key in seen:
+            where = f"group {node.parent.name}" if node.parent is not None else "the top level"
+            raise CopybookError(
+                f"duplicate field name {node.name} in {where} (also at line {seen[key].line}); Spark and the lake "
+                f"need unique column names, so rename one of them",
+                line=node.line,
+                column=node.column,
+            )
+        seen[key] = node
+
+
+def _layout_children(children: list[Node], owner: str) -> int:
+    """Offsets of ``children`` relative to their start, one after another; a REDEFINES shares the offset of its
+    target, and the block of a field and its redefines takes the size of the largest. Returns the total size."""
     pos = 0
     by_name: dict[str, Node] = {}
     last_base: Node | None = None
-    for child in group.children:
+    for child in children:
         if isinstance(child, Group):
             _layout_group(child)
         if child.redefines:
             target = by_name.get(_norm(child.redefines))
             if target is None or last_base is None:
                 raise CopybookError(
-                    f"{child.name} REDEFINES {child.redefines}, which is not an earlier field of the same group",
+                    f"{child.name} REDEFINES {child.redefines}, which is not an earlier field of {owner}",
                     line=child.line,
                     column=child.column,
                 )
             target.is_redefined = True
             child.offset = target.offset
-            end = child.offset + child.total_size
-            pos = max(pos, end)
+            pos = max(pos, child.offset + child.total_size)
         else:
             child.offset = pos
             pos += child.total_size
             last_base = child
         by_name[_norm(child.name)] = child
-    group.size = max((c.offset + c.total_size for c in group.children), default=0)
+    return max((c.offset + c.total_size for c in children), default=0)
+
+
+def _layout_group(group: Group) -> None:
+    group.size = _layout_children(group.children, "the same group")
 
 
 def _layout_roots(copybook: Copybook) -> None:
-    by_name: dict[str, Node] = {}
-    for root in copybook.roots:
-        if isinstance(root, Group):
-            _layout_group(root)
-        if root.redefines:
-            target = by_name.get(_norm(root.redefines))
-            if target is None:
-                raise CopybookError(
-                    f"{root.name} REDEFINES {root.redefines}, which is not an earlier record",
-                    line=root.line,
-                    column=root.column,
-                )
-            target.is_redefined = True
-            root.offset = target.offset
-        else:
-            # Several 01 records describe the same record area (as in an FD): all start at offset 0.
-            root.offset = 0
-        by_name[_norm(root.name)] = root
+    # Several top-level records follow one another, as Cobrix lays them out (its FlatCopybooksSpec); a record that
+    # REDEFINES an earlier one shares its area, and the copybooks of the ``copybooks`` option all start at 0.
+    _layout_children(copybook.roots, "the copybook")
 
 
 def _link_depending(copybook: Copybook) -> None:
@@ -719,9 +762,5 @@ def _link_depending(copybook: Copybook) -> None:
 
 def merge_copybooks(copybooks: list[Copybook]) -> Copybook:
     """Cobrix's ``copybooks`` option: the 01-level records of every copybook, all starting at offset 0."""
-    roots: list[Node] = []
-    for cb in copybooks:
-        for root in cb.roots:
-            root.offset = 0
-            roots.append(root)
+    roots: list[Node] = [root for cb in copybooks for root in cb.roots]  # each copybook's layout starts at 0
     return Copybook(roots=roots, text="\n".join(cb.text for cb in copybooks))

@@ -35,6 +35,10 @@ from airflow_zaloni.mainframe.options import CODE_PAGE_CLASSES, ReaderOptions
 #: Upper bound of bytes in one record matrix (and of the temporaries of a kernel, a few times this).
 MATRIX_BYTES = 8 * 1024 * 1024
 
+#: Largest record a copybook may describe (every OCCURS at its maximum). Real layouts stay far below (a V record
+#: holds at most 32,756 bytes); a larger one is a copybook error rather than gigabytes of buffers and MemoryError.
+MAX_RECORD_BYTES = 64 * 1024 * 1024
+
 
 @dataclass
 class Rows:
@@ -96,10 +100,16 @@ class Col:
     children: list[Col] = field(default_factory=list)
     type: pa.DataType = field(default_factory=pa.null)  # element type (lists wrap it)
     nt: bool = False  # emit <NAME>_NT after this group
+    base: int = 0  # offset of the node's parent in the rows it is decoded from (a collapsed top-level record's)
 
     @property
     def is_group(self) -> bool:
         return isinstance(self.node, Group)
+
+    @property
+    def offset(self) -> int:
+        """Offset of the field in the rows of its level."""
+        return self.base + self.node.offset
 
 
 def primitive_type(p: Primitive, opts: ReaderOptions) -> pa.DataType:
@@ -171,6 +181,11 @@ class RecordDecoder:
         self.page = self._page()
         self.trim = opts.string_trimming_policy
         self.record_size = copybook.record_size
+        if self.record_size > MAX_RECORD_BYTES:
+            raise CopybookError(
+                f"the copybook describes records of {self.record_size:,} bytes (every OCCURS at its maximum); at "
+                f"most {MAX_RECORD_BYTES:,} bytes are supported"
+            )
         self.cols = self._columns()
         self.segment_node = self._segment_node()
         self.segment_maps = {k: v for k, v in opts.redefine_segment_id_map.items()}
@@ -235,10 +250,31 @@ class RecordDecoder:
         roots = [c for c in (build(r) for r in self.copybook.roots) if c is not None]
         if not roots:
             raise CopybookError("every field of the copybook is a FILLER that the options drop")
-        if opts.schema_retention_policy == "collapse_root" and len(roots) == 1 and roots[0].is_group:
-            root = roots[0]
-            return root.children
-        return roots
+        # Cobrix: a copybook with an elementary item at the top level is "flat" (its top-level items are the
+        # columns); otherwise collapse_root lists the fields of every record, keep_original keeps each record.
+        flat = any(isinstance(r, Primitive) for r in self.copybook.roots)
+        if flat or opts.schema_retention_policy != "collapse_root":
+            return roots
+        cols: list[Col] = []
+        for root in roots:
+            for child in root.children:
+                child.base = root.node.offset
+                cols.append(child)
+        seen: dict[str, Col] = {}
+        for col in cols:
+            key = col.name.upper()
+            if key in seen:
+                first = seen[key].node.parent
+                raise CopybookError(
+                    f"records {first.name if first else '?'} and {col.node.parent.name if col.node.parent else '?'} "
+                    f"both have a field {col.name}: with schema_retention_policy=collapse_root they would be two "
+                    f"columns of one name (Cobrix's Spark schema would hold both and could not be written); use "
+                    f"schema_retention_policy=keep_original",
+                    line=col.node.line,
+                    column=col.node.column,
+                )
+            seen[key] = col
+        return cols
 
     def _fields_of(self, cols: list[Col]) -> list[tuple[str, pa.DataType]]:
         out: list[tuple[str, pa.DataType]] = []
@@ -322,7 +358,7 @@ class RecordDecoder:
             return K.decode_national(mat, o.is_utf16_big_endian, self.trim, nulls, mask=mask), none
         if p.kind == "float":
             values = K.decode_float(mat, double=p.usage == DOUBLE, fmt=o.floating_point_format)
-            return pa.array(values, type=typ, mask=None if mask is None else ~mask), none
+            return K.np_array(values, valid=mask), none
         if p.usage == DISPLAY:
             nums = K.decode_zoned(
                 mat,
@@ -331,6 +367,7 @@ class RecordDecoder:
                 sign_leading=p.sign_leading,
                 sign_separate=p.sign_separate,
                 explicit_point=p.explicit_point,
+                grouping=p.grouping,
                 scale=p.scale,
                 strict_overpunch=o.strict_sign_overpunching,
                 mask=mask,
@@ -368,6 +405,12 @@ class RecordDecoder:
             return Rows(np.lib.stride_tricks.as_strided(buf[first:], shape=(n, w), strides=(stride, 1)))
         if padded is None or len(padded) < len(buf) + w:
             padded = np.concatenate([buf, np.zeros(w, dtype=np.uint8)])
+        if n and w:
+            # One gather of every record's window into a matrix (one memcpy per record), after which each field is
+            # a strided slice as for fixed-length records. Bytes past a record's own length belong to the next
+            # record: the decoder never reads them, every field checks the record's length (``avail``).
+            windows = np.lib.stride_tricks.as_strided(padded, shape=(len(padded) - w + 1, w), strides=(1, 1))
+            return Rows(windows[starts])
         dtype = np.int32 if len(padded) < 2**31 else np.int64
         return Rows(padded, starts.astype(dtype))
 
@@ -441,7 +484,7 @@ class RecordDecoder:
         entry = pa.struct([pa.field("field_name", pa.string(), False), pa.field("raw_value", raw_type, False)])
         typ = pa.list_(pa.field("item", entry, False))
         if corrupt is None or not corrupt.rows:
-            return pa.ListArray.from_arrays(pa.array(np.zeros(m + 1, dtype=np.int32)), pa.array([], entry)).cast(typ)
+            return pa.ListArray.from_arrays(K.np_array(np.zeros(m + 1, dtype=np.int32)), pa.nulls(0, entry)).cast(typ)
         rows = np.concatenate(corrupt.rows)
         names: list[str] = []
         raws: list[Any] = []
@@ -454,10 +497,13 @@ class RecordDecoder:
         counts = np.bincount(rows, minlength=m)
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
         values = pa.StructArray.from_arrays(
-            [pa.array([names[i] for i in order], pa.string()), pa.array([raws[i] for i in order], raw_type)],
+            [
+                K.str_array([names[i] for i in order]),
+                K.str_array([raws[i] for i in order], binary=raw_type == pa.binary()),
+            ],
             fields=list(entry),
         )
-        return pa.ListArray.from_arrays(pa.array(offsets), values, type=typ)
+        return pa.ListArray.from_arrays(K.np_array(offsets), values, type=typ)
 
     def _counts(self, arr_node: Node, ctx: _Ctx) -> np.ndarray:
         """Element counts of an OCCURS DEPENDING ON for each row of ``ctx``."""
@@ -489,16 +535,15 @@ class RecordDecoder:
                     )
                 text = self.decode_primitive(counter, sub, pa.string())[0]
                 keys = list(mapping)
-                idx = pc.index_in(text, value_set=pa.array(keys, pa.string())).to_numpy(zero_copy_only=False)
+                idx = K.int_values(pc.index_in(text, value_set=K.str_array(keys)), len(keys))
                 vals = np.array([mapping[k] for k in keys] + [0], dtype=np.int64)
-                idx = np.where(np.isnan(idx.astype(float)), len(keys), idx).astype(np.int64)
                 counts = vals[idx]
             else:
                 typ = pa.int64() if counter.digits <= 18 else primitive_type(counter, self.opts)
                 arr, _ = self.decode_primitive(counter, sub, typ)
                 if pa.types.is_decimal(arr.type):
                     arr = arr.cast(pa.int64(), safe=False)
-                counts = arr.fill_null(arr_node.occurs or 0).to_numpy(zero_copy_only=False).astype(np.int64)
+                counts = K.int_values(arr, arr_node.occurs or 0)
             level.counters[key] = np.clip(counts, 0, arr_node.occurs or 0)
         return level.counters[key][rows]
 
@@ -509,8 +554,8 @@ class RecordDecoder:
             node = col.node
             valid = ctx.valid
             if _norm(node.name) in self.segment_maps and self._segment_values is not None:
-                ids = pa.array(self.segment_maps[_norm(node.name)], pa.string())
-                match = pc.is_in(self._segment_values, value_set=ids).to_numpy(zero_copy_only=False)
+                ids = K.str_array(self.segment_maps[_norm(node.name)])
+                match = K.bool_values(pc.is_in(self._segment_values, value_set=ids))
                 valid = valid & match[ctx.rec]
             if node.is_array:
                 arrays = self._decode_array(col, ctx, valid, corrupt)
@@ -520,7 +565,7 @@ class RecordDecoder:
                 arrays = self._decode_rows_subset(col, ctx, valid, corrupt)
             else:
                 sub_ctx = ctx if valid is ctx.valid else _replace_valid(ctx, valid)
-                arrays = self._decode_one(col, sub_ctx, node.offset, corrupt)
+                arrays = self._decode_one(col, sub_ctx, col.offset, corrupt)
             out.append(arrays[0])
             if not col.is_group and debug != "none":
                 out.append(arrays[1])
@@ -540,7 +585,7 @@ class RecordDecoder:
             parent_rows=rows,
             suffix=ctx.suffix[rows] if ctx.suffix is not None else None,
         )
-        arrays = self._decode_one(col, sub, col.node.offset, corrupt)
+        arrays = self._decode_one(col, sub, col.offset, corrupt)
         # Spread back: rows without the segment get null.
         return [expand(a, rows, len(valid)) for a in arrays]
 
@@ -561,7 +606,7 @@ class RecordDecoder:
             )
             arrays = self._decode_level(col.children, child, corrupt)
             struct = pa.StructArray.from_arrays(
-                arrays, fields=list(col.type), mask=pa.array(~ctx.valid) if not ctx.valid.all() else None
+                arrays, fields=list(col.type), mask=K.np_array(~ctx.valid) if not ctx.valid.all() else None
             )
             result = [struct]
             if col.nt:
@@ -616,7 +661,7 @@ class RecordDecoder:
         node = col.node
         n = node.occurs or 0
         s = node.size
-        o = node.offset
+        o = col.offset
         m = len(ctx.rec)
         counts = self._counts(node, ctx) if node.depending_field is not None else np.full(m, n, dtype=np.int64)
         counts = np.where(valid, counts, 0)
@@ -647,8 +692,8 @@ class RecordDecoder:
             # A primitive array: its elements are decoded as one column.
             child.node = ctx.node
             values = self._decode_one(col, child, 0, corrupt)
-        offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
-        mask = pa.array(~valid) if not valid.all() else None
+        offsets = K.np_array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
+        mask = K.np_array(~valid) if not valid.all() else None
         return [pa.ListArray.from_arrays(offsets, v, mask=mask) for v in values]
 
 
@@ -696,9 +741,9 @@ def expand(arr: pa.Array, rows: np.ndarray, m: int, base: tuple[pa.Buffer | None
         base = K.validity_buffer(present)
     if arr.null_count:
         valid = np.zeros(m, dtype=bool)
-        valid[rows] = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        valid[rows] = K.bool_values(arr.is_valid())
         vbuf, nulls = K.validity_buffer(valid)
-        mask: pa.Array | None = pa.array(~valid)
+        mask: pa.Array | None = K.np_array(~valid)
     else:
         vbuf, nulls = base
         mask = None
@@ -708,7 +753,7 @@ def expand(arr: pa.Array, rows: np.ndarray, m: int, base: tuple[pa.Buffer | None
         if mask is None and nulls:
             present = np.zeros(m, dtype=bool)
             present[rows] = True
-            mask = pa.array(~present)
+            mask = K.np_array(~present)
         return pa.StructArray.from_arrays(children, fields=list(typ), mask=mask)
     if pa.types.is_string(typ) or pa.types.is_binary(typ) or pa.types.is_list(typ):
         offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
@@ -719,7 +764,7 @@ def expand(arr: pa.Array, rows: np.ndarray, m: int, base: tuple[pa.Buffer | None
         new_offsets += offsets[0]
         if pa.types.is_list(typ):
             return pa.ListArray.from_arrays(
-                pa.array(new_offsets), arr.values, type=typ, mask=pa.array(~_bits(vbuf, m)) if nulls else None
+                K.np_array(new_offsets), arr.values, type=typ, mask=K.np_array(~_bits(vbuf, m)) if nulls else None
             )
         return pa.Array.from_buffers(typ, m, [vbuf, pa.py_buffer(new_offsets), arr.buffers()[2]], null_count=nulls)
     if pa.types.is_decimal(typ) or pa.types.is_integer(typ) or pa.types.is_floating(typ):
@@ -730,7 +775,7 @@ def expand(arr: pa.Array, rows: np.ndarray, m: int, base: tuple[pa.Buffer | None
         return pa.Array.from_buffers(typ, m, [vbuf, pa.py_buffer(values)], null_count=nulls)
     position = np.full(m, -1, dtype=np.int64)
     position[rows] = np.arange(len(rows))
-    return arr.take(pa.array(position, mask=position < 0))
+    return arr.take(K.np_array(position, valid=position >= 0))
 
 
 def _bits(buf: pa.Buffer | None, m: int) -> np.ndarray:
@@ -740,6 +785,4 @@ def _bits(buf: pa.Buffer | None, m: int) -> np.ndarray:
 
 
 def _mask(arr: pa.Array, keep: np.ndarray) -> pa.Array:
-    if keep.all():
-        return arr
-    return pc.if_else(pa.array(keep), arr, pa.scalar(None, type=arr.type))
+    return K.mask_nulls(arr, keep)

@@ -14,6 +14,7 @@ import bz2
 import gzip
 import importlib
 import io
+import logging
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ import numpy as np
 
 from airflow_zaloni.mainframe.errors import DecodeError, OptionError
 from airflow_zaloni.mainframe.options import ReaderOptions
+
+log = logging.getLogger(__name__)
 
 #: Bytes read from the input per step; one chunk of records never holds much more than this.
 READ_SIZE = 8 * 1024 * 1024
@@ -167,11 +170,22 @@ class _Reader:
         self.consumed = 0  # file offset of the first byte of `pending`
         self.limit = limit
 
-    def fill(self, want: int) -> bytes:
-        """Return at least ``want`` bytes of the logical stream (fewer only at its end), without consuming."""
+    def fill(self, want: int, exact: bool = False) -> bytes:
+        """Return at least ``want`` bytes of the logical stream (fewer only at its end), without consuming.
+
+        :param exact: read no more than needed, so that consuming ``want`` bytes leaves nothing to carry over (a
+            carried-over remainder costs a copy of the next read when the two are joined).
+        """
         while not self.eof and len(self.pending) < want + self.end_skip:
+            deficit = want + self.end_skip - len(self.pending)
+            size = deficit if exact else max(READ_SIZE, deficit)
+            if self.pending and not self.start_skip and hasattr(self.stream, "readinto"):
+                if self._read_after_pending(size):
+                    continue
+                self.eof = True
+                break
             try:
-                block = self.stream.read(max(READ_SIZE, want + self.end_skip - len(self.pending)))
+                block = self.stream.read(size)
             except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
                 raise DecodeError(
                     f"corrupt compressed input: {exc}", offset=self.consumed + len(self.pending)
@@ -194,13 +208,34 @@ class _Reader:
             return self.pending[: max(0, visible)]
         return self.pending[: len(self.pending) - self.end_skip] if self.end_skip else self.pending
 
+    def _read_after_pending(self, size: int) -> bool:
+        """Read up to ``size`` bytes straight behind the carried-over remainder: one copy of the remainder, none of
+        the new bytes (``pending + read()`` copies both). Returns False at the end of the stream."""
+        kept = len(self.pending)
+        joined = bytearray(kept + size)
+        joined[:kept] = self.pending
+        with memoryview(joined) as view:
+            try:
+                got = self.stream.readinto(view[kept:])  # type: ignore[attr-defined]
+            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+                raise DecodeError(f"corrupt compressed input: {exc}", offset=self.consumed + kept) from None
+            except OSError as exc:
+                if "Invalid data stream" in str(exc) or "compressed" in str(exc).lower():
+                    raise DecodeError(f"corrupt compressed input: {exc}") from None
+                raise
+        if not got:
+            return False
+        del joined[kept + got :]
+        self.pending = joined  # type: ignore[assignment]
+        return True
+
     def advance(self, n: int) -> None:
         self.pending = self.pending[n:]
         self.consumed += n
 
 
 def _chunk(
-    buf: bytes,
+    buf: bytes | memoryview,
     starts: list[int] | np.ndarray,
     lengths: list[int] | np.ndarray,
     record_ids: list[int] | np.ndarray,
@@ -330,13 +365,17 @@ class Framer:
             n = per_chunk if last is None else min(per_chunk, last - rid)
             if n <= 0:
                 return
-            data = reader.fill(n * length)
+            data = reader.fill(n * length, exact=True)
             if not data:
                 return
             if len(data) < n * length:
                 n = len(data) // length
                 rest = len(data) - n * length
                 if n == 0 and rest:
+                    if o.debug_ignore_file_size:
+                        # Cobrix reads whole records (Hadoop's binaryRecords) and skips the size check.
+                        log.warning("%s: ignoring %d bytes after the last whole %d-byte record", name, rest, length)
+                        return
                     raise DecodeError(
                         f"the file ends with a partial record of {rest} bytes; the record length is {length} "
                         f"(file size minus offsets is NOT DIVISIBLE by the RECORD SIZE)",
@@ -344,7 +383,7 @@ class Framer:
                         record=rid,
                         offset=reader.consumed,
                     )
-            buf = data[: n * length]
+            buf = memoryview(data)[: n * length]  # no copy: the chunk keeps the read buffer alive
             base = reader.consumed
             reader.advance(n * length)
             ids = np.arange(rid, rid + n, dtype=np.int64)
@@ -397,7 +436,7 @@ class Framer:
             ids = np.arange(rid, rid + count, dtype=np.int64)
             if keep.any():
                 yield self._emit(
-                    data[:used],
+                    memoryview(data)[:used],
                     starts[keep],
                     lengths[keep],
                     ids[keep],
@@ -421,7 +460,7 @@ class Framer:
 
     def _emit(
         self,
-        buf: bytes,
+        buf: bytes | memoryview,
         starts: list[int] | np.ndarray,
         lengths: list[int] | np.ndarray,
         ids: list[int] | np.ndarray,
@@ -431,8 +470,22 @@ class Framer:
         name: str,
     ) -> Chunk:
         o = self.opts
-        st = np.asarray(starts, dtype=np.int64) + o.record_start_offset
-        ln = np.asarray(lengths, dtype=np.int64) - o.record_start_offset - o.record_end_offset
+        raw = np.asarray(lengths, dtype=np.int64)
+        st = np.asarray(starts, dtype=np.int64)
+        skip = o.record_start_offset + o.record_end_offset
+        if skip:
+            short = raw < skip
+            if short.any() and o.record_format not in ("D", "D2"):
+                k = int(np.argmax(short))
+                raise DecodeError(
+                    f"a record of {int(raw[k])} bytes is shorter than record_start_offset + record_end_offset "
+                    f"({skip}); check the offsets and the record format",
+                    file=name,
+                    record=int(np.asarray(ids)[k]),
+                    offset=int(np.asarray(offs)[k]),
+                )
+            st = st + np.minimum(raw, o.record_start_offset)  # a short text line has no bytes for the copybook
+        ln = raw - skip
         return _chunk(buf, st, np.maximum(ln, 0), ids, offs, blens, file_id, name)
 
     def _keep(self, length: int) -> bool:
@@ -514,7 +567,9 @@ class Framer:
                 if keep.any():
                     if not keep.all():
                         rec_pos, lengths, ids = rec_pos[keep], lengths[keep], ids[keep]
-                    yield self._emit(data[:pos], rec_pos + 4, lengths, ids, base + rec_pos, lengths, file_id, name)
+                    yield self._emit(
+                        memoryview(data)[:pos], rec_pos + 4, lengths, ids, base + rec_pos, lengths, file_id, name
+                    )
                 rid += count
             reader.advance(pos)
             if done:
@@ -558,7 +613,14 @@ class Framer:
                             if not keep.all():
                                 vstarts, vlengths, vids = vstarts[keep], vlengths[keep], vids[keep]
                             yield self._emit(
-                                data[:used], vstarts, vlengths, vids, base + vstarts - 4, vlengths, file_id, name
+                                memoryview(data)[:used],
+                                vstarts,
+                                vlengths,
+                                vids,
+                                base + vstarts - 4,
+                                vlengths,
+                                file_id,
+                                name,
                             )
                     rid += count
                     reader.advance(used)
@@ -630,7 +692,7 @@ class Framer:
                 else:
                     offs_arr = np.asarray(offs, dtype=np.int64)
                 yield self._emit(
-                    data[:pos] if not done else data, starts, lengths, ids, offs_arr, lengths, file_id, name
+                    memoryview(data)[:pos] if not done else data, starts, lengths, ids, offs_arr, lengths, file_id, name
                 )
             if done:
                 return
@@ -876,7 +938,7 @@ class Framer:
                 if len(starts) >= self.batch_rows:
                     break
             if starts:
-                yield self._emit(data[:pos], starts, lengths, ids, offs, lengths, file_id, name)
+                yield self._emit(memoryview(data)[:pos], starts, lengths, ids, offs, lengths, file_id, name)
             reader.advance(pos)
             if done:
                 return
@@ -918,7 +980,7 @@ class Framer:
             consumed = int(min(nl[-1] + 1, len(arr)))
             if keep.any():
                 yield self._emit(
-                    data[:consumed],
+                    memoryview(data)[:consumed],
                     list(line_starts[keep]),
                     list(lens[keep]),
                     list(ids[keep]),

@@ -36,7 +36,6 @@ _NO_EFFECT = {
     "improved_locality",
     "optimize_allocation",
     "with_input_file_name_col",
-    "debug_ignore_file_size",
     "segment_id_prefix",  # read directly below
     "input_file_name_column",
 }
@@ -90,6 +89,7 @@ _KNOWN = {
     "segment_filter",
     "segment_id_root",
     "pedantic",
+    "debug_ignore_file_size",
     "comments_lbound",
     "comments_ubound",
     "truncate_comments",
@@ -126,6 +126,24 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     if v not in allowed:
         raise OptionError(f"option {name}={value!r}: expected one of {', '.join(allowed)}")
     return v
+
+
+def _segment_levels(levels: list[list[str]]) -> list[list[str]]:
+    """Cobrix's segment ids per level: '*' is '_' ("every other segment"), allowed alone and on the leaf level."""
+    levels = [["_" if i == "*" else i for i in ids] for ids in levels]
+    leaf = len(levels) - 1
+    for level, ids in enumerate(levels):
+        if "_" in ids and level < leaf:
+            raise OptionError(
+                f"The '_' as a segment id can only be used on the leaf level (segment_id_level{leaf}), found at "
+                f"'segment_id_level{level}'"
+            )
+        if "_" in ids and len(ids) > 1:
+            raise OptionError(
+                f"The '*' or '_' as a segment id cannot be used with other ids 'segment_id_level{level} = "
+                f"{','.join(ids)}' is incorrect."
+            )
+    return levels
 
 
 # Cobrix's test code page class (Test9CodePages) and short names users may pass as ebcdic_code_page_class.
@@ -185,6 +203,7 @@ class ReaderOptions:
     redefine_segment_id_map: dict[str, list[str]] = field(default_factory=dict)
     segment_children: dict[str, list[str]] = field(default_factory=dict)
     pedantic: bool = False
+    debug_ignore_file_size: bool = False  # F files: a partial last record is skipped instead of an error
     comments_lbound: int = 6
     comments_ubound: int = 72
     free_format: bool = False
@@ -246,6 +265,7 @@ class ReaderOptions:
             "is_rdw_big_endian",
             "is_rdw_part_of_record_length",
             "is_bdw_big_endian",
+            "debug_ignore_file_size",
         ):
             if name in canon:
                 setattr(opts, name, _bool(name, canon[name]))
@@ -330,7 +350,7 @@ class ReaderOptions:
         if levels:
             if sorted(levels) != list(range(len(levels))):
                 raise OptionError(f"segment_id_level options must be numbered from 0 without gaps: {sorted(levels)}")
-            opts.segment_id_levels = [levels[i] for i in range(len(levels))]
+            opts.segment_id_levels = _segment_levels([levels[i] for i in range(len(levels))])
         for key, value in canon.items():
             if key.startswith("redefine_segment_id_map"):
                 group, _, ids = value.partition("=>")

@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from airflow_zaloni.mainframe import kernels as K
 from airflow_zaloni.mainframe.copybook import Copybook, Primitive, merge_copybooks, parse_copybook
 from airflow_zaloni.mainframe.decoder import MATRIX_BYTES, RecordDecoder, Rows
 from airflow_zaloni.mainframe.errors import DecodeError, OptionError
@@ -191,28 +192,27 @@ class MainframeReader:
         if seg is not None and o.segment_id_levels:
             seg_cols = self._segment_ids(seg, rec_ids, chunk.file_id)
         if seg is not None and o.segment_filter:
-            keep = pc.is_in(seg, value_set=pa.array(o.segment_filter, pa.string())).to_numpy(zero_copy_only=False)
-            keep = np.asarray(keep, dtype=bool)
+            keep = K.bool_values(pc.is_in(seg, value_set=K.str_array(o.segment_filter)))
             if not keep.all():
                 kept = keep
                 rows, lengths = rows.take(np.flatnonzero(keep)), lengths[keep]
                 rec_ids, offsets, blens = rec_ids[keep], offsets[keep], blens[keep]
-                seg = seg.filter(pa.array(keep))
-                seg_cols = [c.filter(pa.array(keep)) for c in seg_cols]
+                seg = seg.filter(K.np_array(keep))
+                seg_cols = [c.filter(K.np_array(keep)) for c in seg_cols]
         m = len(rows)
         if m == 0:
             return None
         prefix: list[pa.Array] = []
         if o.generate_record_id:
             prefix += [
-                pa.array(np.full(m, chunk.file_id, dtype=np.int32)),
-                pa.array(rec_ids),
-                pa.array(blens.astype(np.int32)),
+                K.np_array(np.full(m, chunk.file_id, dtype=np.int32)),
+                K.np_array(rec_ids.astype(np.int64)),
+                K.np_array(blens.astype(np.int32)),
             ]
         if o.generate_record_bytes:
             sel = np.arange(lo, hi) if kept is None else np.arange(lo, hi)[kept]
             raw = [bytes(chunk.buf[chunk.starts[i] : chunk.starts[i] + chunk.lengths[i]]) for i in sel]
-            prefix.append(pa.array(raw, pa.binary()))
+            prefix.append(K.str_array(raw, binary=True))
         prefix += seg_cols
         batch = self.decoder.decode_matrix(
             rows,
@@ -236,41 +236,64 @@ class MainframeReader:
             self.corrupt_values += int(pc.sum(pc.list_value_length(col)).as_py() or 0)
 
     def _segment_ids(self, seg: pa.Array, rec_ids: np.ndarray, file_id: int) -> list[pa.Array]:
-        """Seg_Id0..n: the root record's id, then counters of each level's records since that root."""
+        """Seg_Id0..n as Cobrix's SegmentIdAccumulator makes them, one file at a time, column-wise.
+
+        A record of level k (its segment id is listed in segment_id_level<k>; '_' on the leaf level takes every
+        segment not listed before) becomes the current level; a root (level 0) starts a new root id
+        ``<prefix>_<file>_<record>`` and restarts the counters, any other level counts up. A record of no level
+        keeps the current state. Seg_Id<k> is null above the current level, else the root id, then
+        ``<root id>_L<k>_<count of level k since the root>``.
+        """
         levels = self.opts.segment_id_levels
+        n = len(levels)
         m = len(seg)
-        lvl = np.full(m, -1, dtype=np.int64)
-        for k in range(len(levels) - 1, -1, -1):
-            hit = np.asarray(
-                pc.is_in(seg, value_set=pa.array(levels[k], pa.string())).to_numpy(zero_copy_only=False), dtype=bool
-            )
-            lvl[hit] = k
         st = self._seg_state
-        last_root = st.get("root", -1)
-        root = np.maximum.accumulate(np.concatenate([[last_root], np.where(lvl == 0, rec_ids, -1)]))[1:]
-        st["root"] = int(root[-1]) if m else last_root
-        prefix = pa.scalar(str(self._prefix))
-        fid = pa.scalar(str(file_id))
-        root_str = pc.cast(pa.array(root), pa.string())
-        seg0 = pc.binary_join_element_wise(prefix, fid, root_str, "_")
-        out = [_mask_np(seg0, root >= 0)]
-        for k in range(1, len(levels)):
-            carry_c = st.get(f"c{k}", 0)
-            carry_b = st.get(f"b{k}", 0)
-            c = np.cumsum(lvl == k) + carry_c
-            base = np.maximum.accumulate(np.concatenate([[carry_b], np.where(lvl == 0, c, -1)]))[1:]
-            cnt = c - base
-            st[f"c{k}"] = int(c[-1]) if m else carry_c
-            st[f"b{k}"] = int(base[-1]) if m else carry_b
-            sk = pc.binary_join_element_wise(seg0, pa.scalar(f"L{k}"), pc.cast(pa.array(cnt), pa.string()), "_")
-            out.append(_mask_np(sk, (root >= 0) & (lvl >= k) & (cnt > 0)))
+        lvl = np.full(m, -1, dtype=np.int64)
+        for k in range(n - 1, -1, -1):
+            if levels[k] == ["_"]:
+                lvl[:] = k
+                continue
+            lvl[K.bool_values(pc.is_in(seg, value_set=K.str_array(levels[k])))] = k
+        pos = np.arange(m)
+        # The current level: that of the last record with a level (the carried one before any in this batch).
+        last = np.maximum.accumulate(np.where(lvl >= 0, pos, -1)) if m else pos
+        cur = np.where(last >= 0, lvl[np.maximum(last, 0)], st.get("level", -1))
+        # The root: the last level-0 record (the carried root, or none yet, before any in this batch).
+        root_pos = np.maximum.accumulate(np.where(lvl == 0, pos, -1)) if m else pos
+        carried_root = st.get("root")  # record index of the root, None before the first root of the file
+        root_rec = np.where(
+            root_pos >= 0, rec_ids[np.maximum(root_pos, 0)], -1 if carried_root is None else carried_root
+        )
+        has_root = root_rec >= 0
+        root_str = pc.binary_join_element_wise(
+            K.repeat_string(str(self._prefix), m),
+            K.repeat_string(str(file_id), m),
+            pc.cast(K.np_array(root_rec.astype(np.int64)), pa.string()),
+            "_",
+        )
+        if not has_root.all():
+            root_str = pc.if_else(K.np_array(has_root), root_str, K.repeat_string("", m))
+        out = [_mask_np(root_str, cur >= 0)]
+        for k in range(1, n):
+            c = np.cumsum(lvl == k)
+            since_root = c - np.where(root_pos >= 0, c[np.maximum(root_pos, 0)], -st.get(f"c{k}", 0))
+            ids = pc.binary_join_element_wise(
+                root_str,
+                K.repeat_string(f"L{k}", m),
+                pc.cast(K.np_array(since_root.astype(np.int64)), pa.string()),
+                "_",
+            )
+            out.append(_mask_np(ids, cur >= k))
+            if m:
+                st[f"c{k}"] = int(since_root[-1])
+        if m:
+            st["level"] = int(cur[-1])
+            st["root"] = int(root_rec[-1]) if has_root[-1] else None
         return out
 
 
 def _mask_np(arr: pa.Array, keep: np.ndarray) -> pa.Array:
-    if keep.all():
-        return arr
-    return pc.if_else(pa.array(keep), arr, pa.scalar(None, arr.type))
+    return K.mask_nulls(arr, keep)
 
 
 def decode_file(

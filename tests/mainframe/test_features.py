@@ -100,11 +100,12 @@ def test_free_format_levels_77_88_and_comments() -> None:
     status = book.find("STATUS")
     assert status.values == ["ACTIVE VALUE 'A'"]
     assert book.find("AMOUNT").size == 3 and book.find("LE-NUM").size == 2
-    data = ebc("A") + bytes.fromhex("012345") + (-2).to_bytes(2, "little", signed=True)
-    # Like several 01 records, the 77-level item describes the same record area (from offset 0).
-    (row,) = rows(data, text, {"copybook_format": "free", "schema_retention_policy": "keep_original"})
+    data = ebc("A") + bytes.fromhex("012345") + (-2).to_bytes(2, "little", signed=True) + ebc("ZY")
+    # Like a further 01 record, the 77-level item follows the record before it (Cobrix's layout); an elementary
+    # item at the top level makes the copybook "flat", so the top-level items are the columns.
+    (row,) = rows(data, text, {"copybook_format": "free"})
     assert row["REC"] == {"STATUS": "A", "AMOUNT": Decimal("123.45"), "LE_NUM": -2}
-    assert row["STANDALONE"] == "A"
+    assert row["STANDALONE"] == "ZY"
 
 
 def test_unknown_options_warn_or_fail_with_pedantic(caplog: pytest.LogCaptureFixture) -> None:
