@@ -46,6 +46,12 @@ class ObjectStorage(FsspecStorage):
 
     def __init__(self, fs: Any, base: str) -> None:
         super().__init__(fs, base)
+        # Other processes write the lake: a listing cached by this one would hide their commits (a sensor would wait
+        # forever). fsspec shares filesystem instances, so this also holds for whoever else uses this one.
+        dircache = getattr(fs, "dircache", None)
+        if dircache is not None:
+            dircache.use_listings_cache = False
+            dircache.clear()
         #: Whether the store honours conditional PUTs (S3 does since 2024; some S3-compatible stores do not).
         self._conditional_put = True
 

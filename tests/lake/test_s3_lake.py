@@ -228,3 +228,16 @@ def test_a_table_of_many_files_is_copied_whole(s3_server: S3Server) -> None:
     with lake.storage.open_read(f"{lake.partition_path(landing, D1)}/orders.csv") as f:
         assert f.read() == b"id\n1\n"
     assert lake.verify() == []
+
+
+def test_a_long_lived_reader_sees_commits_of_other_writers(s3_server: S3Server) -> None:
+    """A sensor's lake stays open across pokes: its listings must not be cached (fsspec caches them by default)."""
+    root = s3_server.new_root()
+    cached = {k: v for k, v in s3_server.storage_options.items() if k != "use_listings_cache"}
+    reader = Lake(root, storage_options=cached)
+    writer = Lake(root, storage_options={**cached, "skip_instance_cache": True})  # another process, in effect
+    ingest(writer, D1, None, 10)
+    assert reader.partitions(RAW) == [D1] and reader.manifest(RAW, D2) is None
+    ingest(writer, D2, 10, 20)
+    assert reader.partitions(RAW) == [D1, D2]
+    assert reader.manifest(RAW, D2)["totals"]["rows"] == 10
