@@ -1,23 +1,35 @@
 """The ``zaloni`` console command: look into a lake and decode mainframe files.
 
-``zaloni lake ls ROOT``, ``zaloni lake show ROOT DATASET``, ``zaloni lake verify ROOT``; the ``mainframe``
+``zaloni lake ls ROOT``, ``zaloni lake show ROOT DATASET``, ``zaloni lake verify ROOT`` (each with ``--conn-id`` for
+a lake on S3 or another store that needs credentials); the ``mainframe``
 subcommands come from :mod:`airflow_zaloni.mainframe.cli` when it is available.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
 
+from airflow_zaloni import config
 from airflow_zaloni.lake import DatasetRef, Lake, LakeError
 from airflow_zaloni.lake.catalog import catalog
 from airflow_zaloni.utils.formatting import human_size, utc_time
 
 
+def _lake(args: argparse.Namespace) -> Lake:
+    """The lake named on the command line, through ``--conn-id`` (or ``[zaloni] lake_conn_id`` for remote roots).
+
+    Airflow logs to stdout while it resolves the connection: that goes to stderr, so ``--json`` output stays JSON.
+    """
+    with contextlib.redirect_stdout(sys.stderr):
+        return config.open_lake(args.root, args.conn_id)
+
+
 def lake_ls(args: argparse.Namespace) -> int:
-    datasets = catalog(Lake(args.root))
+    datasets = catalog(_lake(args))
     if args.json:
         print(json.dumps([d.as_dict() for d in datasets], indent=2, default=str))
         return 0
@@ -44,7 +56,7 @@ def lake_ls(args: argparse.Namespace) -> int:
 
 
 def lake_show(args: argparse.Namespace) -> int:
-    lake = Lake(args.root)
+    lake = _lake(args)
     lake.recover()
     ref = DatasetRef.parse(args.dataset)
     partitions = lake.partitions(ref)
@@ -85,7 +97,7 @@ def lake_show(args: argparse.Namespace) -> int:
 
 
 def lake_verify(args: argparse.Namespace) -> int:
-    lake = Lake(args.root)
+    lake = _lake(args)
     lake.recover()
     refs = [DatasetRef.parse(d) for d in args.dataset] if args.dataset else None
     problems = lake.verify(refs)
@@ -96,6 +108,12 @@ def lake_verify(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+CONN_HELP = (
+    "Airflow connection of the lake's store (an aws connection for s3:// roots); default [zaloni] lake_conn_id "
+    "for roots that are not local paths"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zaloni", description="Inspect a Zaloni lake and decode mainframe data.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -104,16 +122,19 @@ def build_parser() -> argparse.ArgumentParser:
     lake_commands = lake.add_subparsers(dest="lake_command", required=True)
     ls = lake_commands.add_parser("ls", help="datasets by zone with partitions, rows, bytes, last commit")
     ls.add_argument("root", help="lake root: a path or URI")
+    ls.add_argument("--conn-id", help=CONN_HELP)
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     ls.set_defaults(func=lake_ls)
     show = lake_commands.add_parser("show", help="manifest and schema of a dataset's partition")
     show.add_argument("root", help="lake root: a path or URI")
+    show.add_argument("--conn-id", help=CONN_HELP)
     show.add_argument("dataset", help="zone/system/name")
     show.add_argument("--partition", help="partition to show (default: the latest)")
     show.add_argument("--json", action="store_true", help="print the manifest as JSON")
     show.set_defaults(func=lake_show)
     verify = lake_commands.add_parser("verify", help="re-read every file and check it against its manifest")
     verify.add_argument("root", help="lake root: a path or URI")
+    verify.add_argument("--conn-id", help=CONN_HELP)
     verify.add_argument("dataset", nargs="*", help="only these datasets (zone/system/name)")
     verify.set_defaults(func=lake_verify)
 

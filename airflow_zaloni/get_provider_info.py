@@ -245,11 +245,23 @@ def get_provider_info() -> dict[str, Any]:
                 "description": "Settings of the Zaloni data-lake provider.",
                 "options": {
                     "lake_root": {
-                        "description": "Root URI of the lake: a path or file:// URI, webhdfs://<conn_id>@/path, or "
-                        "any fsspec URL. Empty means a 'lake' folder in $AIRFLOW_HOME.",
+                        "description": "Root URI of the lake: a path or file:// URI, webhdfs://<conn_id>@/path, "
+                        "s3://bucket/prefix (credentials from lake_conn_id), or any fsspec URL. Empty means a "
+                        "'lake' folder in $AIRFLOW_HOME.",
                         "version_added": "0.1.0",
                         "type": "string",
                         "example": "webhdfs://webhdfs_default@/data/lake",
+                        "default": "",
+                    },
+                    "lake_conn_id": {
+                        "description": "Airflow connection of the lake's store, used for every lake root that is "
+                        "not a local path (lake_root and any root an operator names): an aws connection (key, "
+                        "secret, session token, region, endpoint_url or role_arn in its extra) for s3:// roots, a "
+                        "webhdfs connection for webhdfs:///path roots. Operators, sensors and the zaloni CLI take "
+                        "lake_conn_id / --conn-id to override it. Empty means the filesystem's own defaults.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "aws_lake",
                         "default": "",
                     },
                     "row_group_rows": {

@@ -30,6 +30,9 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
+from tests.servers.s3 import s3_server  # noqa: E402, F401  (session fixture: a moto_server S3)
+
+
 @pytest.fixture(scope="session")
 def airflow_home() -> Path:
     return _HOME

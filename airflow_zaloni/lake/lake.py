@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -25,7 +26,9 @@ class Lake:
     """A lake rooted at ``root``: a path, ``file://``, ``webhdfs://<conn_id>@/path`` or any fsspec URL.
 
     :param root: root of the lake.
-    :param storage_options: options for the fsspec filesystem of the root.
+    :param storage_options: options for the fsspec filesystem of the root (they win over the connection's).
+    :param conn_id: Airflow connection with the credentials and endpoint of the root's filesystem (an ``aws``
+        connection for ``s3://`` roots; see :mod:`airflow_zaloni.lake.connection`). Needs Airflow.
     :param row_group_rows: rows per Parquet row group of the writers made by this lake's transactions.
     :param row_group_bytes: in-memory bytes after which a writer closes a row group (whichever comes first).
     :param max_rows_per_file: rows per Parquet file before a writer starts the next file.
@@ -39,6 +42,7 @@ class Lake:
         root: str,
         *,
         storage_options: dict[str, Any] | None = None,
+        conn_id: str | None = None,
         row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
         row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
         max_rows_per_file: int = DEFAULT_MAX_ROWS_PER_FILE,
@@ -47,6 +51,13 @@ class Lake:
         lock_wait: float = 60.0,
     ) -> None:
         self.root = root
+        #: The lake's Airflow connection (``None``: the filesystem's own defaults); tables reach the store with it.
+        self.conn_id = conn_id or None
+        if self.conn_id:
+            from airflow_zaloni.lake.connection import storage_options_for
+
+            scheme = urlsplit(root).scheme if isinstance(root, str) else ""
+            storage_options = {**storage_options_for(self.conn_id, scheme or "file"), **(storage_options or {})}
         self.storage: Storage = open_storage(root, storage_options)
         self.row_group_rows = row_group_rows
         self.row_group_bytes = row_group_bytes

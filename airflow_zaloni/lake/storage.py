@@ -84,6 +84,19 @@ class Storage:
             raise FileExistsError(errno.EEXIST, "rename target exists", dst)
         os.rename(src, dst)
 
+    def publish(self, staged: str, target: str, trash: str) -> None:
+        """Put the staged partition folder in place of ``target`` (the old one goes to ``trash``).
+
+        Called by the journal's roll-forward, so it must be repeatable after a crash at any point: with atomic
+        renames, a staged folder that is gone was published.
+        """
+        if self.exists(staged):
+            if self.exists(target):
+                self.makedirs(trash.rsplit("/", 1)[0])
+                self.rename(target, trash)
+            self.rename(staged, target)
+            self.fsync_dir(target.rsplit("/", 1)[0])
+
     def remove(self, path: str) -> None:
         try:
             if os.path.isdir(path) and not os.path.islink(path):
@@ -241,4 +254,8 @@ def open_storage(root: str, storage_options: dict[str, Any] | None = None) -> St
         fs, path = fsspec.core.url_to_fs(root, **(storage_options or {}))
     except (ValueError, ImportError) as exc:
         raise LakeError(f"lake root {root!r} uses a filesystem that is not available: {exc}") from exc
+    from airflow_zaloni.lake.storage_object import ObjectStorage, is_object_store
+
+    if is_object_store(fs):  # S3, GCS, Azure: no rename, the manifest is the commit record (storage_object.py)
+        return ObjectStorage(fs, path)
     return FsspecStorage(fs, path)

@@ -462,15 +462,10 @@ def apply_journal(lake: Lake, journal: dict[str, Any]) -> None:
     txn_id = journal["txn_id"]
     for move in journal["moves"]:
         dataset, partition = move["dataset"], move["partition"]
-        staged = f"{dataset}/_staging/{txn_id}/{partition}"
-        target = f"{dataset}/{partition}"
-        trash = f"{dataset}/_trash/{txn_id}/{partition}"
-        if storage.exists(staged):
-            if storage.exists(target):
-                storage.makedirs(f"{dataset}/_trash/{txn_id}")
-                storage.rename(target, trash)
-            storage.rename(staged, target)
-            storage.fsync_dir(dataset)
+        # How a staged folder replaces the partition is the storage's business: renames where the filesystem has
+        # them, the manifest written last on object stores (storage_object.py). Either way repeatable.
+        staged, trash = f"{dataset}/_staging/{txn_id}/{partition}", f"{dataset}/_trash/{txn_id}/{partition}"
+        storage.publish(staged, f"{dataset}/{partition}", trash)
     for dataset, state in journal["states"].items():
         storage.write_atomic(f"{dataset}/{STATE_NAME}", json.dumps(state, default=str).encode())
     for dataset in {m["dataset"] for m in journal["moves"]} | set(journal["states"]):

@@ -1,9 +1,9 @@
 """The ingest base: the one place where an operator wires a hook, a source and the lake writer.
 
-Every ingest operator takes ``dataset``, ``zone`` (default ``raw``), ``system`` and ``lake_root`` (default
-``[zaloni] lake_root``) the same way, writes the partition of the run's data interval in one transaction, emits an
-Asset event for the dataset, returns a small XCom summary and reports OpenLineage facets (guarded: lineage never fails
-a task).
+Every ingest operator takes ``dataset``, ``zone`` (default ``raw``), ``system``, ``lake_root`` (default
+``[zaloni] lake_root``) and ``lake_conn_id`` (default ``[zaloni] lake_conn_id``) the same way, writes the partition of
+the run's data interval in one transaction, emits an Asset event for the dataset, returns a small XCom summary and
+reports OpenLineage facets (guarded: lineage never fails a task).
 """
 
 from __future__ import annotations
@@ -64,13 +64,15 @@ class LakeIngestOperator(BaseOperator):
     :param zone: zone to write, ``raw`` by default. (templated)
     :param system: source-system folder of the dataset; defaults to the operator's ``default_system``. (templated)
     :param lake_root: root URI of the lake; defaults to ``[zaloni] lake_root``. (templated)
+    :param lake_conn_id: Airflow connection of the lake's store (an ``aws`` connection for ``s3://`` roots);
+        defaults to ``[zaloni] lake_conn_id``. (templated)
     :param partition: partition to write (``key=value``); defaults to one derived from the data interval. (templated)
     :param fanout: set on a mapped task (``.partial(..., fanout=True).expand(...)``): each mapped instance prepares
         its part of one shared transaction and a :class:`~airflow_zaloni.operators.commit.LakeCommitOperator`
         downstream publishes all parts in one commit.
     """
 
-    template_fields: Sequence[str] = ("dataset", "zone", "system", "lake_root", "partition")
+    template_fields: Sequence[str] = ("dataset", "zone", "system", "lake_root", "lake_conn_id", "partition")
     ui_color = "#d6eaf8"
     #: Folder under the zone that groups this operator's datasets, e.g. ``mainframe`` or ``warehouse``.
     default_system: str = "files"
@@ -82,6 +84,7 @@ class LakeIngestOperator(BaseOperator):
         zone: str = "raw",
         system: str | None = None,
         lake_root: str | None = None,
+        lake_conn_id: str | None = None,
         partition: str | None = None,
         fanout: bool = False,
         **kwargs: Any,
@@ -96,6 +99,7 @@ class LakeIngestOperator(BaseOperator):
         self.zone = zone
         self.system = system
         self.lake_root = lake_root
+        self.lake_conn_id = lake_conn_id
         self.partition = partition
         self.fanout = fanout
         self._file_prefix = "part"
@@ -123,8 +127,9 @@ class LakeIngestOperator(BaseOperator):
 
     def get_lake(self) -> Lake:
         options = config.writer_options()
-        return Lake(
-            self.lake_root or config.lake_root(),
+        return config.open_lake(
+            self.lake_root,
+            self.lake_conn_id,
             row_group_rows=options["row_group_rows"],
             row_group_bytes=options["row_group_bytes"],
             max_rows_per_file=options["max_rows_per_file"],

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_zaloni import config
-from airflow_zaloni.lake import DatasetRef, Lake, LakeError
+from airflow_zaloni.lake import DatasetRef, LakeError
 from airflow_zaloni.operators.base import fanout_txn_id, lake_asset
 
 if TYPE_CHECKING:
@@ -33,9 +33,11 @@ class LakeCommitOperator(BaseOperator):
     :param zone: its zone. (templated)
     :param system: its system folder. (templated)
     :param lake_root: root of the lake; defaults to ``[zaloni] lake_root``. (templated)
+    :param lake_conn_id: Airflow connection of the lake's store (an ``aws`` connection for ``s3://`` roots);
+        defaults to ``[zaloni] lake_conn_id``. (templated)
     """
 
-    template_fields: Sequence[str] = ("dataset", "zone", "system", "lake_root")
+    template_fields: Sequence[str] = ("dataset", "zone", "system", "lake_root", "lake_conn_id")
     ui_color = "#aed6f1"
 
     def __init__(
@@ -46,6 +48,7 @@ class LakeCommitOperator(BaseOperator):
         system: str,
         zone: str = "raw",
         lake_root: str | None = None,
+        lake_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("outlets", [lake_asset(zone, system, dataset)] if "{{" not in dataset else [])
@@ -55,6 +58,7 @@ class LakeCommitOperator(BaseOperator):
         self.zone = zone
         self.system = system
         self.lake_root = lake_root
+        self.lake_conn_id = lake_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         ti = context["ti"]
@@ -71,7 +75,7 @@ class LakeCommitOperator(BaseOperator):
             raise LakeError(f"parts of {self.parts_task_id!r} belong to {sorted(wrong)}, not to {txn_id} ({ref})")
         targets = sorted({(DatasetRef.parse(d["dataset"]), d["partition"]) for p in prepared for d in p["datasets"]})
         parts = sorted({p["part"] for p in prepared})
-        lake = Lake(self.lake_root or config.lake_root())
+        lake = config.open_lake(self.lake_root, self.lake_conn_id)
         summary = lake.commit_parts(
             txn_id,
             targets,

@@ -53,6 +53,8 @@ class LakePromoteOperator(BaseOperator):
     :param max_quarantined_rows: fail when more rows of a partition are quarantined. (templated)
     :param max_quarantined_fraction: fail when a larger fraction (0..1) of a partition is quarantined. (templated)
     :param lake_root: root URI of the lake; defaults to ``[zaloni] lake_root``. (templated)
+    :param lake_conn_id: Airflow connection of the lake's store (an ``aws`` connection for ``s3://`` roots);
+        defaults to ``[zaloni] lake_conn_id``. (templated)
     :param memory_limit: memory limit of the single-node engine (DuckDB), e.g. ``"2GB"``. (templated)
     :param threads: threads of the single-node engine; default all cores.
     """
@@ -74,6 +76,7 @@ class LakePromoteOperator(BaseOperator):
         "max_quarantined_rows",
         "max_quarantined_fraction",
         "lake_root",
+        "lake_conn_id",
         "memory_limit",
     )
     template_fields_renderers = {"rules": "json"}
@@ -98,6 +101,7 @@ class LakePromoteOperator(BaseOperator):
         max_quarantined_rows: int | str | None = None,
         max_quarantined_fraction: float | str | None = None,
         lake_root: str | None = None,
+        lake_conn_id: str | None = None,
         memory_limit: str | None = "1GB",
         threads: int | None = None,
         **kwargs: Any,
@@ -127,6 +131,7 @@ class LakePromoteOperator(BaseOperator):
         self.max_quarantined_rows = max_quarantined_rows
         self.max_quarantined_fraction = max_quarantined_fraction
         self.lake_root = lake_root
+        self.lake_conn_id = lake_conn_id
         self.memory_limit = memory_limit
         self.threads = threads
 
@@ -145,8 +150,9 @@ class LakePromoteOperator(BaseOperator):
 
     def get_lake(self) -> Lake:
         options = config.writer_options()
-        return Lake(
-            self.lake_root or config.lake_root(),
+        return config.open_lake(
+            self.lake_root,
+            self.lake_conn_id,
             row_group_rows=options["row_group_rows"],
             max_rows_per_file=options["max_rows_per_file"],
         )

@@ -14,7 +14,7 @@ from airflow_zaloni import config
 from airflow_zaloni.hooks.spark import ACTIVE_DRIVER_STATES, SparkDriverNotFound, SparkMasterRestHook
 from airflow_zaloni.hooks.yarn import ACTIVE_STATES, YarnApplicationNotFound, YarnHook
 from airflow_zaloni.job_status import push_tracking_url, report_event, wait_for_job
-from airflow_zaloni.lake import DatasetRef, Lake, partition_for_interval
+from airflow_zaloni.lake import DatasetRef, partition_for_interval
 from airflow_zaloni.lake_job_output import JobOutput
 from airflow_zaloni.links import JobTrackingLink
 from airflow_zaloni.triggers.spark import SparkDriverTrigger
@@ -86,6 +86,8 @@ class SparkJobOperator(ResumableJobMixin, BaseOperator):
     :param lake_output: dataset the job writes, ``zone/system/name`` (templated).
     :param lake_partition: its partition; default from the data interval (templated).
     :param lake_root: the lake; default ``[zaloni] lake_root`` (templated).
+    :param lake_conn_id: Airflow connection of the lake's store (an ``aws`` connection for ``s3://`` roots);
+        defaults to ``[zaloni] lake_conn_id``. (templated)
     :param lake_path_prefix: prefix that makes the staging path visible to the job (e.g. ``hdfs://nn:8020``).
     :param durable: keep the job id across tries to reattach (default True).
     """
@@ -103,6 +105,7 @@ class SparkJobOperator(ResumableJobMixin, BaseOperator):
         "lake_output",
         "lake_partition",
         "lake_root",
+        "lake_conn_id",
     )
     template_fields_renderers = {"conf": "json", "env_vars": "json", "application_args": "json"}
     operator_extra_links = (JobTrackingLink(),)
@@ -140,6 +143,7 @@ class SparkJobOperator(ResumableJobMixin, BaseOperator):
         lake_output: str | None = None,
         lake_partition: str | None = None,
         lake_root: str | None = None,
+        lake_conn_id: str | None = None,
         lake_path_prefix: str = "",
         durable: bool = True,
         **kwargs: Any,
@@ -171,6 +175,7 @@ class SparkJobOperator(ResumableJobMixin, BaseOperator):
         self.lake_output = lake_output
         self.lake_partition = lake_partition
         self.lake_root = lake_root
+        self.lake_conn_id = lake_conn_id
         self.lake_path_prefix = lake_path_prefix
         self._hook: SparkSubmitHook | None = None
         self._mode: str | None = None
@@ -192,7 +197,7 @@ class SparkJobOperator(ResumableJobMixin, BaseOperator):
         run_key = "/".join(
             str(x) for x in (self.dag_id, self.task_id, context.get("run_id"), getattr(ti, "map_index", -1))
         )
-        lake = Lake(self.lake_root or config.lake_root())
+        lake = config.open_lake(self.lake_root, self.lake_conn_id)
         return JobOutput(lake, DatasetRef(*parts), partition, run_key=run_key, path_prefix=self.lake_path_prefix)
 
     def _make_hook(self, application_args: list[Any] | None) -> SparkSubmitHook:

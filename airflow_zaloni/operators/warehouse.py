@@ -265,6 +265,8 @@ class SqlSplitPlanOperator(BaseOperator):
     :param zone: its zone. (templated)
     :param system: its system folder. (templated)
     :param lake_root: root of the lake; defaults to ``[zaloni] lake_root``. (templated)
+    :param lake_conn_id: Airflow connection of the lake's store (an ``aws`` connection for ``s3://`` roots);
+        defaults to ``[zaloni] lake_conn_id``. (templated)
     :param partition: the partition the parts write; default from the data interval. (templated)
     """
 
@@ -280,6 +282,7 @@ class SqlSplitPlanOperator(BaseOperator):
         "zone",
         "system",
         "lake_root",
+        "lake_conn_id",
         "partition",
     )
 
@@ -298,6 +301,7 @@ class SqlSplitPlanOperator(BaseOperator):
         zone: str = "raw",
         system: str = "warehouse",
         lake_root: str | None = None,
+        lake_conn_id: str | None = None,
         partition: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -318,6 +322,7 @@ class SqlSplitPlanOperator(BaseOperator):
         self.zone = zone
         self.system = system
         self.lake_root = lake_root
+        self.lake_conn_id = lake_conn_id
         self.partition = partition
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
@@ -325,7 +330,7 @@ class SqlSplitPlanOperator(BaseOperator):
 
         lower = upper = None
         if self.incremental_column:
-            lake = Lake(self.lake_root or config.lake_root())
+            lake = config.open_lake(self.lake_root, self.lake_conn_id)
             partition = self.partition or partition_for_interval(
                 context.get("data_interval_start"), context.get("data_interval_end"), run_id=context.get("run_id")
             )
@@ -360,13 +365,25 @@ class LakeToSqlOperator(BaseOperator):
     :param system: source-system folder of the dataset. (templated)
     :param partition: partition to load; default the latest committed partition. (templated)
     :param lake_root: root URI of the lake; default ``[zaloni] lake_root``. (templated)
+    :param lake_conn_id: Airflow connection of the lake's store (an ``aws`` connection for ``s3://`` roots);
+        defaults to ``[zaloni] lake_conn_id``. (templated)
     :param mode: ``append``, ``replace`` (delete all rows and load, in one database transaction: readers see the
         old or the new table, never a mix) or ``upsert`` (insert, or update the row with the same ``key``).
     :param key: key columns of ``upsert`` (a unique constraint on them must exist). (templated)
     :param create_table: create the table from the dataset's schema when it does not exist.
     """
 
-    template_fields: Sequence[str] = ("conn_id", "table", "dataset", "zone", "system", "partition", "lake_root", "key")
+    template_fields: Sequence[str] = (
+        "conn_id",
+        "table",
+        "dataset",
+        "zone",
+        "system",
+        "partition",
+        "lake_root",
+        "lake_conn_id",
+        "key",
+    )
     ui_color = "#d5f5e3"
 
     def __init__(
@@ -379,6 +396,7 @@ class LakeToSqlOperator(BaseOperator):
         system: str = "warehouse",
         partition: str | None = None,
         lake_root: str | None = None,
+        lake_conn_id: str | None = None,
         mode: str = "append",
         key: Sequence[str] | str | None = None,
         create_table: bool = True,
@@ -396,6 +414,7 @@ class LakeToSqlOperator(BaseOperator):
         self.system = system
         self.partition = partition
         self.lake_root = lake_root
+        self.lake_conn_id = lake_conn_id
         self.mode: LoadMode = mode  # type: ignore[assignment]
         self.key = key
         self.create_table = create_table
@@ -403,7 +422,7 @@ class LakeToSqlOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_zaloni import config
 
-        lake = Lake(self.lake_root or config.lake_root())
+        lake = config.open_lake(self.lake_root, self.lake_conn_id)
         ref = DatasetRef(self.zone, self.system, self.dataset)
         partitions = lake.partitions(ref)
         partition = self.partition or (partitions[-1] if partitions else None)

@@ -31,10 +31,12 @@ class LakeDatasetSensor(BaseSensorOperator):
     :param partition: partition to wait for; by default the one derived from the run's data interval (the same
         rule every writer uses). (templated)
     :param lake_root: root URI of the lake; defaults to ``[zaloni] lake_root``. (templated)
+    :param lake_conn_id: Airflow connection of the lake's store (an ``aws`` connection for ``s3://`` roots);
+        defaults to ``[zaloni] lake_conn_id``. (templated)
     :param deferrable: wait in the triggerer (default) instead of poking from a worker.
     """
 
-    template_fields: Sequence[str] = ("dataset", "system", "zone", "partition", "lake_root")
+    template_fields: Sequence[str] = ("dataset", "system", "zone", "partition", "lake_root", "lake_conn_id")
     ui_color = "#fcf3cf"
 
     def __init__(
@@ -45,6 +47,7 @@ class LakeDatasetSensor(BaseSensorOperator):
         zone: str = "raw",
         partition: str | None = None,
         lake_root: str | None = None,
+        lake_conn_id: str | None = None,
         deferrable: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -54,18 +57,21 @@ class LakeDatasetSensor(BaseSensorOperator):
         self.zone = zone
         self.partition = partition
         self.lake_root = lake_root
+        self.lake_conn_id = lake_conn_id
         self.deferrable = deferrable
 
-    def _target(self, context: Context) -> tuple[str, DatasetRef, str]:
+    def _target(self, context: Context) -> tuple[str, str | None, DatasetRef, str]:
+        """Root, connection, dataset and partition waited for (resolved here: the triggerer reads no config)."""
         ref = DatasetRef(self.zone, self.system, self.dataset)
         partition = self.partition or partition_for_interval(
             context.get("data_interval_start"), context.get("data_interval_end"), run_id=context.get("run_id")
         )
-        return self.lake_root or config.lake_root(), ref, validate_partition(partition)
+        root = self.lake_root or config.lake_root()
+        return root, config.lake_conn_id(root, self.lake_conn_id), ref, validate_partition(partition)
 
     def poke(self, context: Context) -> bool | Any:
-        root, ref, partition = self._target(context)
-        found = committed_partition(root, ref.zone, ref.system, ref.name, partition)
+        root, conn_id, ref, partition = self._target(context)
+        found = committed_partition(root, ref.zone, ref.system, ref.name, partition, conn_id)
         if found is None:
             self.log.info("Waiting for %s %s in %s", ref, partition, root)
             return False
@@ -76,8 +82,8 @@ class LakeDatasetSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        root, ref, partition = self._target(context)
-        found = committed_partition(root, ref.zone, ref.system, ref.name, partition)
+        root, conn_id, ref, partition = self._target(context)
+        found = committed_partition(root, ref.zone, ref.system, ref.name, partition, conn_id)
         if found is not None:
             self.log.info("%s %s is already committed", ref, partition)
             return found
@@ -85,6 +91,7 @@ class LakeDatasetSensor(BaseSensorOperator):
         self.defer(
             trigger=LakeDatasetTrigger(
                 lake_root=root,
+                lake_conn_id=conn_id,
                 zone=ref.zone,
                 system=ref.system,
                 name=ref.name,

@@ -10,12 +10,14 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 
-def committed_partition(lake_root: str, zone: str, system: str, name: str, partition: str) -> dict[str, Any] | None:
+def committed_partition(
+    lake_root: str, zone: str, system: str, name: str, partition: str, lake_conn_id: str | None = None
+) -> dict[str, Any] | None:
     """A small summary of the committed partition, or ``None`` while it has no manifest."""
     from airflow_zaloni.lake import DatasetRef, Lake
 
     ref = DatasetRef(zone, system, name)
-    manifest = Lake(lake_root).manifest(ref, partition)
+    manifest = Lake(lake_root, conn_id=lake_conn_id).manifest(ref, partition)
     if manifest is None:
         return None
     return {
@@ -34,6 +36,7 @@ class LakeDatasetTrigger(BaseTrigger):
     The check reads one small file; it runs in a thread so a slow filesystem (WebHDFS) never blocks the event loop.
 
     :param lake_root: root URI of the lake (resolved by the sensor, so the triggerer needs no ``[zaloni]`` config).
+    :param lake_conn_id: Airflow connection of the lake's store (resolved by the sensor as well); ``None``: none.
     :param zone: zone of the dataset.
     :param system: system folder of the dataset.
     :param name: name of the dataset.
@@ -51,6 +54,7 @@ class LakeDatasetTrigger(BaseTrigger):
         system: str,
         name: str,
         partition: str,
+        lake_conn_id: str | None = None,
         poll_interval: float = 60.0,
         deadline: float | None = None,
     ) -> None:
@@ -60,6 +64,7 @@ class LakeDatasetTrigger(BaseTrigger):
         self.system = system
         self.name = name
         self.partition = partition
+        self.lake_conn_id = lake_conn_id
         self.poll_interval = poll_interval
         self.deadline = deadline
 
@@ -72,6 +77,7 @@ class LakeDatasetTrigger(BaseTrigger):
                 "system": self.system,
                 "name": self.name,
                 "partition": self.partition,
+                "lake_conn_id": self.lake_conn_id,
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
             },
@@ -81,7 +87,13 @@ class LakeDatasetTrigger(BaseTrigger):
         what = f"{self.zone}/{self.system}/{self.name} {self.partition}"
         while True:
             found = await asyncio.to_thread(
-                committed_partition, self.lake_root, self.zone, self.system, self.name, self.partition
+                committed_partition,
+                self.lake_root,
+                self.zone,
+                self.system,
+                self.name,
+                self.partition,
+                self.lake_conn_id,
             )
             if found is not None:
                 self.log.info("%s is committed (transaction %s)", what, found["txn_id"])

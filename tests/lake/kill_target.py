@@ -1,4 +1,7 @@
-"""One incremental ingest, run as a child process by the SIGKILL test: ``python kill_target.py ROOT DAY ROWS``.
+"""One incremental ingest, run as a child process by the SIGKILL test: ``python kill_target.py ROOT DAY ROWS [OPTS]``.
+
+``OPTS`` is a JSON object of fsspec storage options (the S3 variant passes the moto_server's endpoint and keys, so
+the child does not need Airflow to resolve a connection).
 
 Interval ``DAY`` owns the ids ``((DAY-1)*ROWS, DAY*ROWS]``; the run reads from the lake's incremental window, as an
 ingest operator does, so a retry after a kill neither skips nor repeats rows.
@@ -6,7 +9,9 @@ ingest operator does, so a retry after a kill neither skips nor repeats rows.
 
 from __future__ import annotations
 
+import json
 import sys
+from typing import Any
 
 from airflow_zaloni.lake import DatasetRef, Lake
 from tests.sources_for_tests import CounterSource
@@ -14,8 +19,8 @@ from tests.sources_for_tests import CounterSource
 REF = DatasetRef("raw", "test", "killed")
 
 
-def main(root: str, day: int, rows: int) -> None:
-    lake = Lake(root, row_group_rows=4000, max_rows_per_file=8000)
+def main(root: str, day: int, rows: int, storage_options: dict[str, Any] | None = None) -> None:
+    lake = Lake(root, storage_options=storage_options, row_group_rows=4000, max_rows_per_file=8000)
     partition = f"dt=2026-01-{day:02d}"
     lower, upper = lake.incremental_window(REF, partition)
     end = day * rows if upper is None else min(day * rows, upper)
@@ -32,4 +37,4 @@ def main(root: str, day: int, rows: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4]) if len(sys.argv) > 4 else None)

@@ -1,20 +1,25 @@
-"""The commit protocol under SIGKILL at random moments of writing and committing.
+"""The commit protocol under SIGKILL at random moments of writing and committing, on local disk and on S3.
 
 Each interval is ingested by a child process that is killed at a random moment, several times, and then run to
-completion (the retry). After every kill the test looks at the lake as pyarrow sees it, before anything recovers it:
-each visible partition must be complete. At the end the dataset must hold exactly the source rows, and the
-watermark must match the data.
+completion (the retry). After every kill the test looks at the lake as a reader sees it, before anything recovers
+it: each visible partition must be complete. On local disk the reader is pyarrow listing the partition folders
+(renames are atomic there); on S3 (moto_server) it is a reader that trusts the manifests, which is what the object
+store publish guarantees (see ``airflow_zaloni/lake/storage_object.py``). At the end the dataset must hold exactly
+the source rows, and the watermark must match the data.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow.dataset as ds
 import pytest
@@ -23,50 +28,76 @@ from airflow_zaloni.lake import Lake
 from tests.lake.kill_target import REF
 
 REPO = Path(__file__).resolve().parents[2]
-ROWS = 20_000
-DAYS = 3
-KILLS_PER_DAY = 7
 
 
-def start(root: Path, day: int) -> subprocess.Popen[bytes]:
+@dataclass
+class Backend:
+    """Where the killed lake lives, how big the run is there, and how a reader looks at it."""
+
+    name: str
+    root: str
+    probe_root: str
+    storage_options: dict[str, Any] | None
+    rows: int
+    days: int
+    kills_per_day: int
+
+    def lake(self) -> Lake:
+        return Lake(self.root, storage_options=self.storage_options)
+
+    def visible_partitions(self) -> dict[str, list[int]]:
+        """What a reader sees right now: partition -> sorted ids."""
+        seen: dict[str, list[int]] = {}
+        if self.storage_options is None:  # pyarrow listing the folders (hidden ``_`` paths are skipped by pyarrow)
+            base = Path(self.root) / REF.zone / REF.system / REF.name
+            if not base.exists():
+                return seen
+            for part in sorted(p for p in base.iterdir() if not p.name.startswith(("_", "."))):
+                table = ds.dataset(part, format="parquet").to_table(columns=["id"])
+                seen[part.name] = sorted(table["id"].to_pylist())
+            return seen
+        lake = self.lake()  # through the manifests, without recovering anything first
+        for partition in lake.partitions(REF):
+            seen[partition] = sorted(lake.read_table(REF, partition, columns=["id"])["id"].to_pylist())
+        return seen
+
+    def journal_pending(self) -> bool:
+        storage = self.lake().storage
+        return any(n.endswith(".json") for n in storage.listdir(storage.join("_zaloni", "txn")))
+
+
+@pytest.fixture(params=["local", "s3"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if request.param == "local":
+        return Backend("local", str(tmp_path / "lake"), str(tmp_path / "probe"), None, 20_000, 3, 7)
+    s3 = request.getfixturevalue("s3_server")
+    # Fewer, smaller runs on S3: each child start and commit costs more round trips (about a minute in all).
+    return Backend("s3", s3.new_root("killed"), s3.new_root("probe"), s3.storage_options, 10_000, 2, 6)
+
+
+def start(backend: Backend, root: str, day: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.lake.kill_target", str(root), str(day), str(ROWS)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    args = [sys.executable, "-m", "tests.lake.kill_target", root, str(day), str(backend.rows)]
+    if backend.storage_options is not None:
+        args.append(json.dumps(backend.storage_options))
+    return subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def wait_for(proc: subprocess.Popen[bytes], marker: bytes) -> None:
     """Block until the child prints ``marker`` (READY: about to write; COMMITTING: about to publish)."""
     assert proc.stdout is not None
     line = proc.stdout.readline()
-    assert line.strip() == marker, line
+    assert line.strip() == marker, line + (proc.stderr.read() if proc.stderr else b"")
 
 
-def visible_partitions(root: Path) -> dict[str, list[int]]:
-    """What a pyarrow reader sees right now: partition -> sorted ids (hidden ``_`` paths are skipped by pyarrow)."""
-    base = root / REF.zone / REF.system / REF.name
-    seen: dict[str, list[int]] = {}
-    if not base.exists():
-        return seen
-    for part in sorted(p for p in base.iterdir() if not p.name.startswith(("_", "."))):
-        table = ds.dataset(part, format="parquet").to_table(columns=["id"])
-        seen[part.name] = sorted(table["id"].to_pylist())
-    return seen
+def expected_ids(rows: int, day: int) -> list[int]:
+    return list(range((day - 1) * rows + 1, day * rows + 1))
 
 
-def expected_ids(day: int) -> list[int]:
-    return list(range((day - 1) * ROWS + 1, day * ROWS + 1))
-
-
-@pytest.mark.timeout(240)
-def test_sigkill_at_random_moments_never_shows_partial_data_and_lands_exactly_once(tmp_path: Path) -> None:
+@pytest.mark.timeout(300)
+def test_sigkill_at_random_moments_never_shows_partial_data_and_lands_exactly_once(backend: Backend) -> None:
     rng = random.Random(20261126)
-    probe_root = tmp_path / "probe"
-    proc = start(probe_root, 1)
+    proc = start(backend, backend.probe_root, 1)
     wait_for(proc, b"READY")
     t0 = time.monotonic()
     wait_for(proc, b"COMMITTING")
@@ -76,39 +107,37 @@ def test_sigkill_at_random_moments_never_shows_partial_data_and_lands_exactly_on
     assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
     write_time, commit_time = t1 - t0, t2 - t1
 
-    root = tmp_path / "lake"
     kills = 0
     killed_after_commit_point = 0
-    for day in range(1, DAYS + 1):
-        for attempt in range(KILLS_PER_DAY):
-            proc = start(root, day)
+    for day in range(1, backend.days + 1):
+        for attempt in range(backend.kills_per_day):
+            proc = start(backend, backend.root, day)
             wait_for(proc, b"READY")
             if attempt % 2:  # a moment while the files are being written
                 time.sleep(rng.uniform(0.0, 1.0) * write_time)
-            else:  # a moment of the commit itself (manifests, locks, journal, renames, state)
+            else:  # a moment of the commit itself (manifests, locks, journal, publish, state)
                 wait_for(proc, b"COMMITTING")
                 time.sleep(rng.uniform(0.0, 1.2) * commit_time)
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
             kills += 1
-            journal_dir = root / "_zaloni" / "txn"
-            if journal_dir.exists() and any(p.suffix == ".json" for p in journal_dir.iterdir()):
+            if backend.journal_pending():
                 killed_after_commit_point += 1
-            for partition, ids in visible_partitions(root).items():
+            for partition, ids in backend.visible_partitions().items():
                 d = int(partition.rsplit("-", 1)[1])
-                assert ids == expected_ids(d), f"partial or duplicated partition {partition} visible after a kill"
-        proc = start(root, day)
-        _out, err = proc.communicate(timeout=60)
+                assert ids == expected_ids(backend.rows, d), f"partial or duplicated partition {partition} visible"
+        proc = start(backend, backend.root, day)
+        _out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err.decode()
 
-    assert kills >= 20
-    lake = Lake(str(root))
+    assert kills == backend.days * backend.kills_per_day
+    lake = backend.lake()
     everything = sorted(lake.read_table(REF)["id"].to_pylist())
-    assert everything == list(range(1, DAYS * ROWS + 1))  # no loss, no duplicates
-    assert lake.watermark(REF) == DAYS * ROWS
-    for day in range(1, DAYS + 1):
+    assert everything == list(range(1, backend.days * backend.rows + 1))  # no loss, no duplicates
+    assert lake.watermark(REF) == backend.days * backend.rows
+    for day in range(1, backend.days + 1):
         manifest = lake.manifest(REF, f"dt=2026-01-{day:02d}")
-        assert manifest is not None and manifest["totals"]["rows"] == ROWS
-        assert manifest["watermark"] == {"before": (day - 1) * ROWS or None, "after": day * ROWS}
+        assert manifest is not None and manifest["totals"]["rows"] == backend.rows
+        assert manifest["watermark"] == {"before": (day - 1) * backend.rows or None, "after": day * backend.rows}
     assert lake.verify() == []
-    print(f"{kills} kills, {killed_after_commit_point} after the commit point (rolled forward)")
+    print(f"{backend.name}: {kills} kills, {killed_after_commit_point} after the commit point (rolled forward)")
