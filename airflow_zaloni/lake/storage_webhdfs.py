@@ -11,8 +11,8 @@ fsspec's generic calls are not enough for the commit protocol on HDFS:
   exactly one of several racing writers wins, and the lock appears complete or not at all.
 * :meth:`write_atomic` replaces a small file with one ``RENAME`` with ``OVERWRITE``, so a reader always finds the
   old or the new ``_state.json``, never none.
-* Files are written with one ``CREATE`` streamed to the DataNode (chunked transfer), not fsspec's ``CREATE`` plus an
-  ``APPEND`` per 5 MB block.
+* Files are written with one ``CREATE`` streamed to the DataNode
+  (:class:`~airflow_zaloni.lake.webhdfs_fs.WebHDFSUpload`).
 
 See the WebHDFS REST API (``op=RENAME&destination=...&renameoptions=...``) in Hadoop's documentation.
 """
@@ -20,22 +20,14 @@ See the WebHDFS REST API (``op=RENAME&destination=...&renameoptions=...``) in Ha
 from __future__ import annotations
 
 import errno
-import io
 import json
-import queue
-import threading
 import uuid
-from collections.abc import Iterator
 from typing import IO, Any
 from urllib.parse import SplitResult
 
 from airflow_zaloni.lake.errors import LakeError
 from airflow_zaloni.lake.storage import FsspecStorage
-from airflow_zaloni.lake.webhdfs_fs import DEFAULT_HTTP_PORT, HAWebHDFS, get_fs, raise_remote_error
-
-#: Bytes collected before a piece is handed to the upload thread, and pieces in flight (bounded memory).
-UPLOAD_PIECE = 4 << 20
-UPLOAD_DEPTH = 4
+from airflow_zaloni.lake.webhdfs_fs import HAWebHDFS, StandbyError, WebHDFSUpload, get_fs, parse_namenodes
 
 
 class WebHDFSStorage(FsspecStorage):
@@ -113,9 +105,18 @@ class WebHDFSStorage(FsspecStorage):
 
     # -- internals ---------------------------------------------------------------------------------------------
     def _create(self, path: str, data: bytes) -> None:
-        """A new small file; fails if ``path`` exists (every temporary name is unique, so that would be a bug)."""
-        with WebHDFSUpload(self.fs, path, overwrite=False) as f:
-            f.write(data)
+        """A new small file; fails if ``path`` exists (every temporary name is unique, so that would be a bug).
+
+        The bytes are at hand, so an upload that a failover interrupted (a standby NameNode) is simply sent again.
+        """
+        for attempt in range(3):
+            try:
+                with WebHDFSUpload(self.fs, path, overwrite=attempt > 0) as f:
+                    f.write(data)
+                return
+            except StandbyError:
+                if attempt == 2:
+                    raise
 
     def _rename(self, src: str, dst: str, options: str) -> None:
         what = f"rename {src} -> {dst}"
@@ -139,12 +140,17 @@ class WebHDFSStorage(FsspecStorage):
 
 
 def open_webhdfs_storage(url: SplitResult, storage_options: dict[str, Any] | None = None) -> WebHDFSStorage:
-    """Storage of ``webhdfs://<conn_id>@/path`` (an Airflow connection) or ``webhdfs://[user@]host[:port]/path``."""
-    if url.username and not url.hostname:
-        return WebHDFSStorage(get_fs(url.username, storage_options), url.path or "/")
-    options: dict[str, Any] = {"host": url.hostname or "localhost", "port": url.port or DEFAULT_HTTP_PORT}
-    if url.username:
-        options["user"] = url.username
+    """Storage of ``webhdfs://<conn_id>@/path`` (an Airflow connection) or ``webhdfs://[user@]nn1[:port][,nn2...]/path``.
+
+    The second form names the NameNodes in the URL, an HA pair as a list as in a connection's Host, and needs no
+    Airflow (the Airflow-free core, scripts, child processes).
+    """
+    userinfo, _, hosts = url.netloc.rpartition("@")
+    if userinfo and not hosts:
+        return WebHDFSStorage(get_fs(userinfo, storage_options), url.path or "/")
+    options: dict[str, Any] = {"namenodes": parse_namenodes(hosts, None, https=False, conn_id=url.geturl())}
+    if userinfo:
+        options["user"] = userinfo
     options.update(storage_options or {})
     return WebHDFSStorage(get_fs(None, options), url.path or "/")
 
@@ -152,85 +158,3 @@ def open_webhdfs_storage(url: SplitResult, storage_options: dict[str, Any] | Non
 def _temporary_name(path: str) -> str:
     folder, _, name = path.rpartition("/")
     return f"{folder}/_{name}.{uuid.uuid4().hex}.tmp"  # a leading _ keeps it hidden from pyarrow, Spark and Hive
-
-
-class WebHDFSUpload(io.RawIOBase):
-    """A write-only stream that uploads a file in one WebHDFS ``CREATE``, streamed in pieces from a thread.
-
-    The NameNode answers ``CREATE`` with a redirect to a DataNode; the bytes then go to that DataNode in a single
-    chunked ``PUT`` whose body is fed by :meth:`write` through a bounded queue. The file is complete once
-    :meth:`close` returns.
-    """
-
-    def __init__(self, fs: HAWebHDFS, path: str, *, overwrite: bool) -> None:
-        super().__init__()
-        self.path = path
-        response = fs._call("CREATE", method="put", path=path, redirect=False, overwrite=str(overwrite).lower())
-        location = response.headers.get("Location")
-        if not location:
-            raise LakeError(f"WebHDFS CREATE {path}: the NameNode sent no DataNode location")
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=UPLOAD_DEPTH)
-        self._piece = bytearray()
-        self._written = 0
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._upload, args=(fs, fs._apply_proxy(location)), name=f"webhdfs-create {path}", daemon=True
-        )
-        self._thread.start()
-
-    def writable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._written
-
-    def write(self, data: Any) -> int:
-        self._check()
-        view = memoryview(data).cast("B")
-        self._piece += view  # a copy: callers such as pyarrow reuse their buffer once write() returns
-        self._written += view.nbytes
-        if len(self._piece) >= UPLOAD_PIECE:
-            self._send(bytes(self._piece))
-            self._piece.clear()
-        return view.nbytes
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        try:
-            if self._thread.is_alive():
-                if self._piece:
-                    self._send(bytes(self._piece))
-                    self._piece.clear()
-                self._send(None)
-            self._thread.join()
-            self._check()
-        finally:
-            super().close()
-
-    # -- internals ---------------------------------------------------------------------------------------------
-    def _send(self, piece: bytes | None) -> None:
-        while True:
-            try:
-                self._queue.put(piece, timeout=1.0)
-                return
-            except queue.Full:
-                self._check()
-                if not self._thread.is_alive():
-                    raise LakeError(f"WebHDFS CREATE {self.path}: the upload stopped") from self._error
-
-    def _check(self) -> None:
-        if self._error is not None:
-            raise OSError(f"WebHDFS CREATE {self.path}: upload to the DataNode failed: {self._error}") from self._error
-
-    def _body(self) -> Iterator[bytes]:
-        while (piece := self._queue.get()) is not None:
-            yield piece
-
-    def _upload(self, fs: HAWebHDFS, location: str) -> None:
-        try:
-            response = fs.session.put(location, data=self._body(), headers={"content-type": "application/octet-stream"})
-            if response.status_code >= 400:
-                raise_remote_error(response, f"WebHDFS CREATE {self.path}")
-        except BaseException as exc:  # handed to the writing thread, which raises it
-            self._error = exc

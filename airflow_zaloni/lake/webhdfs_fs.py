@@ -21,8 +21,12 @@ The connection is read as the provider's ``WebHDFSHook`` reads it, so one connec
 
 from __future__ import annotations
 
+import io
 import logging
+import queue
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -40,6 +44,10 @@ DEFAULT_HTTPS_PORT = 9871
 DEFAULT_FAILOVER_TIMEOUT = 60.0
 #: (connect, read) seconds for a NameNode request: an address that does not answer must not hang a task forever.
 REQUEST_TIMEOUT = (10.0, 300.0)
+
+#: Bytes collected before a piece is handed to the upload thread, and pieces in flight (bounded memory).
+UPLOAD_PIECE = 4 << 20
+UPLOAD_DEPTH = 4
 
 #: Remote exceptions after which the request was certainly not carried out, so it may go to another NameNode.
 _FAILOVER_EXCEPTIONS = frozenset({"StandbyException", "RetriableException", "ObserverRetryOnActiveException"})
@@ -63,8 +71,10 @@ class HAWebHDFS(WebHDFS):
     :param session_headers: HTTP headers sent with every request.
     :param session_cookies: cookies sent with every request.
 
-    Other parameters are those of fsspec's ``WebHDFS``. Remote errors are raised as the closest Python exception:
-    ``FileNotFoundError``, ``FileExistsError``, ``PermissionError``, ``ValueError``, else :class:`WebHDFSRemoteError`.
+    Other parameters are those of fsspec's ``WebHDFS``. Files opened for writing (``"wb"``) are uploaded with one
+    ``CREATE`` streamed to the DataNode (:class:`WebHDFSUpload`) rather than a ``CREATE`` plus an ``APPEND`` per
+    block. Remote errors are raised as the closest Python exception: ``FileNotFoundError``, ``FileExistsError``,
+    ``PermissionError``, ``ValueError``, else :class:`WebHDFSRemoteError`.
     """
 
     protocol = ("webhdfs", "webHDFS")
@@ -109,6 +119,24 @@ class HAWebHDFS(WebHDFS):
         """``host:port`` of the NameNode that requests currently go to."""
         return _address(self.namenodes[self._active])
 
+    def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
+        if mode == "wb":  # one streamed CREATE instead of fsspec's CREATE plus an APPEND per block
+            return WebHDFSUpload(self, self._strip_protocol(path), overwrite=True)
+        return super()._open(path, mode=mode, **kwargs)
+
+    def ensure_active(self) -> None:
+        """Make sure requests go to the active NameNode (a read that a standby refuses).
+
+        A standby NameNode still answers ``CREATE`` with a redirect to a DataNode, naming itself as the NameNode the
+        DataNode should use unless a nameservice is configured; the upload then fails at the DataNode. Writers call
+        this first so that a failover is noticed before any byte is sent.
+        """
+        self._call("GETFILESTATUS", path="/")
+
+    def standby_seen(self, address: str | None = None) -> None:
+        """A request failed with ``StandbyException`` at a DataNode: the next request goes to another NameNode."""
+        self._use((self._active + 1) % len(self.namenodes))
+
     def _call(
         self,
         op: str,
@@ -125,7 +153,7 @@ class HAWebHDFS(WebHDFS):
             index = self._active
             try:
                 return self._call_one(op, method, path, data, redirect, **kwargs)
-            except (_NotActive, requests.ConnectionError) as exc:
+            except (StandbyError, requests.ConnectionError) as exc:
                 # Only failures that prove the request was not carried out: a standby or unreachable NameNode.
                 tried += 1
                 if self._active == index:
@@ -165,7 +193,7 @@ def _address(namenode: tuple[str, int]) -> str:
     return f"{namenode[0]}:{namenode[1]}"
 
 
-class _NotActive(Exception):
+class StandbyError(ConnectionError):
     """The NameNode asked is standby (or in a transition): the request was not carried out."""
 
 
@@ -178,7 +206,7 @@ def raise_remote_error(response: requests.Response, what: str) -> None:
         response.raise_for_status()
         raise OSError(f"{what}: HTTP {response.status_code}") from None
     if exception in _FAILOVER_EXCEPTIONS:
-        raise _NotActive(f"{exception}: {message}")
+        raise StandbyError(f"{exception}: {message}")
     text = f"{what}: {message}"
     if exception == "FileNotFoundException":
         raise FileNotFoundError(text)
@@ -276,3 +304,92 @@ def get_fs(conn_id: str | None, storage_options: dict[str, Any] | None = None) -
         )
     options.setdefault("namenodes", [("localhost", DEFAULT_HTTP_PORT)])
     return HAWebHDFS(**options)
+
+
+class WebHDFSUpload(io.RawIOBase):
+    """A write-only stream that uploads a file in one WebHDFS ``CREATE``, streamed in pieces from a thread.
+
+    The NameNode answers ``CREATE`` with a redirect to a DataNode; the bytes then go to that DataNode in a single
+    chunked ``PUT`` whose body is fed by :meth:`write` through a bounded queue. The file is complete once
+    :meth:`close` returns.
+    """
+
+    def __init__(self, fs: HAWebHDFS, path: str, *, overwrite: bool) -> None:
+        super().__init__()
+        self.path = path
+        self._fs = fs
+        fs.ensure_active()
+        response = fs._call("CREATE", method="put", path=path, redirect=False, overwrite=str(overwrite).lower())
+        location = response.headers.get("Location")
+        if not location:
+            raise OSError(f"WebHDFS CREATE {path}: the NameNode sent no DataNode location")
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=UPLOAD_DEPTH)
+        self._piece = bytearray()
+        self._written = 0
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._upload, args=(fs, fs._apply_proxy(location)), name=f"webhdfs-create {path}", daemon=True
+        )
+        self._thread.start()
+
+    def writable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._written
+
+    def write(self, data: Any) -> int:
+        self._check()
+        view = memoryview(data).cast("B")
+        self._piece += view  # a copy: callers such as pyarrow reuse their buffer once write() returns
+        self._written += view.nbytes
+        if len(self._piece) >= UPLOAD_PIECE:
+            self._send(bytes(self._piece))
+            self._piece.clear()
+        return view.nbytes
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            if self._thread.is_alive():
+                if self._piece:
+                    self._send(bytes(self._piece))
+                    self._piece.clear()
+                self._send(None)
+            self._thread.join()
+            self._check()
+        finally:
+            super().close()
+
+    # -- internals ---------------------------------------------------------------------------------------------
+    def _send(self, piece: bytes | None) -> None:
+        while True:
+            try:
+                self._queue.put(piece, timeout=1.0)
+                return
+            except queue.Full:
+                self._check()
+                if not self._thread.is_alive():
+                    raise OSError(f"WebHDFS CREATE {self.path}: the upload stopped") from self._error
+
+    def _check(self) -> None:
+        if isinstance(self._error, StandbyError):
+            self._fs.standby_seen()
+            raise StandbyError(
+                f"WebHDFS CREATE {self.path}: the DataNode was sent to a standby NameNode"
+            ) from self._error
+        if self._error is not None:
+            raise OSError(f"WebHDFS CREATE {self.path}: upload to the DataNode failed: {self._error}") from self._error
+
+    def _body(self) -> Iterator[bytes]:
+        while (piece := self._queue.get()) is not None:
+            yield piece
+
+    def _upload(self, fs: HAWebHDFS, location: str) -> None:
+        try:
+            response = fs.session.put(location, data=self._body(), headers={"content-type": "application/octet-stream"})
+            if response.status_code >= 400:
+                raise_remote_error(response, f"WebHDFS CREATE {self.path}")
+        except BaseException as exc:  # handed to the writing thread, which raises it
+            self._error = exc
