@@ -227,11 +227,11 @@ def open_storage(root: str, storage_options: dict[str, Any] | None = None) -> St
     if parts.scheme in ("", "file") or (len(parts.scheme) == 1 and os.name == "nt"):
         path = parts.path if parts.scheme == "file" else root
         return Storage(os.path.abspath(os.path.expanduser(path)))
-    if parts.scheme == "webhdfs":
-        # webhdfs://<conn_id>@/path (the Airflow connection of the HDFS provider) or webhdfs://[user@]host:port/path
-        from airflow_zaloni.lake.storage_webhdfs import open_webhdfs_storage
+    if parts.scheme in ("webhdfs", "hdfs"):
+        # webhdfs://<conn_id>@/path (the HDFS provider's connection), webhdfs://nn1:port,nn2:port/path, hdfs://ns1/path
+        from airflow_zaloni.lake.storage_hdfs import open_hdfs_storage
 
-        return open_webhdfs_storage(parts, storage_options)
+        return open_hdfs_storage(parts, storage_options)
     try:
         import fsspec
 

@@ -23,11 +23,10 @@ import errno
 import json
 import uuid
 from typing import IO, Any
-from urllib.parse import SplitResult
 
 from airflow_zaloni.lake.errors import LakeError
 from airflow_zaloni.lake.storage import FsspecStorage
-from airflow_zaloni.lake.webhdfs_fs import HAWebHDFS, StandbyError, WebHDFSUpload, get_fs, parse_namenodes
+from airflow_zaloni.lake.webhdfs_fs import HAWebHDFS, StandbyError, WebHDFSUpload
 
 
 class WebHDFSStorage(FsspecStorage):
@@ -78,7 +77,7 @@ class WebHDFSStorage(FsspecStorage):
         self._rename(src, dst, "NONE")
 
     def create_exclusive(self, path: str, data: bytes) -> bool:
-        tmp = _temporary_name(path)
+        tmp = temporary_name(path)
         self._create(tmp, data)
         try:
             self._rename(tmp, path, "NONE")
@@ -91,7 +90,7 @@ class WebHDFSStorage(FsspecStorage):
         return True
 
     def write_atomic(self, path: str, data: bytes) -> None:
-        tmp = _temporary_name(path)
+        tmp = temporary_name(path)
         self._create(tmp, data)
         try:
             self._rename(tmp, path, "OVERWRITE")
@@ -139,22 +138,7 @@ class WebHDFSStorage(FsspecStorage):
                 raise LakeError(f"{what}: the NameNode did nothing (RENAME answered false)")
 
 
-def open_webhdfs_storage(url: SplitResult, storage_options: dict[str, Any] | None = None) -> WebHDFSStorage:
-    """Storage of ``webhdfs://<conn_id>@/path`` (an Airflow connection) or ``webhdfs://[user@]nn1[:port][,nn2...]/path``.
-
-    The second form names the NameNodes in the URL, an HA pair as a list as in a connection's Host, and needs no
-    Airflow (the Airflow-free core, scripts, child processes).
-    """
-    userinfo, _, hosts = url.netloc.rpartition("@")
-    if userinfo and not hosts:
-        return WebHDFSStorage(get_fs(userinfo, storage_options), url.path or "/")
-    options: dict[str, Any] = {"namenodes": parse_namenodes(hosts, None, https=False, conn_id=url.geturl())}
-    if userinfo:
-        options["user"] = userinfo
-    options.update(storage_options or {})
-    return WebHDFSStorage(get_fs(None, options), url.path or "/")
-
-
-def _temporary_name(path: str) -> str:
+def temporary_name(path: str) -> str:
+    """A unique name beside ``path`` for a file that is renamed onto it once complete."""
     folder, _, name = path.rpartition("/")
     return f"{folder}/_{name}.{uuid.uuid4().hex}.tmp"  # a leading _ keeps it hidden from pyarrow, Spark and Hive

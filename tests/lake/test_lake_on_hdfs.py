@@ -1,4 +1,5 @@
-"""The lake on a real HDFS (``webhdfs://<conn_id>@/path``): Hadoop's MiniDFSCluster with HA NameNodes.
+"""The lake on a real HDFS: Hadoop's MiniDFSCluster with HA NameNodes, through WebHDFS (``webhdfs://<conn_id>@/path``)
+and through the native RPC protocol (``hdfs://<nameservice>/path``, hdfs-native).
 
 What a user of an HDFS lake relies on: a commit publishes, a re-commit replaces, of two racing writers one
 publishes and the other is told, ``zaloni lake verify`` checks the bytes on HDFS, an ingest survives a NameNode
@@ -14,15 +15,17 @@ import sys
 import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
 from airflow_zaloni.lake import CommitConflictError, DatasetRef, Lake
+from airflow_zaloni.lake.storage_hdfs import NativeHDFSStorage
 from airflow_zaloni.lake.storage_webhdfs import WebHDFSStorage
 from airflow_zaloni.sensors.lake import LakeDatasetSensor
-from tests.hdfs_lake import client, lake_on_hdfs
+from tests.hdfs_lake import client, lake_on_hdfs, unique_folder
 from tests.sources_for_tests import CounterSource
 
 pytestmark = [pytest.mark.hadoop, pytest.mark.timeout(240)]
@@ -30,13 +33,18 @@ pytestmark = [pytest.mark.hadoop, pytest.mark.timeout(240)]
 REF = DatasetRef("raw", "test", "orders")
 
 
-@pytest.fixture
-def root(hadoop_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> str:
-    return lake_on_hdfs(hadoop_cluster, monkeypatch)
+@pytest.fixture(params=["webhdfs", "hdfs"])
+def root(request: pytest.FixtureRequest, hadoop_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh lake root on the cluster: ``webhdfs://`` through an Airflow connection, or ``hdfs://`` through the
+    cluster's client configuration (``HADOOP_CONF_DIR``, as every Hadoop client reads it)."""
+    if request.param == "webhdfs":
+        return lake_on_hdfs(hadoop_cluster, monkeypatch)
+    monkeypatch.setenv("HADOOP_CONF_DIR", str(hadoop_cluster.conf_dir))
+    return f"hdfs://{hadoop_cluster.nameservice}{unique_folder('native')}"
 
 
 def hdfs_path(root: str) -> str:
-    return "/" + root.split("@", 1)[1].strip("/")
+    return urlsplit(root).path
 
 
 def ingest(lake: Lake, partition: str, lower: int | None, upper: int, *, run_id: str = "r") -> dict[str, Any]:
@@ -51,7 +59,7 @@ def ingest(lake: Lake, partition: str, lower: int | None, upper: int, *, run_id:
 
 def test_commit_then_recommit_replaces_the_partition_on_hdfs(hadoop_cluster: Any, root: str) -> None:
     lake = Lake(root)
-    assert isinstance(lake.storage, WebHDFSStorage)
+    assert isinstance(lake.storage, WebHDFSStorage if root.startswith("webhdfs") else NativeHDFSStorage)
     ingest(lake, "dt=2026-11-25", None, 1500)
     fs = client(hadoop_cluster)
     partition = f"{hdfs_path(root)}/raw/test/orders/dt=2026-11-25"
@@ -142,7 +150,8 @@ def test_an_ingest_survives_a_namenode_failover_in_the_middle(hadoop_cluster: An
     assert sorted(lake.read_table(REF)["id"].to_pylist()) == list(range(1, 6001))
     assert lake.watermark(REF) == 6000
     assert lake.verify() == []
-    assert lake.storage.fs.active_namenode == hadoop_cluster.namenode_http[hadoop_cluster.active_namenode()]
+    if isinstance(lake.storage, WebHDFSStorage):
+        assert lake.storage.fs.active_namenode == hadoop_cluster.namenode_http[hadoop_cluster.active_namenode()]
 
 
 def test_lake_dataset_sensor_waits_for_a_partition_on_hdfs(root: str) -> None:
@@ -175,9 +184,10 @@ def test_lake_dataset_sensor_waits_for_a_partition_on_hdfs(root: str) -> None:
     assert done.is_done and done.xcom_value["partition"] == "dt=2026-11-25"
 
 
-def test_object_storage_path_knows_webhdfs_urls(hadoop_cluster: Any, root: str) -> None:
+def test_object_storage_path_knows_webhdfs_urls(hadoop_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow.sdk import ObjectStoragePath
 
+    root = lake_on_hdfs(hadoop_cluster, monkeypatch)
     folder = hdfs_path(root)
     fs = client(hadoop_cluster)
     fs.pipe_file(f"{folder}/landing/hello.txt", b"hello lake")

@@ -1,8 +1,9 @@
-"""The lake's storage primitives against a real HDFS (Hadoop's MiniDFSCluster, HA NameNodes, WebHDFS).
+"""The lake's storage primitives against a real HDFS (Hadoop's MiniDFSCluster, HA NameNodes), through WebHDFS and
+through the native RPC client (hdfs-native).
 
-Each test names a defect that the generic fsspec path had on a real NameNode: a RENAME answering
-``{"boolean": false}`` was taken for success, two writers could both take the commit lock, and replacing
-``_state.json`` left a moment with no file at all.
+Each test names a defect that the generic fsspec path had on a real NameNode over WebHDFS: a RENAME answering
+``{"boolean": false}`` was taken for success, two writers could both take the commit lock (or failed with an HTTP
+error instead of losing), and replacing ``_state.json`` left a moment with no file at all, or a torn one.
 """
 
 from __future__ import annotations
@@ -15,23 +16,28 @@ from typing import Any
 
 import pytest
 
-from airflow_zaloni.lake.storage import open_storage
+from airflow_zaloni.lake.storage import Storage, open_storage
+from airflow_zaloni.lake.storage_hdfs import NativeHDFSStorage
 from airflow_zaloni.lake.storage_webhdfs import WebHDFSStorage
-from tests.hdfs_lake import lake_on_hdfs
+from tests.hdfs_lake import lake_on_hdfs, unique_folder
 
 pytestmark = [pytest.mark.hadoop, pytest.mark.timeout(180)]
 
 
-@pytest.fixture
-def storage(hadoop_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> WebHDFSStorage:
-    root = lake_on_hdfs(hadoop_cluster, monkeypatch)
-    st = open_storage(root)
-    assert isinstance(st, WebHDFSStorage)
+@pytest.fixture(params=["webhdfs", "hdfs"])
+def storage(request: pytest.FixtureRequest, hadoop_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> Storage:
+    if request.param == "webhdfs":
+        st = open_storage(lake_on_hdfs(hadoop_cluster, monkeypatch))
+        assert isinstance(st, WebHDFSStorage)
+    else:
+        monkeypatch.setenv("HADOOP_CONF_DIR", str(hadoop_cluster.conf_dir))
+        st = open_storage(f"hdfs://{hadoop_cluster.nameservice}{unique_folder('native')}")
+        assert isinstance(st, NativeHDFSStorage)
     st.makedirs(st.base)
     return st
 
 
-def test_a_rename_that_does_nothing_is_an_error_naming_the_path(storage: WebHDFSStorage) -> None:
+def test_a_rename_that_does_nothing_is_an_error_naming_the_path(storage: Storage) -> None:
     staged = storage.join("_staging", "t1", "dt=1")
     storage.makedirs(staged)
     with storage.open_write(f"{staged}/part-0.parquet") as f:
@@ -53,7 +59,7 @@ def test_a_rename_that_does_nothing_is_an_error_naming_the_path(storage: WebHDFS
     assert storage.listdir(storage.join("dt=1")) == ["part-0.parquet"] and not storage.exists(staged)
 
 
-def race_for_lock(storage: WebHDFSStorage, lock: str, delays: list[float]) -> tuple[list[bytes], list[BaseException]]:
+def race_for_lock(storage: Storage, lock: str, delays: list[float]) -> tuple[list[bytes], list[BaseException]]:
     """Writers that start together (then after ``delays``) and each try to take ``lock``: (winners, errors)."""
     barrier = threading.Barrier(len(delays))
     wins: list[bytes] = []
@@ -76,7 +82,7 @@ def race_for_lock(storage: WebHDFSStorage, lock: str, delays: list[float]) -> tu
     return wins, errors
 
 
-def test_the_commit_lock_has_exactly_one_winner_among_racing_writers(storage: WebHDFSStorage) -> None:
+def test_the_commit_lock_has_exactly_one_winner_among_racing_writers(storage: Storage) -> None:
     rng = random.Random(14)
     for round_ in range(10):
         lock = storage.join(f"_commit-{round_}.lock")
@@ -88,7 +94,7 @@ def test_the_commit_lock_has_exactly_one_winner_among_racing_writers(storage: We
     assert not [n for n in storage.listdir(storage.base) if n.endswith(".tmp")]  # losers left nothing behind
 
 
-def test_replacing_state_never_leaves_a_moment_without_the_file(storage: WebHDFSStorage) -> None:
+def test_replacing_state_never_leaves_a_moment_without_the_file(storage: Storage) -> None:
     state = storage.join("_state.json")
     storage.write_atomic(state, json.dumps({"version": 0}).encode())
     done = threading.Event()
@@ -118,7 +124,7 @@ def test_replacing_state_never_leaves_a_moment_without_the_file(storage: WebHDFS
     assert [n for n in storage.listdir(storage.base) if n != "_state.json"] == []
 
 
-def test_files_stream_to_the_datanode_in_one_create(storage: WebHDFSStorage) -> None:
+def test_files_stream_to_the_datanode_in_one_create(storage: Storage) -> None:
     path = storage.join("big.bin")
     piece = bytes(range(256)) * 4096  # 1 MiB
     with storage.open_write(path) as f:
