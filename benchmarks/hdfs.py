@@ -7,7 +7,7 @@
 Each side runs in a fresh subprocess (peak RSS from ``wait4``), alternating, best of ``--repeat``, page cache warm:
 
 * **floor**: ``hdfs dfs -put -f`` (Hadoop's own client, a JVM: its start-up is part of its time);
-* **webhdfs**: the file landed with its sha256 into ``webhdfs://hdfs@nn1:port,nn2:port/...`` (``FileIngest``,
+* **webhdfs**: the file landed with its sha256 into ``webhdfs://<user>@nn1:port,nn2:port/...`` (``FileIngest``,
   ``format="binary"``: a whole lake transaction with manifest, ledger and commit), the NameNodes named as in the
   cluster's ``AIRFLOW_CONN_WEBHDFS_DEFAULT``;
 * **hdfs**: the same into ``hdfs://<nameservice>/...`` through hdfs-native, configured by ``HADOOP_CONF_DIR``.
@@ -50,16 +50,17 @@ def read_env(path: Path) -> dict[str, str]:
     return env
 
 
-def namenodes_of(conn: str) -> str:
-    """``nn1:port,nn2:port`` from a webhdfs connection, in JSON or URI form."""
+def namenodes_of(conn: str) -> tuple[str, str]:
+    """``(user, "nn1:port,nn2:port")`` from a webhdfs connection, in JSON or URI form."""
     if conn.lstrip().startswith("{"):
         fields = json.loads(conn)
-        host, port = fields["host"], fields.get("port")
+        user, host, port = fields.get("login") or "hdfs", fields["host"], fields.get("port")
     else:
-        netloc = urlsplit(conn).netloc.rpartition("@")[2]
+        user_part, _, netloc = urlsplit(conn).netloc.rpartition("@")
+        user = unquote(user_part) or "hdfs"
         host, _, port = unquote(netloc).rpartition(":") if netloc.count(":") == 1 else (unquote(netloc), "", None)
     entries = [h.strip() for h in host.split(",") if h.strip()]
-    return ",".join(h if ":" in h or not port else f"{h}:{port}" for h in entries)
+    return user, ",".join(h if ":" in h or not port else f"{h}:{port}" for h in entries)
 
 
 def main() -> None:
@@ -74,7 +75,7 @@ def main() -> None:
     os.environ.update(cluster)
     hdfs_cli = Path(cluster.get("HADOOP_BIN", "")) / "hdfs" if cluster.get("HADOOP_BIN") else None
     hdfs = str(hdfs_cli) if hdfs_cli and hdfs_cli.exists() else "hdfs"  # .hadoop/bin is on the env's PATH
-    namenodes = namenodes_of(cluster["AIRFLOW_CONN_WEBHDFS_DEFAULT"])
+    user, namenodes = namenodes_of(cluster["AIRFLOW_CONN_WEBHDFS_DEFAULT"])
     nameservice = (
         subprocess.run([hdfs, "getconf", "-confKey", "dfs.nameservices"], capture_output=True, text=True, check=True)
         .stdout.split(",")[0]
@@ -82,7 +83,7 @@ def main() -> None:
     )
     run = f"/bench/{uuid.uuid4().hex[:8]}"
     roots = {
-        "webhdfs": lambda i: f"webhdfs://hdfs@{namenodes}{run}/webhdfs-{i}",
+        "webhdfs": lambda i: f"webhdfs://{user}@{namenodes}{run}/webhdfs-{i}",
         "hdfs": lambda i: f"hdfs://{nameservice}{run}/native-{i}",
     }
     sides = [args.only] if args.only else ["webhdfs", "hdfs"]

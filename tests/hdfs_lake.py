@@ -8,10 +8,19 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
 from airflow_zaloni.lake.webhdfs_fs import HAWebHDFS
+
+
+def hdfs_user(cluster: Any) -> str:
+    """The HDFS user of the cluster's own connection (the one that started it: permissions are on)."""
+    uri = cluster.webhdfs_conn_uri
+    if uri.lstrip().startswith("{"):
+        return str(json.loads(uri).get("login") or "hdfs")
+    return unquote(urlsplit(uri).username or "") or "hdfs"
 
 
 def unique_folder(prefix: str = "t") -> str:
@@ -20,7 +29,11 @@ def unique_folder(prefix: str = "t") -> str:
 
 def ha_connection(cluster: Any, **extra: Any) -> str:
     """A ``webhdfs`` connection (JSON form) naming both NameNodes of the cluster, in the order nn1, nn2."""
-    conn: dict[str, Any] = {"conn_type": "webhdfs", "host": ",".join(cluster.namenode_http), "login": "hdfs"}
+    conn: dict[str, Any] = {
+        "conn_type": "webhdfs",
+        "host": ",".join(cluster.namenode_http),
+        "login": hdfs_user(cluster),
+    }
     if extra:
         conn["extra"] = extra
     return json.dumps(conn)
@@ -35,7 +48,7 @@ def lake_on_hdfs(cluster: Any, monkeypatch: pytest.MonkeyPatch, conn_id: str = "
 def client(cluster: Any) -> HAWebHDFS:
     """A WebHDFS client of the cluster (both NameNodes) for looking at HDFS from the test's side."""
     namenodes = [(a.rsplit(":", 1)[0], int(a.rsplit(":", 1)[1])) for a in cluster.namenode_http]
-    return HAWebHDFS(namenodes, user="hdfs", skip_instance_cache=True)
+    return HAWebHDFS(namenodes, user=hdfs_user(cluster), skip_instance_cache=True)
 
 
 class HdfsPath:

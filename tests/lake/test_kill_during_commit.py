@@ -22,7 +22,7 @@ import pytest
 
 from airflow_zaloni.lake import Lake
 from airflow_zaloni.lake.storage import open_storage
-from tests.hdfs_lake import unique_folder
+from tests.hdfs_lake import hdfs_user, unique_folder
 from tests.lake.kill_target import REF
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,7 +74,7 @@ def lake_place(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str
     if request.param == "local":
         return str(tmp_path / "probe"), str(tmp_path / "lake"), 3, 7
     cluster = request.getfixturevalue("hadoop_cluster")
-    base = f"webhdfs://hdfs@{','.join(cluster.namenode_http)}"
+    base = f"webhdfs://{hdfs_user(cluster)}@{','.join(cluster.namenode_http)}"
     return f"{base}{unique_folder('probe')}", f"{base}{unique_folder('killed')}", 2, 4
 
 

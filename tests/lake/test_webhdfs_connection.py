@@ -14,7 +14,7 @@ import pytest
 
 from airflow_zaloni.lake.webhdfs_fs import HAWebHDFS, get_fs
 from airflow_zaloni.utils.connections import extra_flag
-from tests.hdfs_lake import unique_folder
+from tests.hdfs_lake import hdfs_user, unique_folder
 
 pytestmark = [pytest.mark.hadoop, pytest.mark.timeout(180)]
 
@@ -33,7 +33,7 @@ def test_a_host_list_finds_the_active_namenode_whichever_comes_first(
 ) -> None:
     active = hadoop_cluster.active_namenode()
     standby_first = [hadoop_cluster.namenode_http[1 - active], hadoop_cluster.namenode_http[active]]
-    set_conn(monkeypatch, "hdfs_ha", host=",".join(standby_first), login="hdfs")
+    set_conn(monkeypatch, "hdfs_ha", host=",".join(standby_first), login=hdfs_user(hadoop_cluster))
     fs = get_fs("hdfs_ha", {"skip_instance_cache": True})
     folder = unique_folder("ha")
     fs.makedirs(folder, exist_ok=True)
@@ -44,7 +44,7 @@ def test_a_host_list_finds_the_active_namenode_whichever_comes_first(
 
 def test_one_port_for_all_hosts_as_the_provider_writes_it(hadoop_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     host, port = split(hadoop_cluster.namenode_http[hadoop_cluster.active_namenode()])
-    set_conn(monkeypatch, "hdfs_one", host=f"{host}, unreachable.invalid", port=port, login="hdfs")
+    set_conn(monkeypatch, "hdfs_one", host=f"{host}, unreachable.invalid", port=port, login=hdfs_user(hadoop_cluster))
     fs = get_fs("hdfs_one", {"skip_instance_cache": True})
     assert fs.namenodes == [(host, port), ("unreachable.invalid", port)]
     assert fs.ls("/", detail=False) is not None
@@ -55,7 +55,7 @@ def test_string_extras_mean_what_they_say(hadoop_cluster: Any, monkeypatch: pyte
         monkeypatch,
         "hdfs_strings",
         host=",".join(hadoop_cluster.namenode_http),
-        login="hdfs",
+        login=hdfs_user(hadoop_cluster),
         extra={"use_ssl": "False", "use_kerberos": "false"},
     )
     fs = get_fs("hdfs_strings", {"skip_instance_cache": True})
@@ -82,7 +82,9 @@ def test_a_boolean_extra_that_is_no_boolean_is_named() -> None:
 
 
 def test_a_failover_moves_requests_to_the_new_active_namenode(hadoop_cluster: Any) -> None:
-    fs = HAWebHDFS([split(a) for a in hadoop_cluster.namenode_http], user="hdfs", skip_instance_cache=True)
+    fs = HAWebHDFS(
+        [split(a) for a in hadoop_cluster.namenode_http], user=hdfs_user(hadoop_cluster), skip_instance_cache=True
+    )
     folder = unique_folder("failover")
     fs.pipe_file(f"{folder}/before.txt", b"1")
     before = fs.active_namenode

@@ -16,7 +16,7 @@ import pytest
 from airflow_zaloni.lake import DatasetRef, Lake
 from airflow_zaloni.operators.files import FileToLakeOperator
 from airflow_zaloni.sources.base import SourceError
-from tests.hdfs_lake import HdfsPath, client, lake_on_hdfs, unique_folder
+from tests.hdfs_lake import HdfsPath, client, hdfs_user, lake_on_hdfs, unique_folder
 from tests.servers.ftp import ftp_server
 from tests.servers.sftp import sftp_server
 
@@ -57,7 +57,9 @@ def server(
     else:
         cluster = request.getfixturevalue("hadoop_cluster")
         # The source side reads through the HDFS provider's own WebHDFSHook (one port for its host list).
-        monkeypatch.setenv("AIRFLOW_CONN_DROP", f"webhdfs://hdfs@{cluster.namenode_http[cluster.active_namenode()]}")
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_DROP", f"webhdfs://{hdfs_user(cluster)}@{cluster.namenode_http[cluster.active_namenode()]}"
+        )
         parent = unique_folder("drop")
         drop = HdfsPath(client(cluster), f"{parent}/drop")
         drop.mkdir()

@@ -14,7 +14,7 @@ import pytest
 
 from airflow_zaloni.sources.base import SourceError
 from airflow_zaloni.sources.filesystems import UnsafeNameError, check_name, connect
-from tests.hdfs_lake import HdfsPath, client, unique_folder
+from tests.hdfs_lake import HdfsPath, client, hdfs_user, unique_folder
 from tests.servers.ftp import ftp_server
 from tests.servers.sftp import make_client_key, sftp_server
 
@@ -65,7 +65,9 @@ def place(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
         folder = HdfsPath(client(cluster), unique_folder("drop"))
         folder.mkdir()
         if kind == "webhdfs":
-            set_conn(monkeypatch, "files_hdfs", f"webhdfs://hdfs@{active}")  # the provider's WebHDFSHook
+            set_conn(
+                monkeypatch, "files_hdfs", f"webhdfs://{hdfs_user(cluster)}@{active}"
+            )  # the provider's WebHDFSHook
             yield f"webhdfs://files_hdfs@{folder.path}", folder
         else:
             # An fsspec protocol no Airflow provider registers: connect() falls back to fsspec with the connection's
@@ -75,7 +77,7 @@ def place(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
 
             register_implementation("testwebhdfs", WebHDFS, clobber=True)
             host, port = active.rsplit(":", 1)
-            extras = quote(json.dumps({"host": host, "port": int(port), "user": "hdfs"}))
+            extras = quote(json.dumps({"host": host, "port": int(port), "user": hdfs_user(cluster)}))
             set_conn(monkeypatch, "files_fsspec", f"generic://?__extra__={extras}")
             yield f"testwebhdfs://files_fsspec@{folder.path}", folder
 
