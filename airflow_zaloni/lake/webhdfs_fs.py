@@ -46,8 +46,8 @@ DEFAULT_FAILOVER_TIMEOUT = 60.0
 REQUEST_TIMEOUT = (10.0, 300.0)
 
 #: Bytes collected before a piece is handed to the upload thread, and pieces in flight (bounded memory).
-UPLOAD_PIECE = 4 << 20
-UPLOAD_DEPTH = 4
+UPLOAD_PIECE = 16 << 20
+UPLOAD_DEPTH = 3
 
 #: Remote exceptions after which the request was certainly not carried out, so it may go to another NameNode.
 _FAILOVER_EXCEPTIONS = frozenset({"StandbyException", "RetriableException", "ObserverRetryOnActiveException"})
@@ -323,7 +323,7 @@ class WebHDFSUpload(io.RawIOBase):
         location = response.headers.get("Location")
         if not location:
             raise OSError(f"WebHDFS CREATE {path}: the NameNode sent no DataNode location")
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=UPLOAD_DEPTH)
+        self._queue: queue.Queue[bytearray | None] = queue.Queue(maxsize=UPLOAD_DEPTH)
         self._piece = bytearray()
         self._written = 0
         self._error: BaseException | None = None
@@ -344,8 +344,8 @@ class WebHDFSUpload(io.RawIOBase):
         self._piece += view  # a copy: callers such as pyarrow reuse their buffer once write() returns
         self._written += view.nbytes
         if len(self._piece) >= UPLOAD_PIECE:
-            self._send(bytes(self._piece))
-            self._piece.clear()
+            self._send(self._piece)  # handed over whole, not copied: the next piece is a new buffer
+            self._piece = bytearray()
         return view.nbytes
 
     def close(self) -> None:
@@ -354,8 +354,8 @@ class WebHDFSUpload(io.RawIOBase):
         try:
             if self._thread.is_alive():
                 if self._piece:
-                    self._send(bytes(self._piece))
-                    self._piece.clear()
+                    self._send(self._piece)
+                    self._piece = bytearray()
                 self._send(None)
             self._thread.join()
             self._check()
@@ -363,7 +363,7 @@ class WebHDFSUpload(io.RawIOBase):
             super().close()
 
     # -- internals ---------------------------------------------------------------------------------------------
-    def _send(self, piece: bytes | None) -> None:
+    def _send(self, piece: bytearray | None) -> None:
         while True:
             try:
                 self._queue.put(piece, timeout=1.0)
@@ -382,7 +382,7 @@ class WebHDFSUpload(io.RawIOBase):
         if self._error is not None:
             raise OSError(f"WebHDFS CREATE {self.path}: upload to the DataNode failed: {self._error}") from self._error
 
-    def _body(self) -> Iterator[bytes]:
+    def _body(self) -> Iterator[bytearray]:
         while (piece := self._queue.get()) is not None:
             yield piece
 
