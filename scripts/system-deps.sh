@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # System packages the project needs, installed when running as root, otherwise named in a clear error.
 #   always:  the Kerberos headers that the HDFS provider's gssapi/krb5 build needs; a Java runtime for Spark
-#   --test:  PostgreSQL server binaries (tests start their own server), a JDK (a test compiles a Java Spark job)
-#            and Chromium (the browser test)
+#   --test:  PostgreSQL server binaries (tests start their own server), a JDK (a test compiles a Java Spark job),
+#            Chromium (the browser test), Maven and curl (the real Hadoop of scripts/hadoop.sh: jars and health checks)
 set -euo pipefail
 
 missing=()
@@ -12,6 +12,8 @@ if [[ "${1:-}" == "--test" ]]; then
   ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
   command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v mvn >/dev/null 2>&1 || missing+=(maven)
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
 fi
 
 if ((${#missing[@]} == 0)); then
