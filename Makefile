@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 DEMO_HOME := $(CURDIR)/.demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint venv system-deps test-system-deps clean
+.PHONY: demo test lint venv system-deps test-system-deps clean hadoop-up hadoop-down
 
 system-deps:
 	@bash scripts/system-deps.sh
@@ -48,6 +48,13 @@ demo: $(STAMP)
 	$(DEMO_ENV) $(BIN)/airflow db migrate >/dev/null
 	$(DEMO_ENV) $(BIN)/airflow dags test zaloni_lake_end_to_end
 	$(BIN)/zaloni lake ls $(DEMO_HOME)/lake
+
+# A real local Hadoop (HDFS HA + YARN HA + MapReduce) in .hadoop/: then `source .hadoop/env`
+hadoop-up:
+	@bash scripts/hadoop.sh up $(CURDIR)/.hadoop
+
+hadoop-down:
+	@bash scripts/hadoop.sh down $(CURDIR)/.hadoop
 
 clean:
 	rm -rf $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache

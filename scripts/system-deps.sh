@@ -3,7 +3,8 @@
 #   always:  the Kerberos headers that the HDFS provider's gssapi/krb5 build needs; a Java runtime for Spark;
 #            the MariaDB client headers that mysqlclient (the mysql extra, in the test extra too) builds against
 #   --test:  PostgreSQL and MariaDB server binaries (tests start their own servers, never the system services), a
-#            JDK (a test compiles a Java Spark job) and Chromium (the browser test)
+#            JDK (a test compiles a Java Spark job), Chromium (the browser test), Maven and curl (the real Hadoop of
+#            scripts/hadoop.sh: jars and health checks)
 set -euo pipefail
 
 missing=()
@@ -15,6 +16,8 @@ if [[ "${1:-}" == "--test" ]]; then
   [[ -x /usr/sbin/mariadbd && -x /usr/bin/mariadb-install-db ]] || missing+=(mariadb-server mariadb-client)
   command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v mvn >/dev/null 2>&1 || missing+=(maven)
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
 fi
 
 if ((${#missing[@]} == 0)); then

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.hadoop import hadoop_cluster  # noqa: F401  (the session fixture of the real Hadoop)
+
 REPO = Path(__file__).resolve().parents[1]
 _HOME = Path(tempfile.mkdtemp(prefix="zaloni-airflow-home-"))
 _DAGS = _HOME / "dags"

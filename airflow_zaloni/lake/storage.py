@@ -243,11 +243,11 @@ def open_storage(root: str, storage_options: dict[str, Any] | None = None) -> St
     if parts.scheme in ("", "file") or (len(parts.scheme) == 1 and os.name == "nt"):
         path = parts.path if parts.scheme == "file" else root
         return Storage(os.path.abspath(os.path.expanduser(path)))
-    if parts.scheme == "webhdfs" and parts.username and not parts.hostname:
-        # webhdfs://<conn_id>@/path: credentials from the Airflow connection of the HDFS provider.
-        from airflow_zaloni.lake.webhdfs_fs import get_fs
+    if parts.scheme in ("webhdfs", "hdfs"):
+        # webhdfs://<conn_id>@/path (the HDFS provider's connection), webhdfs://nn1:port,nn2:port/path, hdfs://ns1/path
+        from airflow_zaloni.lake.storage_hdfs import open_hdfs_storage
 
-        return FsspecStorage(get_fs(parts.username, storage_options), parts.path or "/")
+        return open_hdfs_storage(parts, storage_options)
     try:
         import fsspec
 

@@ -388,7 +388,8 @@ class WebHDFSFileSystem:
             reader_cm = self._client.read(path)
             reader = reader_cm.__enter__()
         except HdfsError as err:
-            if "FileNotFound" in str(err) or "does not exist" in str(err):
+            # A real NameNode says "File /x not found." with the Java class in err.exception.
+            if getattr(err, "exception", None) == "FileNotFoundException" or "does not exist" in str(err):
                 raise FileNotFoundError(f"{path}: {err}") from err
             raise
         try:

@@ -1,10 +1,12 @@
-"""The commit protocol under SIGKILL at random moments of writing and committing, on local disk and on S3.
+"""The commit protocol under SIGKILL at random moments of writing and committing, on local disk, HDFS and S3.
 
 Each interval is ingested by a child process that is killed at a random moment, several times, and then run to
 completion (the retry). After every kill the test looks at the lake as a reader sees it, before anything recovers
 it: each visible partition must be complete. On local disk the reader is pyarrow listing the partition folders
 (renames are atomic there); on S3 (moto_server) it is a reader that trusts the manifests, which is what the object
-store publish guarantees (see ``airflow_zaloni/lake/storage_object.py``). At the end the dataset must hold exactly
+store publish guarantees (see ``airflow_zaloni/lake/storage_object.py``); on HDFS (the real cluster,
+``webhdfs://`` naming both NameNodes) it is pyarrow listing the folders as on local disk, with fewer kills (every
+child is a new WebHDFS client). At the end the dataset must hold exactly
 the source rows, and the watermark must match the data.
 """
 
@@ -25,6 +27,8 @@ import pyarrow.dataset as ds
 import pytest
 
 from airflow_zaloni.lake import Lake
+from airflow_zaloni.lake.storage import open_storage
+from tests.hdfs_lake import hdfs_user, unique_folder
 from tests.lake.kill_target import REF
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,6 +45,7 @@ class Backend:
     rows: int
     days: int
     kills_per_day: int
+    reader: str = "folders"  # "folders": pyarrow lists partition folders; "manifests": trusts only manifests
 
     def lake(self) -> Lake:
         return Lake(self.root, storage_options=self.storage_options)
@@ -48,13 +53,13 @@ class Backend:
     def visible_partitions(self) -> dict[str, list[int]]:
         """What a reader sees right now: partition -> sorted ids."""
         seen: dict[str, list[int]] = {}
-        if self.storage_options is None:  # pyarrow listing the folders (hidden ``_`` paths are skipped by pyarrow)
-            base = Path(self.root) / REF.zone / REF.system / REF.name
-            if not base.exists():
-                return seen
-            for part in sorted(p for p in base.iterdir() if not p.name.startswith(("_", "."))):
-                table = ds.dataset(part, format="parquet").to_table(columns=["id"])
-                seen[part.name] = sorted(table["id"].to_pylist())
+        if self.reader == "folders":  # pyarrow listing the folders (hidden ``_`` paths are skipped by pyarrow)
+            storage = open_storage(self.root)  # only looks: nothing is recovered
+            base = storage.join(REF.zone, REF.system, REF.name)
+            for name in storage.listdir(base):
+                if not name.startswith(("_", ".")):
+                    table = ds.dataset(f"{base}/{name}", filesystem=storage.arrow_filesystem(), format="parquet")
+                    seen[name] = sorted(table.to_table(columns=["id"])["id"].to_pylist())
             return seen
         lake = self.lake()  # through the manifests, without recovering anything first
         for partition in lake.partitions(REF):
@@ -66,13 +71,17 @@ class Backend:
         return any(n.endswith(".json") for n in storage.listdir(storage.join("_zaloni", "txn")))
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", pytest.param("hdfs", marks=pytest.mark.hadoop), "s3"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if request.param == "local":
         return Backend("local", str(tmp_path / "lake"), str(tmp_path / "probe"), None, 20_000, 3, 7)
+    if request.param == "hdfs":
+        cluster = request.getfixturevalue("hadoop_cluster")
+        base = f"webhdfs://{hdfs_user(cluster)}@{','.join(cluster.namenode_http)}"
+        return Backend("hdfs", f"{base}{unique_folder('killed')}", f"{base}{unique_folder('probe')}", None, 20_000, 2, 4)
     s3 = request.getfixturevalue("s3_server")
     # Fewer, smaller runs on S3: each child start and commit costs more round trips (about a minute in all).
-    return Backend("s3", s3.new_root("killed"), s3.new_root("probe"), s3.storage_options, 10_000, 2, 6)
+    return Backend("s3", s3.new_root("killed"), s3.new_root("probe"), s3.storage_options, 10_000, 2, 6, "manifests")
 
 
 def start(backend: Backend, root: str, day: int) -> subprocess.Popen[bytes]:

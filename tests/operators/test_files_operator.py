@@ -1,5 +1,6 @@
-"""FileToLakeOperator end to end: the example DAG through Airflow, and the operator against real SFTP, FTP and
-WebHDFS servers (Airflow connections from the environment, as a deployment has them)."""
+"""FileToLakeOperator end to end: the example DAG through Airflow, and the operator against real SFTP, FTP and HDFS
+(Hadoop's MiniDFSCluster through WebHDFS) servers (Airflow connections from the environment, as a deployment has
+them)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ import pytest
 from airflow_zaloni.lake import DatasetRef, Lake
 from airflow_zaloni.operators.files import FileToLakeOperator
 from airflow_zaloni.sources.base import SourceError
+from tests.hdfs_lake import HdfsPath, client, hdfs_user, lake_on_hdfs, unique_folder
 from tests.servers.ftp import ftp_server
 from tests.servers.sftp import sftp_server
-from tests.servers.webhdfs import webhdfs_server
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -30,35 +31,48 @@ def context(day: int) -> dict[str, Any]:
     return {"data_interval_start": start, "data_interval_end": start.replace(day=day + 1), "run_id": f"r{day}"}
 
 
-@pytest.fixture(params=["sftp", "ftp", "webhdfs"])
+def set_mtime(path: Path | HdfsPath, seconds: float) -> None:
+    if isinstance(path, HdfsPath):
+        path.set_mtime(seconds)
+    else:
+        os.utime(path, (seconds, seconds))
+
+
+@pytest.fixture(params=["sftp", "ftp", pytest.param("webhdfs", marks=pytest.mark.hadoop)])
 def server(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[str, Path]]:
-    """``(source location, served drop folder)`` of a real server, with its connection in the environment."""
+) -> Iterator[tuple[str, Any, str]]:
+    """``(source location, served drop folder, the drop folder's parent on the server)`` of a real server, with its
+    connection in the environment."""
     if request.param == "sftp":
         with sftp_server(tmp_path) as srv:
             monkeypatch.setenv("AIRFLOW_CONN_DROP", srv.connection_uri("alice") + "?no_host_key_check=true")
             (srv.root / "drop").mkdir()
-            yield "sftp://drop@/drop", srv.root / "drop"
+            yield "sftp://drop@/drop", srv.root / "drop", ""
     elif request.param == "ftp":
         with ftp_server(tmp_path) as srv:
             monkeypatch.setenv("AIRFLOW_CONN_DROP", srv.connection_uri("alice"))
             (srv.root / "drop").mkdir()
-            yield "ftp://drop@/drop", srv.root / "drop"
+            yield "ftp://drop@/drop", srv.root / "drop", ""
     else:
-        with webhdfs_server(tmp_path) as srv:
-            monkeypatch.setenv("AIRFLOW_CONN_DROP", srv.connection_uri())
-            (srv.root / "drop").mkdir()
-            yield "webhdfs://drop@/drop", srv.root / "drop"
+        cluster = request.getfixturevalue("hadoop_cluster")
+        # The source side reads through the HDFS provider's own WebHDFSHook (one port for its host list).
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_DROP", f"webhdfs://{hdfs_user(cluster)}@{cluster.namenode_http[cluster.active_namenode()]}"
+        )
+        parent = unique_folder("drop")
+        drop = HdfsPath(client(cluster), f"{parent}/drop")
+        drop.mkdir()
+        yield f"webhdfs://drop@{parent}/drop", drop, parent
 
 
-def test_remote_files_land_once_then_are_archived(server: tuple[str, Path], lake_root: Path) -> None:
-    source, drop = server
+def test_remote_files_land_once_then_are_archived(server: tuple[str, Any, str], lake_root: Path) -> None:
+    source, drop, parent = server
     (drop / "a.csv.gz").write_bytes(gzip.compress(b"id,amount\n1,1.50\n2,2.50\n"))
     (drop / "b.csv").write_bytes(b"id,amount\n3,3.50\n")
     (drop / "notes.txt").write_bytes(b"not matched")
     for name in ("a.csv.gz", "b.csv"):
-        os.utime(drop / name, (1_700_000_000, 1_700_000_000))
+        set_mtime(drop / name, 1_700_000_000)
 
     def operator(**kwargs: Any) -> FileToLakeOperator:
         return FileToLakeOperator(
@@ -78,7 +92,7 @@ def test_remote_files_land_once_then_are_archived(server: tuple[str, Path], lake
     assert (drop / "b.csv").exists()  # completion "leave"
 
     # The next day the same files are still there: nothing lands twice; "move" archives them on the server.
-    summary = operator(completion="move", archive_folder="/archive").execute(context(2))  # type: ignore[arg-type]
+    summary = operator(completion="move", archive_folder=f"{parent}/archive").execute(context(2))  # type: ignore[arg-type]
     assert summary["ingest"]["files_ingested"] == 0 and summary["ingest"]["files_skipped"] == 2
     assert sorted(lake.read_table(RAW).column("id").to_pylist()) == [1, 2, 3]
     assert not (drop / "b.csv").exists() and (drop.parent / "archive" / "b.csv").read_bytes() == b"id,amount\n3,3.50\n"
@@ -117,35 +131,37 @@ def test_archive_inside_a_recursive_drop_is_not_ingested_again(tmp_path: Path, l
     assert task.execute(context(2))["ingest"]["files_ingested"] == 0  # type: ignore[arg-type]
 
 
-def test_a_lake_on_hdfs_keeps_a_rerun_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Lake root on (local) WebHDFS: the ledger, the landing copies and the carry-forward of a re-run all go
-    through the WebHDFS REST API."""
+@pytest.mark.hadoop
+def test_a_lake_on_hdfs_keeps_a_rerun_whole(
+    tmp_path: Path, hadoop_cluster: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lake root on the real HDFS: the ledger, the landing copies and the carry-forward of a re-run all go through
+    WebHDFS to Hadoop's NameNodes."""
     drop = tmp_path / "drop"
     drop.mkdir()
     (drop / "a.csv").write_bytes(b"id\n1\n")
-    with webhdfs_server(tmp_path) as srv:
-        monkeypatch.setenv("AIRFLOW_CONN_HDFS_LAKE", srv.connection_uri())
-        root = "webhdfs://hdfs_lake@/lake"
+    root = lake_on_hdfs(hadoop_cluster, monkeypatch)
 
-        def land() -> dict[str, Any]:
-            task = FileToLakeOperator(
-                task_id="land",
-                source=str(drop),
-                dataset="orders",
-                lake_root=root,
-                completion="move",
-                archive_folder=str(tmp_path / "archive"),
-            )
-            return task.execute(context(1))  # type: ignore[arg-type]
+    def land() -> dict[str, Any]:
+        task = FileToLakeOperator(
+            task_id="land",
+            source=str(drop),
+            dataset="orders",
+            lake_root=root,
+            completion="move",
+            archive_folder=str(tmp_path / "archive"),
+        )
+        return task.execute(context(1))  # type: ignore[arg-type]
 
-        assert land()["ingest"]["files_ingested"] == 1
-        (drop / "b.csv").write_bytes(b"id\n2\n")
-        again = land()["ingest"]  # a re-run of the same interval: a.csv was archived, b.csv is new
-        assert (again["files_ingested"], again["files_carried_forward"]) == (1, 1)
-        lake = Lake(root)
-        assert sorted(lake.read_table(RAW).column("id").to_pylist()) == [1, 2]
-        assert lake.verify() == []
-        assert {"CREATE", "RENAME", "OPEN", "LISTSTATUS"} <= {op for _, op, _ in srv.requests}
+    assert land()["ingest"]["files_ingested"] == 1
+    (drop / "b.csv").write_bytes(b"id\n2\n")
+    again = land()["ingest"]  # a re-run of the same interval: a.csv was archived, b.csv is new
+    assert (again["files_ingested"], again["files_carried_forward"]) == (1, 1)
+    lake = Lake(root)
+    assert sorted(lake.read_table(RAW).column("id").to_pylist()) == [1, 2]
+    assert lake.verify() == []
+    landing = lake.partitions(DatasetRef("landing", "files", "orders"))
+    assert landing, "the landing copies are on HDFS"
 
 
 @pytest.mark.usefixtures("airflow_db")

@@ -1,5 +1,5 @@
-"""One filesystem contract, run against real servers: local disk, SFTP (asyncssh), FTP and FTPS (pyftpdlib), WebHDFS
-(a local server answering the documented REST API) -- each reached through Airflow's own hook and connection."""
+"""One filesystem contract, run against real servers: local disk, SFTP (asyncssh), FTP and FTPS (pyftpdlib), HDFS
+(Hadoop's MiniDFSCluster through WebHDFS) -- each reached through Airflow's own hook and connection."""
 
 from __future__ import annotations
 
@@ -7,15 +7,16 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 
 from airflow_zaloni.sources.base import SourceError
 from airflow_zaloni.sources.filesystems import UnsafeNameError, check_name, connect
+from tests.hdfs_lake import HdfsPath, client, hdfs_user, unique_folder
 from tests.servers.ftp import ftp_server
 from tests.servers.sftp import make_client_key, sftp_server
-from tests.servers.webhdfs import webhdfs_server
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -24,12 +25,24 @@ def set_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str, uri: str) -> None:
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", uri)
 
 
-@pytest.fixture(params=["local", "sftp", "ftp", "ftp-nlst", "ftps", "webhdfs", "fsspec"])
-def place(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[str, Path]]:
-    """``(location, served folder)``: the location names the folder ``/drop`` of the server. ``fsspec`` is fsspec's
-    own WebHDFS client (what ``ObjectStoragePath`` URLs get) against the same WebHDFS server."""
+HDFS = pytest.mark.hadoop
+
+
+@pytest.fixture(
+    params=[
+        "local",
+        "sftp",
+        "ftp",
+        "ftp-nlst",
+        "ftps",
+        pytest.param("webhdfs", marks=HDFS),
+        pytest.param("fsspec", marks=HDFS),
+    ]
+)
+def place(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Any]]:
+    """``(location, served folder)``: the location names the folder ``/drop`` of the server (on HDFS a folder of
+    its own). ``fsspec`` is fsspec's own WebHDFS client (what ``ObjectStoragePath`` URLs get) against the same
+    NameNode."""
     kind = request.param
     if kind == "local":
         (tmp_path / "drop").mkdir()
@@ -46,32 +59,43 @@ def place(
             set_conn(monkeypatch, "files_ftp", srv.connection_uri("alice"))
             (srv.root / "drop").mkdir()
             yield f"{kind.split('-')[0]}://files_ftp@/drop", srv.root / "drop"
-    elif kind == "webhdfs":
-        with webhdfs_server(tmp_path) as srv:
-            set_conn(monkeypatch, "files_hdfs", srv.connection_uri())
-            (srv.root / "drop").mkdir()
-            yield "webhdfs://files_hdfs@/drop", srv.root / "drop"
     else:
-        with webhdfs_server(tmp_path) as srv:
-            (srv.root / "drop").mkdir()
+        cluster = request.getfixturevalue("hadoop_cluster")
+        active = cluster.namenode_http[cluster.active_namenode()]
+        folder = HdfsPath(client(cluster), unique_folder("drop"))
+        folder.mkdir()
+        if kind == "webhdfs":
+            set_conn(
+                monkeypatch, "files_hdfs", f"webhdfs://{hdfs_user(cluster)}@{active}"
+            )  # the provider's WebHDFSHook
+            yield f"webhdfs://files_hdfs@{folder.path}", folder
+        else:
             # An fsspec protocol no Airflow provider registers: connect() falls back to fsspec with the connection's
             # extras as storage options. "webhdfs" itself is registered by this provider, so alias it.
             from fsspec.implementations.webhdfs import WebHDFS
             from fsspec.registry import register_implementation
 
             register_implementation("testwebhdfs", WebHDFS, clobber=True)
-            extras = quote(json.dumps({"host": srv.host, "port": srv.port, "user": "hdfs"}))
+            host, port = active.rsplit(":", 1)
+            extras = quote(json.dumps({"host": host, "port": int(port), "user": hdfs_user(cluster)}))
             set_conn(monkeypatch, "files_fsspec", f"generic://?__extra__={extras}")
-            yield "testwebhdfs://files_fsspec@/drop", srv.root / "drop"
+            yield f"testwebhdfs://files_fsspec@{folder.path}", folder
+
+
+def set_mtime(path: Path | HdfsPath, seconds: float) -> None:
+    if isinstance(path, HdfsPath):
+        path.set_mtime(seconds)
+    else:
+        os.utime(path, (seconds, seconds))
 
 
 @pytest.mark.filterwarnings("ignore:UPath 'testwebhdfs' filesystem not explicitly implemented")
-def test_list_stat_read_move_delete(place: tuple[str, Path]) -> None:
+def test_list_stat_read_move_delete(place: tuple[str, Any]) -> None:
     location, folder = place
     (folder / "a.csv").write_bytes(b"id\n1\n")
     (folder / "sub").mkdir()
     (folder / "sub" / "b.csv").write_bytes(b"x" * 300_000)
-    os.utime(folder / "a.csv", (1_700_000_000, 1_700_000_000))
+    set_mtime(folder / "a.csv", 1_700_000_000)
     fs, path = connect(location)
     try:
         flat = list(fs.list(path))
