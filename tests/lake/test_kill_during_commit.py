@@ -78,7 +78,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if request.param == "hdfs":
         cluster = request.getfixturevalue("hadoop_cluster")
         base = f"webhdfs://{hdfs_user(cluster)}@{','.join(cluster.namenode_http)}"
-        return Backend("hdfs", f"{base}{unique_folder('killed')}", f"{base}{unique_folder('probe')}", None, 20_000, 2, 4)
+        return Backend(
+            "hdfs", f"{base}{unique_folder('killed')}", f"{base}{unique_folder('probe')}", None, 20_000, 2, 4
+        )
     s3 = request.getfixturevalue("s3_server")
     # Fewer, smaller runs on S3: each child start and commit costs more round trips (about a minute in all).
     return Backend("s3", s3.new_root("killed"), s3.new_root("probe"), s3.storage_options, 10_000, 2, 6, "manifests")
