@@ -41,6 +41,12 @@ build() {
       || die "mvn dependency:copy-dependencies failed in $SRC (see the Maven output above)"
     rm -rf "$LIB" && mv "$LIB.tmp" "$LIB" && touch "$LIB/.stamp"
   fi
+  if [[ ! -f $BUILD/spark-yarn-lib/.stamp || $SRC/spark-yarn/pom.xml -nt $BUILD/spark-yarn-lib/.stamp ]]; then
+    rm -rf "$BUILD/spark-yarn-lib"
+    (cd "$SRC/spark-yarn" && mvn -q -B dependency:copy-dependencies -DexcludeTransitive=true \
+      -DoutputDirectory="$BUILD/spark-yarn-lib") || die "mvn could not fetch spark-yarn_2.13 (hadoop/spark-yarn/pom.xml)"
+    touch "$BUILD/spark-yarn-lib/.stamp"
+  fi
   local java_src=$SRC/src/main/java/zaloni/LocalHadoop.java
   if [[ ! -f $CLASSES/.stamp || $java_src -nt $CLASSES/.stamp || $LIB/.stamp -nt $CLASSES/.stamp ]]; then
     rm -rf "$CLASSES" && mkdir -p "$CLASSES"
@@ -121,6 +127,7 @@ export YARN_CONF_DIR=$home/conf
 export HADOOP_EXAMPLES_JAR=$(ls "$LIB"/hadoop-mapreduce-examples-*.jar)
 export AIRFLOW_CONN_WEBHDFS_DEFAULT='webhdfs://$user@$nn_q'
 export AIRFLOW_CONN_YARN_DEFAULT='yarn://$user@$rm_q'
+export SPARK_YARN_JAR=$(ls "$BUILD"/spark-yarn-lib/spark-yarn_*.jar)
 export PATH=$home/bin:\$PATH
 EOF
 }

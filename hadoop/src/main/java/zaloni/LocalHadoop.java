@@ -163,6 +163,9 @@ public final class LocalHadoop {
     mapred.set("mapreduce.jobhistory.webapp.address", addr(jhsHttp));
     mapred.set("mapreduce.jobhistory.admin.address", addr(jhsAdmin));
     mapred.set("yarn.app.mapreduce.am.staging-dir", "/tmp/hadoop-yarn/staging");
+    // any free port (not 13562, which another cluster may hold): the NodeManager tells the AMs which one. In
+    // mapred-site.xml, because the ShuffleHandler reads a JobConf, where mapred-default.xml overrides yarn-site.xml
+    mapred.set("mapreduce.shuffle.port", "0");
 
     write(core, "core-site.xml");
     write(hdfs, "hdfs-site.xml");
@@ -214,7 +217,6 @@ public final class LocalHadoop {
     server.set(YarnConfiguration.NM_LOG_DIRS, new File(home, "nm/logs").getPath());
     server.set(YarnConfiguration.NM_AUX_SERVICES, "mapreduce_shuffle");
     server.set("yarn.nodemanager.aux-services.mapreduce_shuffle.class", "org.apache.hadoop.mapred.ShuffleHandler");
-    server.setInt("mapreduce.shuffle.port", 0); // any free port: the NodeManager tells the AMs which one
     server.setInt(YarnConfiguration.NM_PMEM_MB, 4096);
     server.setInt(YarnConfiguration.NM_VCORES, 4);
     server.setInt(YarnConfiguration.RM_SCHEDULER_MINIMUM_ALLOCATION_MB, 128);
