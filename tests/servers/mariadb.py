@@ -12,7 +12,6 @@ script (the benchmark does).
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import shutil
@@ -25,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.servers.shared import SharedServer
 
 MARIADBD = os.environ.get("ZALONI_TEST_MARIADBD", "/usr/sbin/mariadbd")
 INSTALL_DB = os.environ.get("ZALONI_TEST_MARIADB_INSTALL_DB", "/usr/bin/mariadb-install-db")
@@ -181,26 +182,7 @@ def start_mariadb(dbname: str = "warehouse") -> Iterator[MariaDbServer]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-_shared: MariaDbServer | None = None
-_shared_stack = contextlib.ExitStack()
-_users = 0
-
-
-def _acquire() -> MariaDbServer:
-    global _shared, _users
-    if _shared is None:
-        _shared = _shared_stack.enter_context(start_mariadb())
-        atexit.register(_shared_stack.close)  # a fallback; the last fixture user stops it first
-    _users += 1
-    return _shared
-
-
-def _release() -> None:
-    global _shared, _users
-    _users -= 1
-    if _users == 0:
-        _shared = None
-        _shared_stack.close()
+_shared = SharedServer(start_mariadb)
 
 
 @pytest.fixture(scope="session")
@@ -212,8 +194,5 @@ def mariadb_server() -> Iterator[MariaDbServer]:
     reason = mariadb_unavailable_reason()
     if reason:
         pytest.skip(reason)
-    server = _acquire()
-    try:
+    with _shared.use() as server:
         yield server
-    finally:
-        _release()

@@ -11,7 +11,6 @@ a script (the benchmark does).
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import shutil
@@ -23,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.servers.shared import SharedServer
 
 PG_BIN = Path(os.environ.get("ZALONI_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PG_USER = "postgres"
@@ -120,26 +121,7 @@ def start_postgres(dbname: str = "warehouse") -> Iterator[PostgresServer]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-_shared: PostgresServer | None = None
-_shared_stack = contextlib.ExitStack()
-_users = 0
-
-
-def _acquire() -> PostgresServer:
-    global _shared, _users
-    if _shared is None:
-        _shared = _shared_stack.enter_context(start_postgres())
-        atexit.register(_shared_stack.close)  # a fallback; the last fixture user stops it first
-    _users += 1
-    return _shared
-
-
-def _release() -> None:
-    global _shared, _users
-    _users -= 1
-    if _users == 0:
-        _shared = None
-        _shared_stack.close()
+_shared = SharedServer(start_postgres)
 
 
 @pytest.fixture(scope="session")
@@ -152,8 +134,5 @@ def postgres_server() -> Iterator[PostgresServer]:
     reason = postgres_unavailable_reason()
     if reason:
         pytest.skip(reason)
-    server = _acquire()
-    try:
+    with _shared.use() as server:
         yield server
-    finally:
-        _release()
