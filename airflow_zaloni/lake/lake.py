@@ -394,37 +394,77 @@ class Lake:
         return pa.concat_tables(tables, promote_options="permissive")
 
     # -- checking ----------------------------------------------------------------------------------------------------
-    def verify(self, refs: list[DatasetRef] | None = None) -> list[str]:
-        """Re-read every committed file and compare size and sha256 with its manifest, and check that the string
-        columns of its Parquet files are valid UTF-8; returns the problems."""
+    def verify(self, refs: list[DatasetRef] | None = None, *, snapshot_id: int | None = None) -> list[str]:
+        """Re-read every committed file and compare size and sha256 with its manifest, check that the string
+        columns of its Parquet files are valid UTF-8, and that a table's snapshot and the manifests name the same
+        files; returns the problems. ``snapshot_id`` checks that snapshot of the (one) table in ``refs`` instead."""
         problems: list[str] = []
         for ref in refs if refs is not None else self.datasets():
-            for partition in self.partitions(ref):
+            table_files = self._table_files(ref, snapshot_id=snapshot_id)
+            partitions = self.manifest_partitions(ref) if table_files is None else list(table_files)
+            if table_files is not None and snapshot_id is None:
+                problems.extend(self._catalog_disagreements(ref, table_files))
+            for partition in partitions:
                 manifest = self.manifest(ref, partition) or {}
                 base = self.partition_path(ref, partition)
-                for entry in manifest.get("files", []):
-                    path = f"{base}/{entry['path']}"
-                    try:
-                        digest = hashlib.sha256()
-                        size = 0
-                        with self.storage.open_read(path) as f:
-                            while chunk := f.read(8 << 20):
-                                digest.update(chunk)
-                                size += len(chunk)
-                    except FileNotFoundError:
-                        problems.append(f"{path}: missing (listed in {ref} {partition} manifest)")
-                        continue
-                    if size != entry["bytes"]:
-                        problems.append(f"{path}: size {size} bytes, manifest says {entry['bytes']}")
-                    elif digest.hexdigest() != entry["sha256"]:
-                        problems.append(f"{path}: sha256 {digest.hexdigest()} does not match the manifest")
-                    elif path.endswith(".parquet"):
-                        # Intact bytes can still hold strings that are not UTF-8 (a producer broke Arrow's promise).
-                        with self.storage.open_read(path) as f:
-                            text_problem = parquet_text_problem(f)
-                        if text_problem is not None:
-                            problems.append(f"{path}: {text_problem}")
+                entries = list(manifest.get("files", []))
+                if table_files is not None:
+                    listed = {f"{base}/{e['path']}" for e in entries}
+                    # files of an older snapshot that today's manifest no longer lists: size from the table
+                    entries.extend(
+                        {"path": f["path"][len(base) + 1 :], "bytes": f["bytes"], "sha256": None}
+                        for f in table_files.get(partition, [])
+                        if f["path"] not in listed
+                    )
+                for entry in entries:
+                    problem = self._check_file(f"{base}/{entry['path']}", entry, ref, partition)
+                    if problem:
+                        problems.append(problem)
         return problems
+
+    def _catalog_disagreements(self, ref: DatasetRef, table_files: dict[str, list[dict[str, Any]]]) -> list[str]:
+        """Where the table's current snapshot and the partitions' manifests name different data files."""
+        problems = []
+        in_manifests = {}
+        for partition in self.manifest_partitions(ref):
+            manifest = self.manifest(ref, partition) or {}
+            base = self.partition_path(ref, partition)
+            names = {f"{base}/{f['path']}" for f in manifest.get("files", []) if f.get("rows") is not None}
+            if names:
+                in_manifests[partition] = names
+        for partition in sorted(set(in_manifests) | set(table_files)):
+            in_table = {f["path"] for f in table_files.get(partition, [])}
+            listed = in_manifests.get(partition, set())
+            if in_table != listed:
+                only_table = sorted(p.rsplit("/", 1)[-1] for p in in_table - listed)
+                only_manifest = sorted(p.rsplit("/", 1)[-1] for p in listed - in_table)
+                problems.append(
+                    f"{ref} {partition}: the table's snapshot and the manifest disagree (only in the table: "
+                    f"{only_table or 'none'}; only in the manifest: {only_manifest or 'none'})"
+                )
+        return problems
+
+    def _check_file(self, path: str, entry: dict[str, Any], ref: DatasetRef, partition: str) -> str | None:
+        try:
+            digest = hashlib.sha256()
+            size = 0
+            with self.storage.open_read(path) as f:
+                while chunk := f.read(8 << 20):
+                    digest.update(chunk)
+                    size += len(chunk)
+        except FileNotFoundError:
+            return f"{path}: missing (listed in {ref} {partition})"
+        if size != entry["bytes"]:
+            return f"{path}: size {size} bytes, manifest says {entry['bytes']}"
+        if entry.get("sha256") and digest.hexdigest() != entry["sha256"]:
+            return f"{path}: sha256 {digest.hexdigest()} does not match the manifest"
+        if path.endswith(".parquet"):
+            # Intact bytes can still hold strings that are not UTF-8 (a producer broke Arrow's promise).
+            with self.storage.open_read(path) as f:
+                text_problem = parquet_text_problem(f)
+            if text_problem is not None:
+                return f"{path}: {text_problem}"
+        return None
 
 
 def dumps_manifest(manifest: dict[str, Any]) -> str:
