@@ -27,7 +27,9 @@ def _lake(args: argparse.Namespace) -> Lake:
     Airflow logs to stdout while it resolves the connection: that goes to stderr, so ``--json`` output stays JSON.
     """
     with contextlib.redirect_stdout(sys.stderr):
-        return config.open_lake(args.root, args.conn_id)
+        lake = config.open_lake(args.root, args.conn_id)
+        lake.table_catalog()  # opening the catalog may log (an embedded catalog for a remote root) as well
+        return lake
 
 
 def lake_ls(args: argparse.Namespace) -> int:

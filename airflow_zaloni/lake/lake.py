@@ -284,6 +284,7 @@ class Lake:
         if files is None:
             return self.manifest_partitions(ref)
         return sorted(files)
+
     def datasets(self, zone: str | None = None) -> list[DatasetRef]:
         refs = []
         for z in ZONES if zone is None else (zone,):
@@ -315,13 +316,25 @@ class Lake:
             if partition not in files:
                 raise LakeError(f"{ref} has no committed partition {partition!r} in its table")
             return [f["path"] for f in files[partition]]
+        return self._manifest_files(ref, partition)
+
+    def _manifest_files(self, ref: DatasetRef, partition: str) -> list[str]:
         manifest = self.manifest(ref, partition)
         if manifest is None:
             raise LakeError(f"{ref} has no committed partition {partition!r}")
         base = self.partition_path(ref, partition)
         return [f"{base}/{f['path']}" for f in manifest["files"] if f.get("rows") is not None]
 
-    def _planned_files(self, ref: DatasetRef, partition: str | None, snapshot_id: int | None) -> list[str]:
+    def _planned_files(
+        self, ref: DatasetRef, partition: str | None, snapshot_id: int | None, *, manifests: bool = False
+    ) -> list[str]:
+        if manifests:  # the commit record of each partition folder (absent while a publish replaces it)
+            return [
+                path
+                for p in ([partition] if partition else self.manifest_partitions(ref))
+                if self.manifest(ref, p) is not None
+                for path in self._manifest_files(ref, p)
+            ]
         return [
             path
             for p in ([partition] if partition else self.partitions(ref, snapshot_id=snapshot_id))
@@ -331,18 +344,22 @@ class Lake:
     def _read_planned(self, ref: DatasetRef, partition: str | None, snapshot_id: int | None, read: Any) -> Any:
         """Run ``read(paths)`` on the planned files; plan again when a commit replaced a file meanwhile.
 
-        A table's snapshot is committed right after the partition's folder is published: in between (or until the
-        roll-forward of a commit killed there) the current snapshot may name a file that was replaced.
+        A table's snapshot is committed right after the partition's folder is published: in between, the current
+        snapshot names the replaced files. A reader plans again a few times; if the snapshot still names a missing
+        file (the commit was killed there and waits for its roll-forward), it reads what the partitions' manifests
+        say -- each partition whole as it was, whole as it is, or absent, as readers of the files always saw it.
         """
         for attempt in range(_REPLANS + 1):
             paths = self._planned_files(ref, partition, snapshot_id)
             try:
                 return read(paths)
             except FileNotFoundError:
-                if attempt == _REPLANS or snapshot_id is not None:
+                if snapshot_id is not None:
                     raise
-                time.sleep(0.2 * (attempt + 1))
-        raise AssertionError("unreachable")
+                if attempt < _REPLANS:
+                    time.sleep(0.2 * (attempt + 1))
+        return read(self._planned_files(ref, partition, None, manifests=True))
+
     def iter_batches(
         self,
         ref: DatasetRef,

@@ -113,8 +113,8 @@ class Transaction:
     ) -> LakeWriter:
         """A :class:`LakeWriter` for ``partition`` of ``ref``; the partition is replaced as a whole at commit.
 
-        ``file_prefix`` names the files (``<prefix>-<txn_id>-00000.parquet``...); each part of a fan-out uses its own, and a
-        retried part first removes the files its earlier try left.
+        ``file_prefix`` names the files (``<prefix>-<txn_id>-00000.parquet``...); each part of a fan-out uses its
+        own, and a retried part first removes the files its earlier try left.
         """
         validate_name("file prefix", file_prefix)
         stage = self._stage(ref, partition)
@@ -482,6 +482,8 @@ def apply_journal(lake: Lake, journal: dict[str, Any]) -> None:
     # One snapshot per table, after its files are in place and before the watermark files: each skips itself when
     # the table already holds this transaction (see tables.py).
     commit_tables(lake, journal)
+    for move in journal["moves"]:  # object stores: the replaced objects, which the previous snapshot named
+        storage.retire(f"{move['dataset']}/{move['partition']}")
     for dataset, state in journal["states"].items():
         storage.write_atomic(f"{dataset}/{STATE_NAME}", json.dumps(state, default=str).encode())
     for dataset in {m["dataset"] for m in journal["moves"]} | set(journal["states"]):
