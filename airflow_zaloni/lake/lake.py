@@ -14,10 +14,11 @@ import pyarrow.parquet as pq
 
 from airflow_zaloni.lake import locks
 from airflow_zaloni.lake.errors import LakeError
+from airflow_zaloni.lake.journal import JOURNAL_DIR, OWNER_NAME, apply_journal
 from airflow_zaloni.lake.manifest import MANIFEST_NAME, STATE_NAME, schema_from_json
 from airflow_zaloni.lake.paths import ZONES, DatasetRef, validate_partition
 from airflow_zaloni.lake.storage import Storage, open_storage
-from airflow_zaloni.lake.transaction import JOURNAL_DIR, OWNER_NAME, Transaction, apply_journal
+from airflow_zaloni.lake.transaction import Transaction
 from airflow_zaloni.lake.writer import DEFAULT_MAX_ROWS_PER_FILE, DEFAULT_ROW_GROUP_BYTES, DEFAULT_ROW_GROUP_ROWS
 from airflow_zaloni.utils.arrow_text import parquet_text_problem
 
@@ -139,7 +140,7 @@ class Lake:
         return table_files(self, table, snapshot_id=snapshot_id, partition=partition)
 
     # -- writing ---------------------------------------------------------------------------------------------------
-    def transaction(self, **kwargs: Any) -> Transaction:
+    def transaction(self, **kwargs: Any) -> Transaction[Lake]:
         """A new :class:`Transaction` (``run_id``, ``try_number``, ``producer``, ``txn_id``)."""
         self.check_writable()
         return Transaction(self, **kwargs)

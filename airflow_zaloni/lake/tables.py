@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from pyiceberg.manifest import DataFile
     from pyiceberg.table import Table
 
-    from airflow_zaloni.lake.lake import Lake
+    from airflow_zaloni.lake.handle import LakeHandle as Lake
 
 log = logging.getLogger(__name__)
 
