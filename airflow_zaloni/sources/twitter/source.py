@@ -24,7 +24,7 @@ import pyarrow as pa
 import tweepy
 
 from airflow_zaloni.sources.base import DEFAULT_BATCH_ROWS
-from airflow_zaloni.sources.twitter_client import (
+from airflow_zaloni.sources.twitter.client import (
     TwitterAccessError,
     TwitterError,
     TwitterNotFoundError,
@@ -32,7 +32,7 @@ from airflow_zaloni.sources.twitter_client import (
     XClient,
     describe_api_errors,
 )
-from airflow_zaloni.sources.twitter_schema import (
+from airflow_zaloni.sources.twitter.schema import (
     MEDIA_SCHEMA,
     PLACE_SCHEMA,
     POLL_SCHEMA,
