@@ -25,7 +25,7 @@ from airflow_zaloni.sources.base import SourceError
 from airflow_zaloni.sources.warehouse import mysql
 from airflow_zaloni.sources.warehouse.dialect import SqlDialect
 from airflow_zaloni.sources.warehouse.query import Bound, QueryPlan
-from airflow_zaloni.sources.warehouse.types import BatchBuilder, ColumnType, declared_column_type, pg_column_type
+from airflow_zaloni.sources.warehouse.schema import BatchBuilder, ColumnType, declared_column_type, pg_column_type
 
 log = logging.getLogger(__name__)
 

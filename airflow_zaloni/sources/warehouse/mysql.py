@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 
 from airflow_zaloni.sources.base import SourceError
 from airflow_zaloni.sources.warehouse.dialect import SqlDialect
-from airflow_zaloni.sources.warehouse.types import MAX_DECIMAL128_PRECISION, ColumnType
+from airflow_zaloni.sources.warehouse.schema import MAX_DECIMAL128_PRECISION, ColumnType
 
 log = logging.getLogger(__name__)
 
