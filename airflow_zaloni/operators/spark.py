@@ -13,9 +13,9 @@ from airflow.sdk.exceptions import AirflowException
 from airflow_zaloni import config
 from airflow_zaloni.hooks.spark import ACTIVE_DRIVER_STATES, SparkDriverNotFound, SparkMasterRestHook
 from airflow_zaloni.hooks.yarn import ACTIVE_STATES, YarnApplicationNotFound, YarnHook
-from airflow_zaloni.job_status import push_tracking_url, report_event, wait_for_job
+from airflow_zaloni.jobs.output import JobOutput
+from airflow_zaloni.jobs.status import push_tracking_url, report_event, wait_for_job
 from airflow_zaloni.lake import DatasetRef, partition_for_interval
-from airflow_zaloni.lake_job_output import JobOutput
 from airflow_zaloni.links import JobTrackingLink
 from airflow_zaloni.triggers.spark import SparkDriverTrigger
 from airflow_zaloni.triggers.yarn import YarnApplicationTrigger

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from airflow_zaloni.jobs.output import JobOutput
 from airflow_zaloni.lake import DatasetRef, Lake, LakeError
-from airflow_zaloni.lake_job_output import JobOutput
 from tests.airflow_helpers import REPO, run_dag
 from tests.servers.spark import use_spark_submit
 
