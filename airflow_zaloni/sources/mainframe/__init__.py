@@ -13,31 +13,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from airflow_zaloni.sources.mainframe.client import (
-    DatasetInfo,
-    DatasetNotFoundError,
-    LocalClient,
-    MainframeAuthError,
-    MainframeClient,
-    MainframeTransferError,
-    SftpClient,
-    ZosFtpClient,
-)
+from airflow_zaloni.sources.mainframe import client
+from airflow_zaloni.sources.mainframe.client import *  # noqa: F403 (the clients are light: import them now)
 from airflow_zaloni.utils.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from airflow_zaloni.sources.mainframe.source import MainframeSource
 
-__all__ = [
-    "DatasetInfo",
-    "DatasetNotFoundError",
-    "LocalClient",
-    "MainframeAuthError",
-    "MainframeClient",
-    "MainframeSource",
-    "MainframeTransferError",
-    "SftpClient",
-    "ZosFtpClient",
-]
+__all__ = [*client.__all__, "MainframeSource"]
 
 __getattr__ = lazy_getattr(__name__, {"MainframeSource": "airflow_zaloni.sources.mainframe.source"})

@@ -8,74 +8,9 @@
 
 from __future__ import annotations
 
-from airflow_zaloni.sources.twitter.client import (
-    DEFAULT_API_HOST,
-    TwitterAccessError,
-    TwitterAuthError,
-    TwitterError,
-    TwitterNotFoundError,
-    TwitterRateLimitError,
-    TwitterRequestError,
-    TwitterUnavailableError,
-    TwitterUsageCapError,
-    XClient,
-    describe_api_errors,
-)
-from airflow_zaloni.sources.twitter.schema import (
-    MEDIA_SCHEMA,
-    PLACE_SCHEMA,
-    POLL_SCHEMA,
-    POST_SCHEMA,
-    USER_SCHEMA,
-    to_batch,
-)
-from airflow_zaloni.sources.twitter.source import (
-    DEFAULT_EXPANSIONS,
-    DEFAULT_MEDIA_FIELDS,
-    DEFAULT_PLACE_FIELDS,
-    DEFAULT_TWEET_FIELDS,
-    DEFAULT_USER_FIELDS,
-    ENDPOINTS,
-    EXPANSION_KINDS,
-    INCLUDE_KINDS,
-    Endpoint,
-    IncludedObjectsSource,
-    IncludeKind,
-    IncludesCollector,
-    TwitterPostsSource,
-    include_kinds_for,
-)
+from airflow_zaloni.sources.twitter import client, schema, source
+from airflow_zaloni.sources.twitter.client import *  # noqa: F403 (each module's __all__ is the package's API)
+from airflow_zaloni.sources.twitter.schema import *  # noqa: F403
+from airflow_zaloni.sources.twitter.source import *  # noqa: F403
 
-__all__ = [
-    "DEFAULT_API_HOST",
-    "DEFAULT_EXPANSIONS",
-    "DEFAULT_MEDIA_FIELDS",
-    "DEFAULT_PLACE_FIELDS",
-    "DEFAULT_TWEET_FIELDS",
-    "DEFAULT_USER_FIELDS",
-    "ENDPOINTS",
-    "EXPANSION_KINDS",
-    "INCLUDE_KINDS",
-    "MEDIA_SCHEMA",
-    "PLACE_SCHEMA",
-    "POLL_SCHEMA",
-    "POST_SCHEMA",
-    "USER_SCHEMA",
-    "Endpoint",
-    "IncludeKind",
-    "IncludedObjectsSource",
-    "IncludesCollector",
-    "TwitterAccessError",
-    "TwitterAuthError",
-    "TwitterError",
-    "TwitterNotFoundError",
-    "TwitterPostsSource",
-    "TwitterRateLimitError",
-    "TwitterRequestError",
-    "TwitterUnavailableError",
-    "TwitterUsageCapError",
-    "XClient",
-    "describe_api_errors",
-    "include_kinds_for",
-    "to_batch",
-]
+__all__ = [*client.__all__, *schema.__all__, *source.__all__]

@@ -41,6 +41,23 @@ from airflow_zaloni.sources.twitter.schema import (
     to_batch,
 )
 
+__all__ = [
+    "DEFAULT_EXPANSIONS",
+    "DEFAULT_MEDIA_FIELDS",
+    "DEFAULT_PLACE_FIELDS",
+    "DEFAULT_TWEET_FIELDS",
+    "DEFAULT_USER_FIELDS",
+    "ENDPOINTS",
+    "EXPANSION_KINDS",
+    "INCLUDE_KINDS",
+    "Endpoint",
+    "IncludeKind",
+    "IncludedObjectsSource",
+    "IncludesCollector",
+    "TwitterPostsSource",
+    "include_kinds_for",
+]
+
 log = logging.getLogger(__name__)
 
 
