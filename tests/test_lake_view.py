@@ -29,13 +29,7 @@ def lake_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def client(airflow_db, lake_dir: Path, monkeypatch: pytest.MonkeyPatch):
-    from airflow.api_fastapi.app import create_app
-    from fastapi.testclient import TestClient
-
-    monkeypatch.setenv("AIRFLOW__ZALONI__LAKE_ROOT", str(lake_dir))
-    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
-    monkeypatch.setenv("AIRFLOW__ZALONI__LAKE_VIEW_CACHE_SECONDS", "0")
-    with TestClient(create_app(), base_url="http://127.0.0.1") as c:
+    with data.view_client(lake_dir, monkeypatch) as c:
         yield c
 
 
