@@ -7,7 +7,7 @@ column type for every result column, table column or expression alike: ``bigint(
 mysql-connector-python) see the same types: mysql-connector-python's cursor description has neither precision nor
 scale, and no client's description tells a JSON column (``longtext`` with a binary collation) from a BLOB.
 
-**Mapping decisions** (README, "Warehouse"):
+**Mapping decisions** (docs/warehouse.md, "MySQL and MariaDB types"):
 
 * integers keep their width and sign (``BIGINT UNSIGNED`` is ``uint64``, so 18446744073709551615 fits);
   ``TINYINT(1)``/``BOOLEAN`` is ``int8`` (MySQL stores any small integer in it); ``YEAR`` is ``int16``; ``BIT(n)``
