@@ -126,7 +126,7 @@ class LakeIngestOperator(BaseOperator):
         return DatasetRef(self.zone, self.system, self.dataset)
 
     def get_lake(self) -> Lake:
-        return config.open_lake(self.lake_root, self.lake_conn_id, **config.writer_options())
+        return config.open_writing_lake(self.lake_root, self.lake_conn_id)
 
     def land(
         self,

@@ -149,7 +149,7 @@ class LakePromoteOperator(BaseOperator):
         return DatasetRef(self.to_zone, self.system, name)
 
     def get_lake(self) -> Lake:
-        return config.open_lake(self.lake_root, self.lake_conn_id, **config.writer_options())
+        return config.open_writing_lake(self.lake_root, self.lake_conn_id)
 
     def _partitions(self, context: Context) -> list[str]:
         if self.partitions:
