@@ -28,6 +28,7 @@ XSS_SEGMENT = "k=<img src=x onerror=window.top.__xss=3;alert(3)>"
 
 ORDERS = DatasetRef("raw", "shop", "orders")
 TRUSTED = DatasetRef("trusted", "shop", "orders")
+TRUSTED_QUARANTINE = DatasetRef("trusted", "shop", "orders__quarantine")
 HOSTILE = DatasetRef("raw", "xss", "hostile")
 BROKEN = DatasetRef("raw", "broken", "events")
 BROKEN_STATE = DatasetRef("raw", "broken", "state")
@@ -87,7 +88,11 @@ def fill(root: Path, *, partitions_of_many: int = 120) -> None:
     lake = Lake(str(root))
     task = {"dag_id": "zaloni_ui_orders", "task_id": "land_orders", "map_index": -1}
     land(lake, ORDERS, "dt=2026-11-25", 300, airflow=task)
-    promote(lake, source=ORDERS, partitions=["dt=2026-11-25"], target=TRUSTED, rules=RULES, run_id="promote__1")
+    promoted_by = {"dag_id": "zaloni_ui_promote", "task_id": "promote_orders", "map_index": -1}
+    promote(
+        lake, source=ORDERS, partitions=["dt=2026-11-25"], target=TRUSTED, rules=RULES, run_id="promote__1",
+        task=promoted_by,
+    )  # fmt: skip
 
     # Hostile: every manifest and state field the view renders carries script.
     land(lake, HOSTILE, "dt=2026-11-25", 10, run_id=XSS, airflow={**task, "dag_id": XSS, "task_id": XSS})
