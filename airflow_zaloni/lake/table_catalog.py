@@ -70,9 +70,9 @@ def _setting(option: str) -> str:
                     return ""
         except OSError:
             return ""
-    from airflow_zaloni import config
+    from airflow_zaloni.conf_section import get
 
-    return config.get(option).strip()
+    return get(option).strip()
 
 
 def is_local_root(root: str) -> bool:
