@@ -143,19 +143,24 @@ def iceberg_io_properties(conn_id: str | None) -> dict[str, str]:
             f"lake connection {conn_id!r} has type {conn.conn_type!r}; Iceberg FileIO properties are known for "
             f"aws connections only"
         )
-    aws = aws_credentials(conn_id)
-    names = {
-        "endpoint_url": "s3.endpoint",
-        "key": "s3.access-key-id",
-        "secret": "s3.secret-access-key",
-        "token": "s3.session-token",
-        "region": "s3.region",
-    }
-    props = {names[k]: str(v) for k, v in aws.items() if k in names}
+    props = aws_iceberg_properties(conn_id, "s3")
     if "s3.endpoint" in props:
         # S3-compatible stores on a custom endpoint (MinIO, moto, Ceph) answer path-style requests.
         props.setdefault("s3.force-virtual-addressing", "false")
     return props
+
+
+def aws_iceberg_properties(conn_id: str, service: str) -> dict[str, str]:
+    """An ``aws`` connection as pyiceberg properties of one service (``s3`` FileIO, ``glue`` catalog):
+    ``<service>.access-key-id``, ``.secret-access-key``, ``.session-token``, ``.region``, ``.endpoint``."""
+    names = {
+        "endpoint_url": "endpoint",
+        "key": "access-key-id",
+        "secret": "secret-access-key",
+        "token": "session-token",
+        "region": "region",
+    }
+    return {f"{service}.{names[k]}": str(v) for k, v in aws_credentials(conn_id).items() if k in names}
 
 
 def _check_protocol(conn_id: str, conn_type: str, protocol: str | None, allowed: tuple[str, ...]) -> None:

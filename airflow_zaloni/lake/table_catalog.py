@@ -194,17 +194,11 @@ def _connection_properties(conn_id: str) -> dict[str, str]:
     elif conn_type in ("hive_metastore", "hivemetastore", "hive"):
         props = {"type": "hive", "uri": f"thrift://{conn.host}:{conn.port or 9083}"}
     elif conn_type in ("aws", "s3"):
-        from airflow_zaloni.lake.connection import aws_credentials
+        from airflow_zaloni.lake.connection import aws_iceberg_properties
 
-        aws = aws_credentials(conn_id)
-        names = {
-            "key": "glue.access-key-id",
-            "secret": "glue.secret-access-key",
-            "token": "glue.session-token",
-            "region": "glue.region",
-            "endpoint_url": "glue.endpoint",
-        }
-        props = {"type": "glue", **{names[k]: str(v) for k, v in aws.items() if k in names}}
+        # the connection's endpoint_url is its S3 endpoint: a Glue endpoint goes into the extra (glue.endpoint)
+        glue = aws_iceberg_properties(conn_id, "glue")
+        props = {"type": "glue", **{k: v for k, v in glue.items() if k != "glue.endpoint"}}
     elif "type" not in extra:
         raise LakeError(
             f"catalog connection {conn_id!r} has type {conn.conn_type!r}: use a postgres, http(s), hive_metastore or "

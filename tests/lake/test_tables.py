@@ -16,6 +16,7 @@ import pytest
 from airflow_zaloni.cli import main as zaloni
 from airflow_zaloni.lake import CommitConflictError, DatasetRef, Lake, LakeError
 from airflow_zaloni.lake.tables import PARTITION_COLUMN, live_data_files, not_a_table_reason
+from tests.lake.test_lake_on_hdfs import ingest
 from tests.servers.postgres import PostgresServer, postgres_server  # noqa: F401  (fixture)
 from tests.sources_for_tests import CounterSource
 
@@ -25,13 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def land(lake: Lake, lower: int | None, upper: int, partition: str = D1, run_id: str = "r") -> dict:
-    source = CounterSource(lower=lower, upper=upper, batch_rows=500)
-    with lake.transaction(run_id=run_id, try_number=1) as txn:
-        writer = txn.writer(REF, partition, schema=source.schema, source=source.describe())
-        for batch in source.batches():
-            writer.write_batch(batch)
-        txn.set_watermark(REF, source.cursor, before=lower)
-    return txn.summary
+    return ingest(lake, partition, lower, upper, run_id=run_id)
 
 
 def scan_ids(lake: Lake, ref: DatasetRef = REF, snapshot_id: int | None = None) -> dict[str, list[int]]:
