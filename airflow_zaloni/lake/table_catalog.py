@@ -261,5 +261,14 @@ def open_catalog(lake: Lake) -> Catalog | None:
     try:
         return load_catalog(CATALOG_NAME, **props)
     except Exception as exc:
-        where = props.get("uri", props["type"])
-        raise LakeError(f"lake {lake.root}: the Iceberg catalog at {where} cannot be opened: {exc}") from exc
+        where = _without_password(props.get("uri", props["type"]))
+        message = str(exc).replace(props.get("uri", "") or "\0", where)
+        raise LakeError(f"lake {lake.root}: the Iceberg catalog at {where} cannot be opened: {message}") from exc
+
+
+def _without_password(uri: str) -> str:
+    """A catalog URI fit for a message: ``postgresql+psycopg://user:***@host/db``."""
+    parts = urlsplit(uri)
+    if parts.password:
+        return uri.replace(f":{parts.password}@", ":***@", 1)
+    return uri

@@ -244,18 +244,25 @@ def test_a_sql_catalog_on_postgresql(lake_root: Path, postgres_server: PostgresS
     assert scan_ids(again) == {D1: list(range(1, 301)), D2: list(range(301, 401))}
     assert not (lake_root / "pg/_zaloni/catalog.db").exists()
     # The [zaloni] settings select it too (here through the environment, as airflow.cfg would).
-    env = {**os.environ, "AIRFLOW__ZALONI__CATALOG_URI": uri}
-    out = subprocess.run(
-        [sys.executable, "-m", "airflow_zaloni.cli", "lake", "ls", str(lake_root / "pg"), "--json"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
-    [dataset] = json.loads(out.stdout)
-    assert dataset["table"]["table"] == "raw.test.orders" and dataset["rows"] == 400
+    by_uri = {"AIRFLOW__ZALONI__CATALOG_URI": uri}
+    # ... or an Airflow postgres connection named by [zaloni] catalog_conn_id
+    by_conn = {
+        "AIRFLOW__ZALONI__CATALOG_CONN_ID": "iceberg_pg",
+        "AIRFLOW_CONN_ICEBERG_PG": postgres_server.airflow_conn_uri(),
+    }
+    for settings_env in (by_uri, by_conn):
+        out = subprocess.run(
+            [sys.executable, "-m", "airflow_zaloni.cli", "lake", "ls", str(lake_root / "pg"), "--json"],
+            cwd=REPO,
+            env={**os.environ, **settings_env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        [dataset] = json.loads(out.stdout)
+        assert dataset["table"]["table"] == "raw.test.orders" and dataset["rows"] == 400
+        assert postgres_server.password not in out.stdout + out.stderr
 
 
 def test_schemas_evolve_and_a_change_iceberg_cannot_follow_keeps_the_files(lake_root: Path) -> None:
