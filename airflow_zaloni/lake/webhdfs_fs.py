@@ -34,6 +34,7 @@ import requests
 from fsspec.implementations.webhdfs import WebHDFS
 
 from airflow_zaloni.utils.connections import extra_flag
+from airflow_zaloni.utils.kerberos import spnego_refused, wants_spnego
 
 schemes = ["webhdfs"]
 
@@ -184,6 +185,15 @@ class HAWebHDFS(WebHDFS):
         out = self.session.request(
             method=method.upper(), url=url, params=params, data=data, allow_redirects=redirect, timeout=REQUEST_TIMEOUT
         )
+        if wants_spnego(out.status_code, out.headers):
+            raise PermissionError(
+                f"WebHDFS {op.upper()} {path or '/'}: "
+                + spnego_refused(
+                    f"the NameNode {self.active_namenode}",
+                    enabled=bool(self.kerb),
+                    how_to_enable="set the extra use_kerberos on the connection (or [core] security = kerberos)",
+                )
+            )
         if out.status_code >= 400:
             raise_remote_error(out, f"WebHDFS {op.upper()} {path or '/'}")
         return out
