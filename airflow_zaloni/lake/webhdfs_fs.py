@@ -326,8 +326,8 @@ class WebHDFSUpload(io.RawIOBase):
 
     Each byte is copied once in Python, into one of a few reused piece buffers (the caller may reuse its buffer once
     :meth:`write` returns); the upload thread hands those buffers to the socket as they are (``http.client``: no
-    chunk-framing copy as in urllib3, no fresh memory per piece). With TLS the body goes through the ``requests``
-    session, which carries the connection's certificate settings.
+    chunk-framing copy as in urllib3, no fresh memory per piece). With TLS, a proxy or a gateway's credentials the
+    body goes through the ``requests`` session, which carries those settings.
     """
 
     def __init__(self, fs: HAWebHDFS, path: str, *, overwrite: bool) -> None:
@@ -423,16 +423,27 @@ class WebHDFSUpload(io.RawIOBase):
 
     def _upload(self, fs: HAWebHDFS, location: str) -> None:
         try:
-            if urlsplit(location).scheme == "https":
+            if _direct_upload(fs, location):
+                response = _put_chunked(location, self._body())
+            else:
                 response = fs.session.put(
                     location, data=self._body(), headers={"content-type": "application/octet-stream"}
                 )
-            else:
-                response = _put_chunked(location, self._body())
             if response.status_code >= 400:
                 raise_remote_error(response, f"WebHDFS CREATE {self.path}")
         except BaseException as exc:  # handed to the writing thread, which raises it
             self._error = exc
+
+
+def _direct_upload(fs: HAWebHDFS, location: str) -> bool:
+    """Whether the body may go by ``http.client``: only where ``requests`` would add nothing to the request (plain
+    HTTP, no proxy, no gateway credentials, headers or cookies of the connection). A Kerberos session is fine: the
+    DataNode takes the delegation token in the URL, it does not ask for SPNEGO."""
+    if urlsplit(location).scheme != "http" or fs.session.proxies or requests.utils.get_environ_proxies(location):
+        return False
+    if fs._session_headers or fs._session_cookies:
+        return False
+    return not isinstance(fs.session.auth, (tuple, requests.auth.HTTPBasicAuth))
 
 
 def _put_chunked(url: str, body: Iterator[memoryview]) -> requests.Response:

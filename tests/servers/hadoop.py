@@ -29,11 +29,14 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+
+T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "hadoop.sh"
@@ -270,33 +273,28 @@ def stop_hadoop(home: Path) -> None:
     _script("down", str(home), timeout=180)
 
 
-@pytest.fixture(scope="session")
-def hadoop_cluster() -> Iterator[HadoopCluster]:
-    """One real Hadoop (HDFS HA + YARN HA + MapReduce) for the whole session, in a private folder."""
-    home = Path(tempfile.mkdtemp(prefix="zaloni-hadoop-"))
+def _running(prefix: str, start: Callable[[Path], T], what: str) -> Iterator[T]:
+    """A cluster started by ``start`` in a private folder, stopped and removed afterwards; no skipping."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
     try:
-        cluster = start_hadoop(home)
+        cluster = start(home)
     except HadoopClusterError as error:
         shutil.rmtree(home, ignore_errors=True)
-        pytest.fail(f"the real Hadoop cluster did not start: {error}", pytrace=False)
+        pytest.fail(f"{what} did not start: {error}", pytrace=False)
     try:
         yield cluster
     finally:
         stop_hadoop(home)
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def hadoop_cluster() -> Iterator[HadoopCluster]:
+    """One real Hadoop (HDFS HA + YARN HA + MapReduce) for the whole session, in a private folder."""
+    yield from _running("zaloni-hadoop-", start_hadoop, "the real Hadoop cluster")
 
 
 @pytest.fixture(scope="module")
 def kerberized_hadoop() -> Iterator[KerberizedHadoop]:
     """The Kerberized local Hadoop (KDC + HDFS + one RM, SPNEGO), for one test module: about 10-20 s to start."""
-    home = Path(tempfile.mkdtemp(prefix="zaloni-hadoop-krb-"))
-    try:
-        cluster = start_kerberized_hadoop(home)
-    except HadoopClusterError as error:
-        shutil.rmtree(home, ignore_errors=True)
-        pytest.fail(f"the Kerberized Hadoop cluster did not start: {error}", pytrace=False)
-    try:
-        yield cluster
-    finally:
-        stop_hadoop(home)
-        shutil.rmtree(home, ignore_errors=True)
+    yield from _running("zaloni-hadoop-krb-", start_kerberized_hadoop, "the Kerberized Hadoop cluster")
