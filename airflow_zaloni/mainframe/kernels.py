@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from airflow_zaloni.mainframe.codepages import CodePage
+from airflow_zaloni.mainframe.codepages import ZERO_MARK, CodePage
 
 _POW10 = np.array([10**i for i in range(19)], dtype=np.int64)
 _MASK64 = (1 << 64) - 1
@@ -215,6 +215,61 @@ def _utf8_encode(cp: np.ndarray, keep: np.ndarray | None) -> tuple[np.ndarray, n
     return offsets, out
 
 
+def _ascii_text(
+    mat: np.ndarray, page: CodePage, trim: str, null_if_zero: bool, mask: np.ndarray | None
+) -> pa.Array | None:
+    """:func:`decode_text` of a column whose characters are all ASCII (the usual case), or None.
+
+    One pass over the field's bytes, two at a time through :attr:`CodePage.pair_table`, straight from the record
+    matrix into the string array's data; all-zero fields and non-ASCII characters are then found by ``memchr``
+    (``bytearray.find``) in the output rather than by further passes. An odd-width field is read one byte wider,
+    when that byte exists, so that its rows stay two-byte pairs; the extra byte is made a space, which trimming on the
+    right removes.
+    """
+    m, s = mat.shape
+    if m == 0 or s == 0 or mat.strides[1] != 1:
+        return None
+    width = s + (s & 1)
+    src = mat
+    if width != s:
+        if trim not in ("both", "right") or not _readable_after(mat):
+            return None
+        src = np.lib.stride_tricks.as_strided(mat, shape=(m, width), strides=mat.strides, writeable=False)
+    data = bytearray(m * width)
+    out = np.frombuffer(data, dtype=np.uint8).reshape(m, width)
+    np.take(page.pair_table, src.view(np.uint16), out=out.view(np.uint16), mode="clip")
+    if width != s:
+        out[:, s] = 0x20
+    if data.find(b"\xff") >= 0:
+        # A non-ASCII character: the general path encodes UTF-8, unless it lies only in rows outside ``mask`` (another
+        # segment's bytes under a REDEFINES), which become null: blank those.
+        if mask is None or ((out == 0xFF).any(axis=1) & mask).any():
+            return None
+        out[~mask] = 0x20
+    valid = None
+    if data.find(bytes([ZERO_MARK])) >= 0:
+        marks = out == ZERO_MARK
+        if null_if_zero:
+            valid = ~marks[:, :s].all(axis=1)
+        out[marks] = page.translate_table[0]
+    arr = string_array(_fixed_offsets(m, width), out.reshape(-1), _with_mask(valid, mask))
+    return java_trim(arr, trim, ascii_only=True)
+
+
+def _readable_after(mat: np.ndarray) -> bool:
+    """The byte after the last row of ``mat`` lies inside the memory of the array it is a view of."""
+    root = mat
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    if any(st < 0 for st in root.strides) or any(st < 0 for st in mat.strides):
+        return False
+    m, s = mat.shape
+    after = mat.__array_interface__["data"][0] + (m - 1) * mat.strides[0] + s
+    start = root.__array_interface__["data"][0]
+    end = start + sum((n - 1) * st for n, st in zip(root.shape, root.strides)) + root.itemsize
+    return after < end
+
+
 def decode_text(
     mat: np.ndarray,
     page: CodePage,
@@ -228,6 +283,10 @@ def decode_text(
     :param drop: bytes (a 256-entry bool table) removed before trimming (ASCII control characters in Cobrix).
     :param mask: rows to keep; the others become null (a segment's redefine on other segments' records).
     """
+    if drop is None:
+        fast = _ascii_text(mat, page, trim, null_if_zero, mask)
+        if fast is not None:
+            return fast
     # No contiguous copy first: tobytes() below makes the one copy the text needs.
     m, s = mat.shape
     valid = _with_mask(_nonzero_rows(mat) if (null_if_zero and s) else None, mask)
