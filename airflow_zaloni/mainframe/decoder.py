@@ -435,6 +435,7 @@ class RecordDecoder:
             suffix=np.full(m, "", dtype=object) if track else None,
         )
         self._segment_values = segment_values
+        self._top_rec = ctx.rec
         corrupt = _Corrupt() if track else None
         arrays = self._decode_level(self.cols, ctx, corrupt)
         arrays = prefix + arrays
@@ -626,7 +627,17 @@ class RecordDecoder:
         else:
             partial = None
         keep = present & ctx.valid
-        arr, bad = self.decode_primitive(node, mat, col.type, None if keep.all() else keep)
+        if (
+            node is self.segment_node
+            and ctx.rec is self._top_rec
+            and self._segment_values is not None
+            and col.type == pa.string()
+            and keep.all()
+        ):
+            # The segment field of every record: the reader decoded these very bytes already (as text, unmasked).
+            arr, bad = self._segment_values, np.zeros(m, dtype=bool)
+        else:
+            arr, bad = self.decode_primitive(node, mat, col.type, None if keep.all() else keep)
         if partial is not None:
             arr = self._partial_text(node, mat, ctx.avail - off, arr, partial & ctx.valid, col.type)
         result = [arr]
