@@ -384,18 +384,8 @@ class RecordDecoder:
 
     # -- batch decoding ----------------------------------------------------------------------------------------
 
-    def record_rows(
-        self,
-        buf: np.ndarray,
-        starts: np.ndarray,
-        lengths: np.ndarray,
-        stride: int | None,
-        padded: np.ndarray | None = None,
-    ) -> Rows:
-        """The records' bytes: a zero-copy matrix view for evenly spaced records, else the buffer and the starts.
-
-        :param padded: ``buf`` followed by at least ``record_size`` zero bytes, when the caller has it already.
-        """
+    def record_rows(self, buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray, stride: int | None) -> Rows:
+        """The records' bytes as a matrix: a zero-copy view for evenly spaced records, else one gather."""
         n = len(starts)
         w = self.record_size
         evenly = stride is not None and n and w <= stride and int(starts[0]) + (n - 1) * stride + w <= len(buf)
@@ -403,16 +393,23 @@ class RecordDecoder:
             first = int(starts[0])
             assert stride is not None
             return Rows(np.lib.stride_tricks.as_strided(buf[first:], shape=(n, w), strides=(stride, 1)))
-        if padded is None or len(padded) < len(buf) + w:
-            padded = np.concatenate([buf, np.zeros(w, dtype=np.uint8)])
-        if n and w:
-            # One gather of every record's window into a matrix (one memcpy per record), after which each field is
-            # a strided slice as for fixed-length records. Bytes past a record's own length belong to the next
-            # record: the decoder never reads them, every field checks the record's length (``avail``).
-            windows = np.lib.stride_tricks.as_strided(padded, shape=(len(padded) - w + 1, w), strides=(1, 1))
-            return Rows(windows[starts])
-        dtype = np.int32 if len(padded) < 2**31 else np.int64
-        return Rows(padded, starts.astype(dtype))
+        # One gather of every record's window into a matrix (one memcpy per record), after which each field is a
+        # strided slice as for fixed-length records. Bytes past a record's own length belong to the next record: the
+        # decoder never reads them, every field checks the record's length (``avail``). Windows come from the buffer
+        # itself; only those that run past its end come from a zero-padded copy of its tail.
+        if not n or not w:
+            return Rows(np.zeros((n, w), dtype=np.uint8))
+        past_end = starts > len(buf) - w
+        if not past_end.any():
+            return Rows(_windows(buf, w)[starts])  # (np.take would first copy every window)
+        mat = np.empty((n, w), dtype=np.uint8)
+        inside = ~past_end
+        if inside.any():
+            mat[inside] = _windows(buf, w)[starts[inside]]
+        lo = int(starts[past_end].min())
+        tail = np.concatenate([buf[lo:], np.zeros(w, dtype=np.uint8)])
+        mat[past_end] = _windows(tail, w)[starts[past_end] - lo]
+        return Rows(mat)
 
     def decode_matrix(
         self,
@@ -435,6 +432,7 @@ class RecordDecoder:
             suffix=np.full(m, "", dtype=object) if track else None,
         )
         self._segment_values = segment_values
+        self._segment_codes: K.Codes | None = None
         self._top_rec = ctx.rec
         corrupt = _Corrupt() if track else None
         arrays = self._decode_level(self.cols, ctx, corrupt)
@@ -444,6 +442,13 @@ class RecordDecoder:
         if self.opts.generate_corrupt_fields:
             arrays.append(self._corrupt_column(m, corrupt))
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+    def segment_codes(self) -> K.Codes:
+        """The segment ids of the batch being decoded, dictionary-encoded once for every test and count."""
+        assert self._segment_values is not None
+        if self._segment_codes is None:
+            self._segment_codes = K.Codes(self._segment_values)
+        return self._segment_codes
 
     def _raise_corrupt(self, corrupt: _Corrupt, where: dict[str, Any]) -> None:
         first = min(range(len(corrupt.rows)), key=lambda i: int(corrupt.rows[i].min()))
@@ -555,8 +560,7 @@ class RecordDecoder:
             node = col.node
             valid = ctx.valid
             if _norm(node.name) in self.segment_maps and self._segment_values is not None:
-                ids = K.str_array(self.segment_maps[_norm(node.name)])
-                match = K.bool_values(pc.is_in(self._segment_values, value_set=ids))
+                match = self.segment_codes().isin(self.segment_maps[_norm(node.name)])
                 valid = valid & match[ctx.rec]
             if node.is_array:
                 arrays = self._decode_array(col, ctx, valid, corrupt)
@@ -709,6 +713,11 @@ class RecordDecoder:
 
 
 _ASCII_CONTROLS = np.arange(256) < 0x20
+
+
+def _windows(buf: np.ndarray, w: int) -> np.ndarray:
+    """Every ``w``-byte window of ``buf`` (a read-only view: row i starts at byte i)."""
+    return np.lib.stride_tricks.as_strided(buf, shape=(len(buf) - w + 1, w), strides=(1, 1), writeable=False)
 
 
 def _is_utf8(charset: str) -> bool:

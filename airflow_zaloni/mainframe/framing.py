@@ -48,14 +48,6 @@ class Chunk:
     def __len__(self) -> int:
         return len(self.starts)
 
-    def padded(self, tail: int) -> np.ndarray:
-        """``buf`` and ``tail`` zero bytes (made once per chunk), so reads past the last record stay in range."""
-        cached = self.__dict__.get("_padded")
-        if cached is None or len(cached) < len(self.buf) + tail:
-            cached = np.concatenate([self.buf, np.zeros(tail, dtype=np.uint8)])
-            self.__dict__["_padded"] = cached
-        return cached
-
 
 class RecordHeaderParser(Protocol):
     """A custom record header (Cobrix's ``record_header_parser``): ``header_length`` bytes before each record.

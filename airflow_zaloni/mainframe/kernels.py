@@ -113,6 +113,27 @@ def int_values(arr: pa.Array, fill: int) -> np.ndarray:
     return np.where(_valid_bits(arr), values, fill) if arr.null_count else values
 
 
+class Codes:
+    """A string column dictionary-encoded once (one hash pass), after which membership tests and counts are NumPy
+    lookups: a batch's segment ids are tested once per REDEFINES group and counted, without hashing again."""
+
+    def __init__(self, values: pa.Array) -> None:
+        encoded = pc.dictionary_encode(values)
+        self.words: list[str | None] = encoded.dictionary.to_pylist()
+        self.index = int_values(encoded.indices, len(self.words))  # null -> one past the words
+
+    def isin(self, ids: list[str]) -> np.ndarray:
+        wanted = set(ids)
+        return np.array([w in wanted for w in self.words] + [False], dtype=bool)[self.index]
+
+    def counts(self) -> dict[str | None, int]:
+        per = np.bincount(self.index, minlength=len(self.words) + 1)
+        out: dict[str | None, int] = {w: int(c) for w, c in zip(self.words, per) if c}
+        if per[-1]:
+            out[None] = int(per[-1])
+        return out
+
+
 def mask_nulls(arr: pa.Array, keep: np.ndarray) -> pa.Array:
     """``arr`` with the rows outside ``keep`` made null (flat types: numbers, decimals, strings, binary)."""
     if keep.all():
