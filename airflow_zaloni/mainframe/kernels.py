@@ -9,6 +9,7 @@ valid value, which the decoder turns into null plus an entry in ``_corrupt_field
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -253,11 +254,11 @@ def _ascii_text(
     if m == 0 or s == 0 or mat.strides[1] != 1:
         return None
     width = s + (s & 1)
-    src = mat
+    src: np.ndarray | None = mat
     if width != s:
-        if trim not in ("both", "right") or not _readable_after(mat):
+        src = _extended(mat, 0, 1) if trim in ("both", "right") else None
+        if src is None:
             return None
-        src = np.lib.stride_tricks.as_strided(mat, shape=(m, width), strides=mat.strides, writeable=False)
     data = bytearray(m * width)
     out = np.frombuffer(data, dtype=np.uint8).reshape(m, width)
     np.take(page.pair_table, src.view(np.uint16), out=out.view(np.uint16), mode="clip")
@@ -284,18 +285,39 @@ def _ascii_text(
     return java_trim(arr, trim, ascii_only=True)
 
 
-def _readable_after(mat: np.ndarray) -> bool:
-    """The byte after the last row of ``mat`` lies inside the memory of the array it is a view of."""
+def _extended(mat: np.ndarray, before: int, after: int) -> np.ndarray | None:
+    """A read-only view of ``mat`` widened by ``before`` bytes on the left of each row and ``after`` on the right, or
+    None when a row's bytes are not adjacent or the wider rows would leave the memory ``mat`` is a view of (for a
+    field of a record matrix, they are the neighbouring fields' bytes: reading them costs no copy)."""
+    m, s = mat.shape
+    if m == 0 or mat.strides[1] != 1 or mat.strides[0] < 0:
+        return None
     root = mat
     while isinstance(root.base, np.ndarray):
         root = root.base
-    if any(st < 0 for st in root.strides) or any(st < 0 for st in mat.strides):
-        return False
-    m, s = mat.shape
-    after = mat.__array_interface__["data"][0] + (m - 1) * mat.strides[0] + s
+    if any(st < 0 for st in root.strides):
+        return None
     start = root.__array_interface__["data"][0]
     end = start + sum((n - 1) * st for n, st in zip(root.shape, root.strides)) + root.itemsize
-    return after < end
+    first = mat.__array_interface__["data"][0] - before
+    if first < start or first + (m - 1) * mat.strides[0] + before + s + after > end:
+        return None
+    span = np.lib.stride_tricks.as_strided(root, shape=(end - start,), strides=(1,), writeable=False)
+    return np.lib.stride_tricks.as_strided(
+        span[first - start :], shape=(m, before + s + after), strides=(mat.strides[0], 1), writeable=False
+    )
+
+
+def _right_aligned(mat: np.ndarray, width: int, fill: int) -> np.ndarray:
+    """Each row's bytes right-aligned in ``width`` bytes: a view reaching back into the bytes before the field when it
+    can (the caller masks them), else a copy padded with ``fill``."""
+    m, s = mat.shape
+    wide = _extended(mat, width - s, 0)
+    if wide is not None:
+        return wide
+    padded = np.full((m, width), fill, dtype=np.uint8)
+    padded[:, width - s :] = mat
+    return padded
 
 
 def decode_text(
@@ -437,7 +459,12 @@ def _digits_value(d: np.ndarray, isdig: np.ndarray) -> np.ndarray:
 
 
 def _negate(values: np.ndarray, neg: np.ndarray) -> np.ndarray:
-    return np.where(neg, -values, values)  # int64 or Python ints (object): both negate element-wise
+    """``values`` with the ``neg`` rows negated (int64, or Python ints in an object array)."""
+    if values.dtype == object:
+        return np.where(neg, -values, values)
+    # Two's complement without a branch per element (np.where on a boolean is several times slower): x ^ -1 + 1 == -x.
+    ones = -neg.astype(np.int64)
+    return (values ^ ones) - ones
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -609,7 +636,9 @@ def _zoned_clean(
         return bool(good.all() if ignore is None else (good | ignore).all())
 
     zone_byte = 0xF0 if ebcdic else 0x30
-    width = 8 if s <= 8 else 16
+    if s <= 8:
+        return _zoned_word(mat, ebcdic, overpunch, leading, all_good)
+    width = 16
     padded = np.full((m, width), zone_byte, dtype=np.uint8)
     padded[:, width - s :] = mat
     neg = None
@@ -631,7 +660,7 @@ def _zoned_clean(
     if not all_good(ok):
         return None
     if neg is not None:
-        values = np.where(neg, -values, values)
+        values = _negate(values, neg)
     return Numbers(values, np.ones(m, dtype=bool), np.zeros(m, dtype=bool), max_digits=s)
 
 
@@ -670,6 +699,35 @@ def _packed_last() -> tuple[np.ndarray, np.ndarray]:
     return digit, sign
 
 
+def _zoned_word(
+    mat: np.ndarray, ebcdic: bool, overpunch: bool, leading: bool, all_good: Callable[[np.ndarray], bool]
+) -> Numbers | None:
+    """:func:`_zoned_clean` of up to 8 digits: one little-endian 64-bit word per row ending at the field's last byte;
+    the bytes before the field in it are replaced by zero digits."""
+    m, s = mat.shape
+    zone_byte = 0xF0 if ebcdic else 0x30
+    zone = _U64(zone_byte * 0x0101010101010101)
+    x = _right_aligned(mat, 8, zone_byte).view("<u8").reshape(m)
+    if s < 8:
+        foreign = _U64((1 << (8 * (8 - s))) - 1)  # the low bytes: the first in memory
+        x = (x & ~foreign) | (zone & foreign)
+    neg = None
+    if overpunch and ebcdic:
+        shift = _U64(8 * (8 - s if leading else 7))
+        sign_byte = (x >> shift) & _U64(0xFF)
+        hi = sign_byte >> _U64(4)
+        if not all_good(((hi == 0xC) | (hi == 0xD) | (hi == 0xF)) & ((sign_byte & _U64(0x0F)) <= 9)):
+            return None
+        neg = hi == 0xD
+        x = x | (_U64(0xF0) << shift)
+    values, ok = _eight_digits(x, zone)
+    if not all_good(ok):
+        return None
+    if neg is not None:
+        values = _negate(values, neg)
+    return Numbers(values, np.ones(m, dtype=bool), np.zeros(m, dtype=bool), max_digits=s)
+
+
 _NIBBLE_SIXES = _U64(0x6666666666666666)
 _NIBBLE_CARRIES = _U64(0x1111111111111110)
 
@@ -678,9 +736,9 @@ def _packed_word(mat: np.ndarray, has_sign: bool) -> Numbers:
     """COMP-3 of up to 8 bytes: each value read as one 64-bit word (right-aligned, zero digits in front) and its
     BCD nibbles converted in four multiply-add steps on all rows (SIMD within a register), as the zoned kernel does."""
     m, s = mat.shape
-    padded = np.zeros((m, 8), dtype=np.uint8)
-    padded[:, 8 - s :] = mat
-    word = padded.view(">u8").reshape(m).astype(np.uint64)
+    word = _right_aligned(mat, 8, 0).view(">u8").reshape(m).astype(np.uint64)
+    if s < 8:
+        word &= _U64((1 << (8 * s)) - 1)  # drop the bytes before the field
     present = word != 0
     if has_sign:
         sign = word & _U64(0x0F)
@@ -701,7 +759,7 @@ def _packed_word(mat: np.ndarray, has_sign: bool) -> Numbers:
     d = (d >> _U64(32)) * _U64(100_000_000) + (d & _U64(0xFFFFFFFF))
     values = d.astype(np.int64)
     if negative is not None:
-        values = np.where(negative, -values, values)
+        values = _negate(values, negative)
     return Numbers(values, ok & present, ~ok & present, max_digits=2 * s - 1 if has_sign else 2 * s)
 
 
