@@ -104,6 +104,12 @@ class CodePage:
         return single[pairs].reshape(-1).view(np.uint16)
 
     @functools.cached_property
+    def controls_are_whitespace(self) -> bool:
+        """Every ASCII control character of the table is ASCII whitespace (tab, LF, VT, FF, CR): Java's trim (all
+        of <= U+0020) and Arrow's whitespace trim then strip the same characters."""
+        return all(b in b"\t\n\v\f\r" for b in self.translate_table if b < 0x20)
+
+    @functools.cached_property
     def utf8(self) -> tuple[np.ndarray, np.ndarray]:
         """(256 x 3 UTF-8 bytes, 256 lengths) of each byte's character."""
         table = np.zeros((256, 3), dtype=np.uint8)

@@ -180,11 +180,20 @@ def _offsets(lengths: np.ndarray) -> np.ndarray:
 _JAVA_WHITESPACE = "".join(chr(i) for i in range(0x21))  # what Java's String.trim strips
 
 
-def java_trim(arr: pa.Array, policy: str, ascii_only: bool = False) -> pa.Array:
+def java_trim(arr: pa.Array, policy: str, ascii_only: bool = False, no_controls: bool = False) -> pa.Array:
     """Cobrix's string_trimming_policy, done by Arrow's C++ kernels (nulls stay null).
 
     :param ascii_only: every byte is ASCII: the byte-wise ASCII kernels give the same result three times faster.
+    :param no_controls: (with ``ascii_only``) no byte below 0x20 other than ASCII whitespace: Arrow's whitespace
+        trim, a little faster than a trim of a set of characters, strips the same.
     """
+    if ascii_only and no_controls:
+        if policy == "both":
+            return pc.ascii_trim_whitespace(arr)
+        if policy == "left":
+            return pc.ascii_ltrim_whitespace(arr)
+        if policy == "right":
+            return pc.ascii_rtrim_whitespace(arr)
     if policy == "both":
         return (pc.ascii_trim if ascii_only else pc.utf8_trim)(arr, characters=_JAVA_WHITESPACE)
     if policy == "left":
@@ -282,7 +291,7 @@ def _ascii_text(
         left = trim != "right" and bool((out[:, 0] <= 0x20).any())
         right = trim != "left" and bool((out[:, s - 1] <= 0x20).any())
         trim = "both" if left and right else "left" if left else "right" if right else "none"
-    return java_trim(arr, trim, ascii_only=True)
+    return java_trim(arr, trim, ascii_only=True, no_controls=page.controls_are_whitespace)
 
 
 def _extended(mat: np.ndarray, before: int, after: int) -> np.ndarray | None:
