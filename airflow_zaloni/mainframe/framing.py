@@ -15,6 +15,7 @@ import gzip
 import importlib
 import io
 import logging
+import os
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -150,6 +151,18 @@ class _Prepended:
         pass
 
 
+def _remaining(stream: IO[bytes]) -> int | None:
+    """Bytes left in a plain file or in-memory stream (None for others: pipes, decompressors, user streams)."""
+    try:
+        if isinstance(stream, io.BytesIO):
+            return max(0, stream.getbuffer().nbytes - stream.tell())
+        if isinstance(stream, (io.BufferedReader, io.FileIO)) and stream.seekable():
+            return max(0, os.fstat(stream.fileno()).st_size - stream.tell())
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 class _Reader:
     """Reads a stream in large blocks, dropping file_start_offset bytes and holding back file_end_offset bytes."""
 
@@ -171,6 +184,13 @@ class _Reader:
         while not self.eof and len(self.pending) < want + self.end_skip:
             deficit = want + self.end_skip - len(self.pending)
             size = deficit if exact else max(READ_SIZE, deficit)
+            left = _remaining(self.stream)
+            if left is not None:
+                # A read buffer no bigger than what is left (a small file costs no 8 MB buffer) and no read at the end.
+                if left == 0:
+                    self.eof = True
+                    break
+                size = min(size, left)
             if self.pending and not self.start_skip and hasattr(self.stream, "readinto"):
                 if self._read_after_pending(size):
                     continue
