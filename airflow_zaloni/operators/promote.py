@@ -149,13 +149,7 @@ class LakePromoteOperator(BaseOperator):
         return DatasetRef(self.to_zone, self.system, name)
 
     def get_lake(self) -> Lake:
-        options = config.writer_options()
-        return config.open_lake(
-            self.lake_root,
-            self.lake_conn_id,
-            row_group_rows=options["row_group_rows"],
-            max_rows_per_file=options["max_rows_per_file"],
-        )
+        return config.open_writing_lake(self.lake_root, self.lake_conn_id)
 
     def _partitions(self, context: Context) -> list[str]:
         if self.partitions:
