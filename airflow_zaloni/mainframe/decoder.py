@@ -42,53 +42,35 @@ MAX_RECORD_BYTES = 64 * 1024 * 1024
 
 @dataclass
 class Rows:
-    """The bytes of a set of struct instances (records, or array elements), one row each.
+    """The bytes of a set of struct instances (records, or array elements): a 2-D matrix, one row each.
 
-    Either a 2-D matrix (fixed-length records: a zero-copy strided view of the input) or a 1-D buffer plus the start
-    of each row in it (variable-length records: fields are gathered straight from the buffer, so subsets of rows and
-    array elements cost no copy). The buffer carries a zero tail so that reads past the last record stay in range.
+    Fixed-length records are a zero-copy strided view of the input; variable-length records are gathered into one
+    matrix per batch (:meth:`RecordDecoder.record_rows`). Each field is then a column slice.
     """
 
     src: np.ndarray
-    starts: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return len(self.starts) if self.starts is not None else self.src.shape[0]
+        return int(self.src.shape[0])
 
     def cols(self, off: int, size: int) -> np.ndarray:
         """The (rows x size) bytes at ``off`` of every row."""
-        if self.starts is None:
-            return self.src[:, off : off + size]
-        if size == 0:
-            return np.zeros((len(self.starts), 0), dtype=np.uint8)
-        # Rows of a sliding-window view: NumPy copies each row with one memcpy (an index per byte is ~30x slower).
-        windows = np.lib.stride_tricks.as_strided(
-            self.src, shape=(len(self.src) - size + 1, size), strides=(self.src.strides[0],) * 2, writeable=False
-        )
-        out: np.ndarray = windows[self.starts + off if off else self.starts]
-        return out
+        return self.src[:, off : off + size]
 
     def shift(self, off: int, size: int) -> Rows:
         """The rows of a child struct at ``off`` (``size`` bytes)."""
-        if self.starts is None:
-            return Rows(self.src[:, off : off + size])
-        return Rows(self.src, self.starts + off)
+        return Rows(self.src[:, off : off + size])
 
     def take(self, rows: np.ndarray) -> Rows:
-        if self.starts is None:
-            return Rows(self.src[rows])
-        return Rows(self.src, self.starts[rows])
+        return Rows(self.src[rows])
 
     def elements(self, off: int, count: int, size: int) -> Rows:
         """``count`` elements of ``size`` bytes at ``off`` of every row, row-major (rows x count rows)."""
         m = len(self)
-        if self.starts is None:
-            sub = self.src[:, off : off + count * size]
-            if size == 0:
-                return Rows(np.zeros((m * count, 0), np.uint8))
-            return Rows(np.ascontiguousarray(sub).reshape(m * count, size))
-        step = np.arange(count, dtype=self.starts.dtype) * size + off
-        return Rows(self.src, (self.starts[:, None] + step[None, :]).reshape(-1))
+        if size == 0:
+            return Rows(np.zeros((m * count, 0), np.uint8))
+        sub = self.src[:, off : off + count * size]
+        return Rows(np.ascontiguousarray(sub).reshape(m * count, size))
 
 
 @dataclass(eq=False)

@@ -263,11 +263,12 @@ def _ascii_text(
     if m == 0 or s == 0 or mat.strides[1] != 1:
         return None
     width = s + (s & 1)
-    src: np.ndarray | None = mat
+    src = mat
     if width != s:
-        src = _extended(mat, 0, 1) if trim in ("both", "right") else None
-        if src is None:
+        wider = _extended(mat, 0, 1) if trim in ("both", "right") else None
+        if wider is None:
             return None
+        src = wider
     data = bytearray(m * width)
     out = np.frombuffer(data, dtype=np.uint8).reshape(m, width)
     np.take(page.pair_table, src.view(np.uint16), out=out.view(np.uint16), mode="clip")

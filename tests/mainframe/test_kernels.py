@@ -19,7 +19,7 @@ from airflow_zaloni.mainframe.codepages import code_page
 RNG = np.random.default_rng(19)
 
 
-def ref_packed(raw: bytes, has_sign: bool) -> int | None | str:
+def ref_packed(raw: bytes, has_sign: bool) -> int | str | None:
     """A COMP-3 value, None for all-0x00 (null) or 'corrupt'."""
     if not any(raw):
         return None
