@@ -276,10 +276,12 @@ def _ascii_text(
         out[:, s] = 0x20
     if data.find(b"\xff") >= 0:
         # A non-ASCII character: the general path encodes UTF-8, unless it lies only in rows outside ``mask`` (another
-        # segment's bytes under a REDEFINES), which become null: blank those.
-        if mask is None or ((out == 0xFF).any(axis=1) & mask).any():
+        # segment's bytes under a REDEFINES), which become null: blank those and look again.
+        if mask is None:
             return None
         out[~mask] = 0x20
+        if data.find(b"\xff") >= 0:
+            return None
     valid = None
     if data.find(bytes([ZERO_MARK])) >= 0:
         marks = out == ZERO_MARK
