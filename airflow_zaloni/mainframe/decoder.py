@@ -40,6 +40,12 @@ MATRIX_BYTES = 8 * 1024 * 1024
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 
 
+#: A segment's REDEFINES held by fewer than this fraction of a batch's records is decoded from those records only
+#: (gathered into a compact matrix, then spread back with nulls); a more common one is decoded for every record and
+#: the others masked to null.
+SUBSET_FRACTION = 0.7
+
+
 @dataclass
 class Rows:
     """The bytes of a set of struct instances (records, or array elements): a 2-D matrix, one row each.
@@ -546,7 +552,7 @@ class RecordDecoder:
                 valid = valid & match[ctx.rec]
             if node.is_array:
                 arrays = self._decode_array(col, ctx, valid, corrupt)
-            elif valid is not ctx.valid and np.count_nonzero(valid) * 10 < len(valid) * 7:
+            elif valid is not ctx.valid and np.count_nonzero(valid) < len(valid) * SUBSET_FRACTION:
                 # A segment's redefine that under 70% of the rows carry: decode only those rows (the others hold
                 # other data); a more common one is decoded for all rows, the others masked to null.
                 arrays = self._decode_rows_subset(col, ctx, valid, corrupt)
@@ -562,17 +568,22 @@ class RecordDecoder:
 
     def _decode_rows_subset(self, col: Col, ctx: _Ctx, valid: np.ndarray, corrupt: _Corrupt | None) -> list[pa.Array]:
         rows = np.flatnonzero(valid)
+        off = col.offset
+        node = col.node
+        # Only this field's own bytes of those rows: a compact matrix, which its column passes read from cache. At
+        # this level the field is the whole row: its group is the node (OCCURS counters are then looked up in it,
+        # else above it).
         sub = _Ctx(
-            rows=ctx.rows.take(rows),
-            avail=ctx.avail[rows],
+            rows=Rows(ctx.rows.src[rows, off : off + node.size]),
+            avail=ctx.avail[rows] - off,
             valid=np.ones(len(rows), dtype=bool),
             rec=ctx.rec[rows],
-            node=ctx.node,
+            node=node if isinstance(node, Group) else ctx.node,
             parent=ctx,
             parent_rows=rows,
             suffix=ctx.suffix[rows] if ctx.suffix is not None else None,
         )
-        arrays = self._decode_one(col, sub, col.offset, corrupt)
+        arrays = self._decode_one(col, sub, 0, corrupt)
         # Spread back: rows without the segment get null.
         return [expand(a, rows, len(valid)) for a in arrays]
 
