@@ -255,9 +255,9 @@ def _ascii_text(
 
     One pass over the field's bytes, two at a time through :attr:`CodePage.pair_table`, straight from the record
     matrix into the string array's data; all-zero fields and non-ASCII characters are then found by ``memchr``
-    (``bytearray.find``) in the output rather than by further passes. An odd-width field is read one byte wider,
-    when that byte exists, so that its rows stay two-byte pairs; the extra byte is made a space, which trimming on the
-    right removes.
+    (``bytearray.find``) in the output rather than by further passes. An odd-width field is read one byte wider
+    (through a view when that byte exists, else a copy), so that its rows stay two-byte pairs; the extra byte is made
+    a space, which trimming on the right removes.
     """
     m, s = mat.shape
     if m == 0 or s == 0 or mat.strides[1] != 1:
@@ -265,9 +265,13 @@ def _ascii_text(
     width = s + (s & 1)
     src = mat
     if width != s:
-        wider = _extended(mat, 0, 1) if trim in ("both", "right") else None
-        if wider is None:
+        if trim not in ("both", "right"):
             return None
+        wider = _extended(mat, 0, 1)
+        if wider is None:  # the field ends its rows' memory: copy it one byte wider
+            wider = np.empty((m, width), dtype=np.uint8)
+            wider[:, :s] = mat
+            wider[:, s] = 0x40
         src = wider
     data = bytearray(m * width)
     out = np.frombuffer(data, dtype=np.uint8).reshape(m, width)
