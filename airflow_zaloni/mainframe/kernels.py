@@ -292,12 +292,15 @@ def _ascii_text(
         if null_if_zero:
             valid = ~marks[:, :s].all(axis=1)
         out[marks] = page.translate_table[0]
-    arr = string_array(_fixed_offsets(m, width), out.reshape(-1), _with_mask(valid, mask))
-    if width == s and trim in ("both", "left", "right"):
+    if trim in ("both", "left", "right"):
         # Trim only the ends where some row has whitespace (two column checks; codes and ids often have none).
         left = trim != "right" and bool((out[:, 0] <= 0x20).any())
         right = trim != "left" and bool((out[:, s - 1] <= 0x20).any())
         trim = "both" if left and right else "left" if left else "right" if right else "none"
+    if width != s and trim in ("none", "left"):
+        out = out[:, :s]  # the extra byte is not trimmed away: drop it (one copy, cheaper than trimming every row)
+        width = s
+    arr = string_array(_fixed_offsets(m, width), out.reshape(-1), _with_mask(valid, mask))
     return java_trim(arr, trim, ascii_only=True, no_controls=page.controls_are_whitespace)
 
 

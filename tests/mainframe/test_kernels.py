@@ -139,6 +139,17 @@ def test_text_matches_the_codec(s: int, where: str) -> None:
         assert got[i] == want, (raw.hex(), got[i], want)
 
 
+@pytest.mark.parametrize("policy", ["both", "right", "left", "none"])
+@pytest.mark.parametrize("where", ["middle", "end"])
+def test_odd_width_codes_without_blanks_keep_every_character_and_nothing_more(where: str, policy: str) -> None:
+    """An odd-width field is read one byte wider; when no row needs trimming that byte must still not show."""
+    m = 50
+    page = code_page("cp037")
+    field = np.frombuffer("ABC".encode("cp037"), dtype=np.uint8)[RNG.integers(0, 3, size=(m, 3))]
+    mat, _ = records(9, m, field, where)
+    assert K.decode_text(mat, page, policy, True).to_pylist() == [bytes(r).decode("cp037") for r in mat]
+
+
 def test_text_of_other_rows_never_forces_the_slow_path_or_leaks() -> None:
     """Rows outside the mask (another segment's bytes) may hold any byte: they come out null, the others exact."""
     m = 200
