@@ -55,6 +55,9 @@ class Rows:
     """
 
     src: np.ndarray
+    #: (buffer, start of each row in it) when the rows were gathered from a buffer: a segment's REDEFINES is then
+    #: gathered from there (the matrix holds only the bytes every record shares, see ``RecordDecoder.shared_width``).
+    source: tuple[np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return int(self.src.shape[0])
@@ -68,7 +71,15 @@ class Rows:
         return Rows(self.src[:, off : off + size])
 
     def take(self, rows: np.ndarray) -> Rows:
-        return Rows(self.src[rows])
+        source = (self.source[0], self.source[1][rows]) if self.source is not None else None
+        return Rows(self.src[rows], source)
+
+    def gather(self, rows: np.ndarray, off: int, size: int) -> np.ndarray:
+        """The ``size`` bytes at ``off`` of the given rows, as a compact matrix."""
+        if self.source is None:
+            return self.src[rows, off : off + size]
+        buf, starts = self.source
+        return gather_windows(buf, starts[rows] + off, size)
 
     def elements(self, off: int, count: int, size: int) -> Rows:
         """``count`` elements of ``size`` bytes at ``off`` of every row, row-major (rows x count rows)."""
@@ -179,6 +190,7 @@ class RecordDecoder:
         self.segment_maps = {k: v for k, v in opts.redefine_segment_id_map.items()}
         self._check_segment_maps()
         self.prefix_cols = self._generated_fields()
+        self.shared_width = self._shared_width()
 
     # -- schema ------------------------------------------------------------------------------------------------
 
@@ -304,6 +316,22 @@ class RecordDecoder:
             raise OptionError(f"segment_field {self.opts.segment_field} must be an elementary field outside OCCURS")
         return node
 
+    def _is_segment_redefine(self, col: Col) -> bool:
+        return self.segment_node is not None and _norm(col.node.name) in self.segment_maps
+
+    def _shared_width(self) -> int:
+        """Bytes of a variable-length record that its row of the batch matrix holds: up to the end of the segment
+        field and of the last top-level field that is not a segment's REDEFINES (those are gathered per segment)."""
+        if self.segment_node is None or not any(self._is_segment_redefine(c) for c in self.cols):
+            return self.record_size
+        if any(n.depending_field is not None for n in self.copybook.walk()):
+            return self.record_size  # an OCCURS counter may be read from any level: keep whole records
+        ends = [self.absolute_offset(self.segment_node) + self.segment_node.size]
+        for col in self.cols:
+            if not self._is_segment_redefine(col):
+                ends.append(col.offset + col.node.size * (col.node.occurs or 1))
+        return min(self.record_size, max(ends))
+
     def _check_segment_maps(self) -> None:
         names = {_norm(n.name) for n in self.copybook.walk()}
         for group in self.segment_maps:
@@ -383,21 +411,10 @@ class RecordDecoder:
             return Rows(np.lib.stride_tricks.as_strided(buf[first:], shape=(n, w), strides=(stride, 1)))
         # One gather of every record's window into a matrix (one memcpy per record), after which each field is a
         # strided slice as for fixed-length records. Bytes past a record's own length belong to the next record: the
-        # decoder never reads them, every field checks the record's length (``avail``). Windows come from the buffer
-        # itself; only those that run past its end come from a zero-padded copy of its tail.
-        if not n or not w:
-            return Rows(np.zeros((n, w), dtype=np.uint8))
-        past_end = starts > len(buf) - w
-        if not past_end.any():
-            return Rows(_windows(buf, w)[starts])  # (np.take would first copy every window)
-        mat = np.empty((n, w), dtype=np.uint8)
-        inside = ~past_end
-        if inside.any():
-            mat[inside] = _windows(buf, w)[starts[inside]]
-        lo = int(starts[past_end].min())
-        tail = np.concatenate([buf[lo:], np.zeros(w, dtype=np.uint8)])
-        mat[past_end] = _windows(tail, w)[starts[past_end] - lo]
-        return Rows(mat)
+        # decoder never reads them, every field checks the record's length (``avail``). With segment REDEFINES only
+        # the bytes every record shares are gathered here; each segment's own bytes are gathered for its records.
+        mat = gather_windows(buf, starts, self.shared_width)
+        return Rows(mat, (buf, starts) if self.shared_width < w else None)
 
     def decode_matrix(
         self,
@@ -552,7 +569,9 @@ class RecordDecoder:
                 valid = valid & match[ctx.rec]
             if node.is_array:
                 arrays = self._decode_array(col, ctx, valid, corrupt)
-            elif valid is not ctx.valid and np.count_nonzero(valid) < len(valid) * SUBSET_FRACTION:
+            elif (valid is not ctx.valid and np.count_nonzero(valid) < len(valid) * SUBSET_FRACTION) or (
+                ctx.rows.source is not None and self._is_segment_redefine(col)
+            ):
                 # A segment's redefine that under 70% of the rows carry: decode only those rows (the others hold
                 # other data); a more common one is decoded for all rows, the others masked to null.
                 arrays = self._decode_rows_subset(col, ctx, valid, corrupt)
@@ -574,7 +593,7 @@ class RecordDecoder:
         # this level the field is the whole row: its group is the node (OCCURS counters are then looked up in it,
         # else above it).
         sub = _Ctx(
-            rows=Rows(ctx.rows.src[rows, off : off + node.size]),
+            rows=Rows(ctx.rows.gather(rows, off, node.size)),
             avail=ctx.avail[rows] - off,
             valid=np.ones(len(rows), dtype=bool),
             rec=ctx.rec[rows],
@@ -584,6 +603,8 @@ class RecordDecoder:
             suffix=ctx.suffix[rows] if ctx.suffix is not None else None,
         )
         arrays = self._decode_one(col, sub, 0, corrupt)
+        if len(rows) == len(valid):
+            return arrays
         # Spread back: rows without the segment get null.
         return [expand(a, rows, len(valid)) for a in arrays]
 
@@ -706,6 +727,29 @@ class RecordDecoder:
 
 
 _ASCII_CONTROLS = np.arange(256) < 0x20
+
+
+def gather_windows(buf: np.ndarray, starts: np.ndarray, w: int) -> np.ndarray:
+    """The ``w`` bytes at each start of ``buf`` as a (starts x w) matrix; bytes past the end of ``buf`` are zeros.
+
+    Windows come from the buffer itself (one memcpy each); only those that run past its end come from a zero-padded
+    copy of its tail.
+    """
+    n = len(starts)
+    if not n or not w:
+        return np.zeros((n, w), dtype=np.uint8)
+    past_end = starts > len(buf) - w
+    if not past_end.any():
+        out: np.ndarray = _windows(buf, w)[starts]  # (np.take would first copy every window)
+        return out
+    mat = np.empty((n, w), dtype=np.uint8)
+    inside = ~past_end
+    if inside.any():
+        mat[inside] = _windows(buf, w)[starts[inside]]
+    lo = int(starts[past_end].min())
+    tail = np.concatenate([buf[lo:], np.zeros(w, dtype=np.uint8)])
+    mat[past_end] = _windows(tail, w)[starts[past_end] - lo]
+    return mat
 
 
 def _windows(buf: np.ndarray, w: int) -> np.ndarray:
