@@ -6,6 +6,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -15,6 +16,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_zaloni.lake import DatasetRef, Lake, partition_for_interval
 from airflow_zaloni.operators.promote import LakePromoteOperator
 from tests.airflow_helpers import run_dag
+from tests.lake_view_data import run_and_task_links, view_client
 
 pytestmark = pytest.mark.timeout(120)
 DAG_FILE = "example_dags/lake_promote.py"
@@ -46,7 +48,9 @@ def asset_extras(uri: str) -> list[dict[str, Any]]:
         return [e.extra for e in query.filter(AssetModel.uri == uri)]
 
 
-def test_example_dag_promotes_orders_and_captures_account_changes(airflow_db: Path, lake: Lake) -> None:
+def test_example_dag_promotes_orders_and_captures_account_changes(
+    airflow_db: Path, lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
     day2, day3 = datetime(2026, 11, 2, tzinfo=timezone.utc), datetime(2026, 11, 3, tzinfo=timezone.utc)
     first = run_dag(DAG_FILE, logical_date=day2)
     assert first.state == "success"
@@ -91,6 +95,24 @@ def test_example_dag_promotes_orders_and_captures_account_changes(airflow_db: Pa
     assert accounts == {"001A": f"Acme {d:%d}", f"00{d.day:02d}": f"New {d:%d}"}
     cdc = xcom(dag_run, "promote_accounts")["cdc_counts"]
     assert cdc["base_partition"] == p2 and cdc["deleted"] == 1
+
+    # Each promoted partition names the task that wrote it, as an ingest does, and the Lake view links it to the
+    # DAG run and the task.
+    written_by = {
+        orders: "promote_orders",
+        quarantine: "promote_orders",
+        DatasetRef("trusted", "demo", "accounts"): "promote_accounts",  # the change-capture snapshot
+    }
+    for ref, task_id in written_by.items():
+        task = lake.manifest(ref, p3)["extra"]["airflow"]
+        assert (task["dag_id"], task["task_id"], task["map_index"]) == ("zaloni_lake_promote", task_id, -1)
+    run = f"/dags/zaloni_lake_promote/runs/{quote(dag_run.run_id, safe='')}"
+    with view_client(lake.root, monkeypatch) as client:
+        for ref, task_id in written_by.items():
+            page = client.get(f"/zaloni/lake/datasets/{ref.key}")
+            assert page.status_code == 200, page.text
+            links = run_and_task_links(page.text)
+            assert ("run", run) in links and ("task", f"{run}/tasks/{task_id}") in links, links
 
 
 def context(day: int) -> dict[str, Any]:

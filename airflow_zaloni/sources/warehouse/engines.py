@@ -24,7 +24,7 @@ from airflow_zaloni.sources.base import SourceError
 from airflow_zaloni.sources.warehouse import mysql
 from airflow_zaloni.sources.warehouse.dialect import SqlDialect
 from airflow_zaloni.sources.warehouse.query import Bound, QueryPlan
-from airflow_zaloni.sources.warehouse.types import (
+from airflow_zaloni.sources.warehouse.schema import (
     INT64_DECIMAL_DIGITS,
     BatchBuilder,
     ColumnType,

@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 
 from airflow_zaloni.sources.base import SourceError
 from airflow_zaloni.sources.warehouse.dialect import SqlDialect
-from airflow_zaloni.sources.warehouse.types import (
+from airflow_zaloni.sources.warehouse.schema import (
     INT64_DECIMAL_DIGITS,
     MAX_DECIMAL128_PRECISION,
     ColumnType,
