@@ -312,7 +312,24 @@ class Lake:
 
     def data_files(self, ref: DatasetRef, partition: str, *, snapshot_id: int | None = None) -> list[str]:
         """Paths of the Parquet files of ``partition``: from the table's snapshot for a table, else from the
-        partition's manifest (what a commit published)."""
+        partition's manifest (what a commit published).
+
+        For the current snapshot every path is checked to exist (see :meth:`_read_planned`), so an engine handed
+        these paths (DuckDB, Spark) never meets a file that a concurrent commit replaced. An earlier
+        ``snapshot_id`` lists its files as they were, gone or not.
+        """
+        if snapshot_id is not None:
+            return self._partition_files(ref, partition, snapshot_id)
+        return list(self._read_planned(ref, partition, None, self._present))
+
+    def _present(self, paths: list[str]) -> list[str]:
+        """``paths``, once each is there; ``FileNotFoundError`` (plan again) when one is not."""
+        for path in paths:
+            if not self.storage.exists(path):
+                raise FileNotFoundError(path)
+        return paths
+
+    def _partition_files(self, ref: DatasetRef, partition: str, snapshot_id: int | None) -> list[str]:
         files = self._table_files(ref, partition=partition, snapshot_id=snapshot_id)
         if files is not None:
             if partition not in files:
@@ -340,7 +357,7 @@ class Lake:
         return [
             path
             for p in ([partition] if partition else self.partitions(ref, snapshot_id=snapshot_id))
-            for path in self.data_files(ref, p, snapshot_id=snapshot_id)
+            for path in self._partition_files(ref, p, snapshot_id)
         ]
 
     def _read_planned(self, ref: DatasetRef, partition: str | None, snapshot_id: int | None, read: Any) -> Any:
@@ -375,15 +392,8 @@ class Lake:
 
         Files are read as written (the exact Arrow types); which files is the table's business for a table.
         """
-
-        def present(paths: list[str]) -> list[str]:
-            # a file replaced by a concurrent commit shows up before any row is handed out (then: plan again)
-            for path in paths:
-                if not self.storage.exists(path):
-                    raise FileNotFoundError(path)
-            return paths
-
-        for path in self._read_planned(ref, partition, snapshot_id, present):
+        # a file replaced by a concurrent commit shows up before any row is handed out (then: plan again)
+        for path in self._read_planned(ref, partition, snapshot_id, self._present):
             with self.storage.open_read(path) as f:
                 yield from pq.ParquetFile(f).iter_batches(batch_size=batch_size, columns=columns)
 

@@ -285,3 +285,17 @@ def test_schemas_evolve_and_a_change_iceberg_cannot_follow_keeps_the_files(lake_
     assert lake.table(evo) is None and len(lake.partitions(evo)) == 4
     assert zaloni(["lake", "migrate", str(lake_root), evo.key]) == 0
     assert lake.table(evo) is None  # migrate says why instead of registering mixed types
+
+
+def test_a_snapshot_naming_replaced_files_is_read_through_the_manifests(lake_root: Path) -> None:
+    """The state a kill between a partition's folder publish and its table commit leaves (until the roll-forward):
+    the current snapshot names the replaced files, which are gone. Readers plan again, then read the manifests."""
+    lake = Lake(str(lake_root))
+    land(lake, None, 100, D1, "first")
+    land(Lake(str(lake_root), catalog="none"), None, 60, D1, "rerun")  # folder published, table not committed
+    assert lake.table(REF).current_snapshot().summary["zaloni.run-id"] == "first"
+    assert sorted(lake.read_table(REF, D1)["id"].to_pylist()) == list(range(1, 61))
+    assert sum(b.num_rows for b in lake.iter_batches(REF)) == 60
+    paths = lake.data_files(REF, D1)  # what an engine (DuckDB, Spark) is handed: files that are there
+    assert paths and all(Path(p).exists() for p in paths)
+    assert any("disagree" in p for p in lake.verify())
