@@ -6,8 +6,9 @@
 
 Files are generated (deterministic): a fixed-length file of 90-byte records mixing text, packed decimal, binary and
 zoned decimal fields, a VB file (BDW + RDW) of two segments told apart by a segment field with
-redefine_segment_id_map, and a VB file of the fixed-length file's very records (same layout, one segment). "ours" decodes to Arrow record batches; the codec floor is ``bytes.decode('cp037')`` of
-the same bytes (no fields, no numbers); coboljsonifier (the correct pure-Python peer) is timed on a slice of the
+redefine_segment_id_map, and a VB file of the fixed-length file's very records (same layout, one segment, the fair
+VB/fixed comparison). "ours" decodes to Arrow record batches; the codec floor is ``bytes.decode('cp037')`` of the
+same bytes (no fields, no numbers); coboljsonifier (the correct pure-Python peer) is timed on a slice of the
 fixed-length file because it runs at a few MB/s (it has no RDW or REDEFINES, so it has no VB figure).
 """
 
