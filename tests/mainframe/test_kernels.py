@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -354,3 +355,20 @@ def test_vb_records_across_reads_of_every_kind_of_stream(monkeypatch: pytest.Mon
     assert texts(io.BytesIO(bytes(data))) == expected
     assert texts(gzip.compress(bytes(data))) == expected
     assert texts(Pipe(bytes(data))) == expected
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.none() | st.sampled_from(["A", "T", "", "é", "AB", " ", "1"]), max_size=40), st.integers(0, 3))
+def test_segment_ids_encoded_from_their_bytes_as_a_dictionary_encoding_does(values: list[str | None], cut: int) -> None:
+    """One-character segment ids are encoded from their bytes, anything else by hashing: the same words in the same
+    order (of first appearance), the same codes, tests and counts."""
+    arr = pa.array(values, pa.string())[min(cut, len(values)) :]  # also at an offset in its buffers
+    codes = K.Codes(arr)
+    encoded = pc.dictionary_encode(arr)
+    words = encoded.dictionary.to_pylist()
+    assert codes.words == words
+    index = [len(words) if i is None else i for i in encoded.indices.to_pylist()]
+    assert codes.index.tolist() == index
+    for wanted in (["A"], ["T", "é"], []):
+        assert codes.isin(wanted).tolist() == [v in wanted for v in arr.to_pylist()]
+    assert codes.counts() == {w: arr.to_pylist().count(w) for w in set(arr.to_pylist())}
