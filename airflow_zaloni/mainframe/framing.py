@@ -770,6 +770,8 @@ class Framer:
         p = np.array(block_starts, dtype=np.int64)
         e = np.array(block_ends, dtype=np.int64)
         adj = o.rdw_adjustment - (4 if o.is_rdw_part_of_record_length else 0)
+        if 4 + adj < 0:
+            return None  # a walk that could step backwards: the per-record path checks every length
         # Every block advances one record per step, all in lock-step, with four NumPy calls a step and no test: a
         # finished block stays parked on its end (the next block's BDW is read there, and ignored). Whether the
         # records fit their blocks is checked once at the end, on the whole walk.

@@ -182,11 +182,14 @@ VB_BOOK = """\
     st.lists(st.lists(st.integers(1, 300), min_size=1, max_size=12), min_size=1, max_size=20),
     st.booleans(),
     st.booleans(),
+    st.sampled_from([0, 4, 10]),
 )
 def test_vb_blocks_framed_one_record_per_step_come_out_in_file_order(
-    blocks: list[list[int]], big_rdw: bool, big_bdw: bool
+    blocks: list[list[int]], big_rdw: bool, big_bdw: bool, counted: int
 ) -> None:
-    """Every block advances one record per step of the vectorised walk; records come back in file order, whole."""
+    """Every block advances one record per step of the vectorised walk; records come back in file order, whole, also
+    when the RDW counts ``counted`` bytes more than the record (itself: is_rdw_part_of_record_length; or more:
+    rdw_adjustment)."""
     rng = np.random.default_rng(len(blocks))
     letters = np.frombuffer("ABCDEFGHIJ".encode("cp037"), dtype=np.uint8)
     data = bytearray()
@@ -195,7 +198,8 @@ def test_vb_blocks_framed_one_record_per_step_come_out_in_file_order(
         block = bytearray()
         for n in lengths:
             body = bytes(letters[rng.integers(0, len(letters), size=n)])
-            rdw = n.to_bytes(2, "big") + b"\0\0" if big_rdw else b"\0\0" + n.to_bytes(2, "little")
+            said = n + counted
+            rdw = said.to_bytes(2, "big") + b"\0\0" if big_rdw else b"\0\0" + said.to_bytes(2, "little")
             block += rdw + body
             expected.append((body.decode("cp037"), n))
         bdw = len(block).to_bytes(2, "big") + b"\0\0" if big_bdw else b"\0\0" + len(block).to_bytes(2, "little")
@@ -205,6 +209,8 @@ def test_vb_blocks_framed_one_record_per_step_come_out_in_file_order(
         "is_rdw_big_endian": str(big_rdw).lower(),
         "is_bdw_big_endian": str(big_bdw).lower(),
         "generate_record_id": "true",
+        **({"is_rdw_part_of_record_length": "true"} if counted == 4 else {}),
+        **({"rdw_adjustment": str(-counted)} if counted > 4 else {}),
     }
     rows = [r for b in decode_file(bytes(data), VB_BOOK, options) for r in b.to_pylist()]
     assert [(r["TEXT"], r["Record_Byte_Length"]) for r in rows] == expected
