@@ -805,8 +805,10 @@ class Spread:
     def of(cls, rows: np.ndarray, m: int) -> Spread:
         present = np.zeros(m, dtype=bool)
         present[rows] = True
-        upto = np.cumsum(present)
-        return cls(m, present, K.validity_buffer(present), upto, np.maximum(upto - 1, 0))
+        upto = np.cumsum(present, dtype=np.int32)  # (booleans summed into int64 take 10x longer)
+        source = upto - np.int32(1)
+        np.maximum(source, np.int32(0), out=source)
+        return cls(m, present, K.validity_buffer(present), upto, source)
 
 
 def expand(arr: pa.Array, rows: np.ndarray, m: int, spread: Spread | None = None) -> pa.Array:
