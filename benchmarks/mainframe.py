@@ -5,9 +5,10 @@
     .venv/bin/python benchmarks/mainframe.py --memory        # peak RSS decoding 100 MB vs 1 GB (subprocesses)
 
 Files are generated (deterministic): a fixed-length file of 90-byte records mixing text, packed decimal, binary and
-zoned decimal fields, and a VB file (BDW + RDW) of two segments told apart by a segment field with
-redefine_segment_id_map. "ours" decodes to Arrow record batches; the codec floor is ``bytes.decode('cp037')`` of
-the same bytes (no fields, no numbers); coboljsonifier (the correct pure-Python peer) is timed on a slice of the
+zoned decimal fields, a VB file (BDW + RDW) of two segments told apart by a segment field with
+redefine_segment_id_map, and a VB file of the fixed-length file's very records (same layout, one segment, the fair
+VB/fixed comparison). "ours" decodes to Arrow record batches; the codec floor is ``bytes.decode('cp037')`` of the
+same bytes (no fields, no numbers); coboljsonifier (the correct pure-Python peer) is timed on a slice of the
 fixed-length file because it runs at a few MB/s (it has no RDW or REDEFINES, so it has no VB figure).
 """
 
@@ -93,6 +94,8 @@ ODO_COPYBOOK = """\
                10  QTY        PIC S9(5)       COMP-3.
            05  TOTAL          PIC S9(9)V99    COMP-3.
 """
+VB_FIXED_OPTIONS = {"record_format": "VB", "is_rdw_big_endian": "true", "is_bdw_big_endian": "true"}
+
 ODO_OPTIONS = {"record_format": "V", "is_rdw_big_endian": "true", "variable_size_occurs": "true"}
 
 _LETTERS = np.array(list(range(0xC1, 0xCA)) + list(range(0xD1, 0xDA)) + list(range(0xE2, 0xEA)) + [0x40] * 6, np.uint8)
@@ -195,6 +198,21 @@ def vb_records(target_bytes: int, seed: int = 2) -> bytes:
     return bytes(out)
 
 
+def vb_of_fixed(fixed: bytes, record_len: int = FIXED_LEN, block_limit: int = 27_000) -> bytes:
+    """The fixed-length file's records, each behind an RDW, in blocks of up to ``block_limit`` bytes behind a BDW:
+    the same layout and values as the fixed-length file, framed as VB (the fair VB/fixed comparison)."""
+    recs = np.frombuffer(fixed, dtype=np.uint8).reshape(-1, record_len)
+    framed = np.zeros((len(recs), 4 + record_len), dtype=np.uint8)
+    framed[:, :2] = np.frombuffer(record_len.to_bytes(2, "big"), dtype=np.uint8)
+    framed[:, 4:] = recs
+    per_block = block_limit // (4 + record_len)
+    out = bytearray()
+    for i in range(0, len(framed), per_block):
+        block = framed[i : i + per_block].tobytes()
+        out += len(block).to_bytes(2, "big") + b"\0\0" + block
+    return bytes(out)
+
+
 def odo_records(target_bytes: int, max_count: int, seed: int = 3) -> bytes:
     """V records (RDW) of an order with 0..max_count lines of 6 bytes, each record only as long as its lines."""
     rng = np.random.default_rng(seed)
@@ -243,15 +261,15 @@ def _timed(fn: Callable[[], object], repeat: int) -> Timing:
     return cpu, wall
 
 
-def _paired(first: Callable[[], object], second: Callable[[], object], repeat: int) -> tuple[Timing, Timing]:
-    """Best of ``repeat`` runs of each, run in turns (first, second, first, ...): the load of a shared machine moves
-    over seconds, and taking turns exposes both to the same moments of it."""
-    best = [(float("inf"), float("inf")), (float("inf"), float("inf"))]
+def _turns(fns: list[Callable[[], object]], repeat: int) -> list[Timing]:
+    """Best of ``repeat`` runs of each, run in turns (first, second, ..., first, ...): the load of a shared machine
+    moves over seconds, and taking turns exposes them all to the same moments of it."""
+    best = [(float("inf"), float("inf")) for _ in fns]
     for _ in range(repeat):
-        for k, fn in enumerate((first, second)):
+        for k, fn in enumerate(fns):
             t = _timed(fn, 1)
             best[k] = (min(best[k][0], t[0]), min(best[k][1], t[1]))
-    return best[0], best[1]
+    return best
 
 
 def _decoder(path: Path, copybook: str, options: dict[str, str] | None, rows: list[int]) -> Callable[[], None]:
@@ -272,7 +290,7 @@ def ours_and_floor(
     """Ours and the codec floor on the same file, taking turns; returns (ours, floor, records)."""
     rows = [0]
     data = path.read_bytes()
-    t_ours, t_floor = _paired(_decoder(path, copybook, options, rows), lambda: data.decode("cp037"), repeat)
+    t_ours, t_floor = _turns([_decoder(path, copybook, options, rows), lambda: data.decode("cp037")], repeat)
     return t_ours, t_floor, rows[0]
 
 
@@ -321,10 +339,21 @@ def speed(size_mb: int, workdir: Path) -> None:
     t_ours, t_floor, rows = ours_and_floor(fixed, FIXED_COPYBOOK, None)
     peer_slice = fixed_bytes[: min(len(fixed_bytes), 4 << 20) // FIXED_LEN * FIXED_LEN]
     t_peer = coboljsonifier_time(peer_slice, FIXED_COPYBOOK, FIXED_LEN)
-    t_vb, t_vb_floor, vb_rows = ours_and_floor(vb, VB_COPYBOOK, VB_OPTIONS)
+    # The VB files take turns with the fixed-length file too: each VB/fixed ratio is of runs under the same load.
+    vb_rows_seen = [0]
+    vb_data = vb.read_bytes()
+    fixed_run = _decoder(fixed, FIXED_COPYBOOK, None, [0])
+    t_vb, t_vb_floor, t_vb_fixed = _turns(
+        [_decoder(vb, VB_COPYBOOK, VB_OPTIONS, vb_rows_seen), lambda: vb_data.decode("cp037"), fixed_run], 5
+    )
+    vb_rows = vb_rows_seen[0]
+    vb_same = workdir / "vb_fixed_layout.dat"
+    vb_same.write_bytes(vb_of_fixed(fixed_bytes))
+    vb_same_size = vb_same.stat().st_size
+    t_same, t_same_fixed = _turns([_decoder(vb_same, FIXED_COPYBOOK, VB_FIXED_OPTIONS, [0]), fixed_run], 5)
 
-    print("one core; best of 5 runs, ours and the floor taking turns; MB/s of CPU time of this process (wall-clock")
-    print("in brackets)")
+    print("one core; best of 5 runs, taking turns (ours and the floor; each VB file and the fixed-length file); MB/s")
+    print("of CPU time of this process (wall-clock in brackets)")
     print(f"fixed-length: {len(fixed_bytes) / (1 << 20):.0f} MB, {rows:,} records of {FIXED_LEN} bytes")
     ours_mbs = _line("ours (to Arrow record batches)", len(fixed_bytes), t_ours)
     floor_mbs = _mbs(len(fixed_bytes), t_floor[0])
@@ -341,9 +370,19 @@ def speed(size_mb: int, workdir: Path) -> None:
         print("  coboljsonifier: not installed")
     print(f"VB multisegment: {len(vb_bytes) / (1 << 20):.0f} MB, {vb_rows:,} records (BDW+RDW, 2 segments)")
     vb_mbs = _mbs(len(vb_bytes), t_vb[0])
-    _line("ours (to Arrow record batches)", len(vb_bytes), t_vb, f"   VB/fixed = {vb_mbs / ours_mbs:.2f}")
+    vb_fixed_mbs = _mbs(len(fixed_bytes), t_vb_fixed[0])
+    _line("ours (to Arrow record batches)", len(vb_bytes), t_vb, f"   VB/fixed = {vb_mbs / vb_fixed_mbs:.2f}")
     _line("bytes.decode('cp037') floor", len(vb_bytes), t_vb_floor)
+    _line("ours, the fixed-length file", len(fixed_bytes), t_vb_fixed)
     print("  coboljsonifier: n/a (no RDW/BDW framing, no REDEFINES)")
+    print(
+        f"VB of the fixed-length layout: {vb_same_size / (1 << 20):.0f} MB, the same {rows:,} records (BDW+RDW, one "
+        "segment)"
+    )
+    same_mbs = _mbs(vb_same_size, t_same[0])
+    fixed_again = _mbs(len(fixed_bytes), t_same_fixed[0])
+    _line("ours (to Arrow record batches)", vb_same_size, t_same, f"   VB/fixed = {same_mbs / fixed_again:.2f}")
+    _line("ours, the fixed-length file", len(fixed_bytes), t_same_fixed)
     for max_count in (10, 9999):  # ODO goal: >= 50 MB/s
         odo = workdir / f"odo{max_count}.dat"
         odo.write_bytes(odo_records(max(1, size_mb // 4) << 20, max_count))

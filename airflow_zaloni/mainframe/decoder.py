@@ -606,7 +606,8 @@ class RecordDecoder:
         if len(rows) == len(valid):
             return arrays
         # Spread back: rows without the segment get null.
-        return [expand(a, rows, len(valid)) for a in arrays]
+        spread = Spread.of(rows, len(valid))
+        return [expand(a, rows, len(valid), spread) for a in arrays]
 
     def _decode_one(self, col: Col, ctx: _Ctx, off: int, corrupt: _Corrupt | None) -> list[pa.Array]:
         node = col.node
@@ -740,21 +741,26 @@ def gather_windows(buf: np.ndarray, starts: np.ndarray, w: int) -> np.ndarray:
         return np.zeros((n, w), dtype=np.uint8)
     past_end = starts > len(buf) - w
     if not past_end.any():
-        out: np.ndarray = _windows(buf, w)[starts]  # (np.take would first copy every window)
-        return out
+        return _windows(buf, w, starts)
     mat = np.empty((n, w), dtype=np.uint8)
     inside = ~past_end
     if inside.any():
-        mat[inside] = _windows(buf, w)[starts[inside]]
+        mat[inside] = _windows(buf, w, starts[inside])
     lo = int(starts[past_end].min())
     tail = np.concatenate([buf[lo:], np.zeros(w, dtype=np.uint8)])
-    mat[past_end] = _windows(tail, w)[starts[past_end] - lo]
+    mat[past_end] = _windows(tail, w, starts[past_end] - lo)
     return mat
 
 
-def _windows(buf: np.ndarray, w: int) -> np.ndarray:
-    """Every ``w``-byte window of ``buf`` (a read-only view: row i starts at byte i)."""
-    return np.lib.stride_tricks.as_strided(buf, shape=(len(buf) - w + 1, w), strides=(1, 1), writeable=False)
+def _windows(buf: np.ndarray, w: int, starts: np.ndarray) -> np.ndarray:
+    """The ``w``-byte windows of ``buf`` at ``starts`` (all inside it) as a new (starts x w) matrix.
+
+    Through a view of every window as one ``w``-byte item (row i starts at byte i): each is copied whole, 1.3-3x
+    faster than picking rows of a (windows x w) byte view (np.take would first copy every window).
+    """
+    items = np.ndarray(shape=(len(buf) - w + 1,), dtype=f"V{w}", buffer=np.ascontiguousarray(buf), strides=(1,))
+    out: np.ndarray = items[starts].view(np.uint8).reshape(len(starts), w)
+    return out
 
 
 def _is_utf8(charset: str) -> bool:
@@ -784,41 +790,58 @@ def _replace_valid(ctx: _Ctx, valid: np.ndarray) -> _Ctx:
     )
 
 
-def expand(arr: pa.Array, rows: np.ndarray, m: int, base: tuple[pa.Buffer | None, int] | None = None) -> pa.Array:
-    """An array of ``m`` rows holding ``arr``'s values at ``rows`` (ascending) and nulls elsewhere.
+@dataclass
+class Spread:
+    """How the values of the rows ``rows`` (ascending) of an ``m``-row batch spread back to all ``m`` rows, computed
+    once for every field of a segment."""
 
-    Works on the buffers: values are scattered with NumPy, variable-length data is reused as is (only offsets are
-    rebuilt), so a segment's fields cost what their own rows cost.
+    m: int
+    present: np.ndarray  # row i holds one of the values
+    validity: tuple[pa.Buffer | None, int]  # ``present`` as an Arrow validity buffer, and its null count
+    upto: np.ndarray  # values at or before row i (the end offset of row i in a spread variable-length array)
+    source: np.ndarray  # the value row i takes (that of an earlier row where no value is present: masked null)
 
-    :param base: the validity buffer (and null count) of "row is in ``rows``", shared by the fields without nulls.
-    """
-    if base is None:
+    @classmethod
+    def of(cls, rows: np.ndarray, m: int) -> Spread:
         present = np.zeros(m, dtype=bool)
         present[rows] = True
-        base = K.validity_buffer(present)
+        upto = np.cumsum(present, dtype=np.int32)  # (booleans summed into int64 take 10x longer)
+        source = upto - np.int32(1)
+        np.maximum(source, np.int32(0), out=source)
+        return cls(m, present, K.validity_buffer(present), upto, source)
+
+
+def expand(arr: pa.Array, rows: np.ndarray, m: int, spread: Spread | None = None) -> pa.Array:
+    """An array of ``m`` rows holding ``arr``'s values at ``rows`` (ascending) and nulls elsewhere.
+
+    Works on the buffers: fixed-width values are gathered with one NumPy take (a null row repeats a neighbour's value,
+    hidden by the validity bitmap), variable-length data is reused as is (only offsets are gathered), so a segment's
+    fields cost what their own rows cost.
+
+    :param spread: from ``Spread.of(rows, m)``, shared by the fields of a segment.
+    """
+    if spread is None:
+        spread = Spread.of(rows, m)
+    if not len(arr):
+        return pa.nulls(m, arr.type)
     if arr.null_count:
-        valid = np.zeros(m, dtype=bool)
-        valid[rows] = K.bool_values(arr.is_valid())
+        valid = spread.present & K.bool_values(arr.is_valid())[spread.source]
         vbuf, nulls = K.validity_buffer(valid)
         mask: pa.Array | None = K.np_array(~valid)
     else:
-        vbuf, nulls = base
+        vbuf, nulls = spread.validity
         mask = None
     typ = arr.type
     if pa.types.is_struct(typ):
-        children = [expand(arr.field(i), rows, m, base) for i in range(typ.num_fields)]
+        children = [expand(arr.field(i), rows, m, spread) for i in range(typ.num_fields)]
         if mask is None and nulls:
-            present = np.zeros(m, dtype=bool)
-            present[rows] = True
-            mask = K.np_array(~present)
+            mask = K.np_array(~spread.present)
         return pa.StructArray.from_arrays(children, fields=list(typ), mask=mask)
     if pa.types.is_string(typ) or pa.types.is_binary(typ) or pa.types.is_list(typ):
         offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
-        lengths = np.zeros(m, dtype=np.int64)
-        lengths[rows] = np.diff(offsets)
-        new_offsets = np.zeros(m + 1, dtype=np.int32)
-        new_offsets[1:] = np.cumsum(lengths)
-        new_offsets += offsets[0]
+        new_offsets = np.empty(m + 1, dtype=np.int32)
+        new_offsets[0] = offsets[0]
+        np.take(offsets, spread.upto, out=new_offsets[1:])
         if pa.types.is_list(typ):
             return pa.ListArray.from_arrays(
                 K.np_array(new_offsets), arr.values, type=typ, mask=K.np_array(~_bits(vbuf, m)) if nulls else None
@@ -827,12 +850,9 @@ def expand(arr: pa.Array, rows: np.ndarray, m: int, base: tuple[pa.Buffer | None
     if pa.types.is_decimal(typ) or pa.types.is_integer(typ) or pa.types.is_floating(typ):
         width = typ.byte_width
         raw = np.frombuffer(arr.buffers()[1], dtype=np.uint8)[arr.offset * width : (arr.offset + len(arr)) * width]
-        values = np.zeros((m, width), dtype=np.uint8)
-        values[rows] = raw.reshape(len(arr), width)
+        values = raw.view(f"V{width}")[spread.source]  # whole values, one copy each
         return pa.Array.from_buffers(typ, m, [vbuf, pa.py_buffer(values)], null_count=nulls)
-    position = np.full(m, -1, dtype=np.int64)
-    position[rows] = np.arange(len(rows))
-    return arr.take(K.np_array(position, valid=position >= 0))
+    return arr.take(K.np_array(spread.source, valid=spread.present))
 
 
 def _bits(buf: pa.Buffer | None, m: int) -> np.ndarray:

@@ -7,8 +7,12 @@ of the records, with random neighbours, so that a neighbour's byte leaking into 
 
 from __future__ import annotations
 
+from decimal import Decimal
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,6 +20,7 @@ from hypothesis import strategies as st
 from airflow_zaloni.mainframe import decode_file
 from airflow_zaloni.mainframe import kernels as K
 from airflow_zaloni.mainframe.codepages import code_page
+from airflow_zaloni.mainframe.decoder import Spread, expand
 from airflow_zaloni.mainframe.reader import MainframeReader
 
 RNG = np.random.default_rng(19)
@@ -177,11 +182,14 @@ VB_BOOK = """\
     st.lists(st.lists(st.integers(1, 300), min_size=1, max_size=12), min_size=1, max_size=20),
     st.booleans(),
     st.booleans(),
+    st.sampled_from([0, 4, 10]),
 )
 def test_vb_blocks_framed_one_record_per_step_come_out_in_file_order(
-    blocks: list[list[int]], big_rdw: bool, big_bdw: bool
+    blocks: list[list[int]], big_rdw: bool, big_bdw: bool, counted: int
 ) -> None:
-    """Every block advances one record per step of the vectorised walk; records come back in file order, whole."""
+    """Every block advances one record per step of the vectorised walk; records come back in file order, whole, also
+    when the RDW counts ``counted`` bytes more than the record (itself: is_rdw_part_of_record_length; or more:
+    rdw_adjustment)."""
     rng = np.random.default_rng(len(blocks))
     letters = np.frombuffer("ABCDEFGHIJ".encode("cp037"), dtype=np.uint8)
     data = bytearray()
@@ -190,7 +198,8 @@ def test_vb_blocks_framed_one_record_per_step_come_out_in_file_order(
         block = bytearray()
         for n in lengths:
             body = bytes(letters[rng.integers(0, len(letters), size=n)])
-            rdw = n.to_bytes(2, "big") + b"\0\0" if big_rdw else b"\0\0" + n.to_bytes(2, "little")
+            said = n + counted
+            rdw = said.to_bytes(2, "big") + b"\0\0" if big_rdw else b"\0\0" + said.to_bytes(2, "little")
             block += rdw + body
             expected.append((body.decode("cp037"), n))
         bdw = len(block).to_bytes(2, "big") + b"\0\0" if big_bdw else b"\0\0" + len(block).to_bytes(2, "little")
@@ -200,6 +209,8 @@ def test_vb_blocks_framed_one_record_per_step_come_out_in_file_order(
         "is_rdw_big_endian": str(big_rdw).lower(),
         "is_bdw_big_endian": str(big_bdw).lower(),
         "generate_record_id": "true",
+        **({"is_rdw_part_of_record_length": "true"} if counted == 4 else {}),
+        **({"rdw_adjustment": str(-counted)} if counted > 4 else {}),
     }
     rows = [r for b in decode_file(bytes(data), VB_BOOK, options) for r in b.to_pylist()]
     assert [(r["TEXT"], r["Record_Byte_Length"]) for r in rows] == expected
@@ -262,3 +273,108 @@ def test_segments_gathered_apart_decode_as_whole_records(extra: dict[str, str]) 
     want = pa.Table.from_batches(list(whole.read(data)))
     assert got.num_rows > 0
     assert got.equals(want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 40), st.data())
+def test_a_segment_spread_back_holds_its_values_on_its_rows_and_nulls_elsewhere(m: int, data: st.DataObject) -> None:
+    """Spreading a segment's values back to the batch's rows (every Arrow type the decoder makes, with nulls of their
+    own, and no rows at all) gives what a row-by-row placement gives."""
+    rows = np.array(sorted(data.draw(st.sets(st.integers(0, max(0, m - 1)), max_size=m))), dtype=np.int64)
+    k = len(rows)
+    maybe = st.none() | st.integers(-(10**6), 10**6)
+    ints = data.draw(st.lists(maybe, min_size=k, max_size=k))
+    texts = data.draw(st.lists(st.none() | st.text(max_size=5), min_size=k, max_size=k))
+    arrays = [
+        pa.array(ints, pa.int32()),
+        pa.array(ints, pa.int64()),
+        pa.array([None if v is None else Decimal(v).scaleb(-2) for v in ints], pa.decimal128(12, 2)),
+        pa.array(texts, pa.string()),
+        pa.array([None if t is None else t.encode() for t in texts], pa.binary()),
+        pa.array([None if v is None else [v, v] for v in ints], pa.list_(pa.int64())),
+        pa.array([None if v is None else v > 0 for v in ints], pa.bool_()),
+        pa.StructArray.from_arrays(
+            [pa.array(ints, pa.int64()), pa.array(texts, pa.string())],
+            names=["n", "t"],
+            mask=pa.array([v is None and t is None for v, t in zip(ints, texts)], pa.bool_()),
+        ),
+    ]
+    spread = Spread.of(rows, m)
+
+    def placed(arr: pa.Array, at: np.ndarray) -> list[object]:
+        out: list[object] = [None] * m
+        for r, value in zip(at, arr.to_pylist()):
+            out[r] = value
+        return out
+
+    for arr in arrays:
+        for got, want in (
+            (expand(arr, rows, m), placed(arr, rows)),
+            (expand(arr, rows, m, spread), placed(arr, rows)),
+            (expand(arr[1:], rows[1:], m), placed(arr[1:], rows[1:])),  # an array at an offset in its buffers
+        ):
+            got.validate(full=True)
+            assert got.type == arr.type
+            assert got.to_pylist() == want
+
+
+def test_vb_records_across_reads_of_every_kind_of_stream(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Reads far smaller than a VB file carry each read's incomplete block into the next: from a path, an in-memory
+    stream, a gzip stream and a stream that can neither seek nor peek, the records come out whole and in order."""
+    import gzip
+    import io
+
+    from airflow_zaloni.mainframe import framing
+
+    monkeypatch.setattr(framing, "READ_SIZE", 700)
+    rng = np.random.default_rng(7)
+    letters = np.frombuffer("ABCDEFGHIJ".encode("cp037"), dtype=np.uint8)
+    data = bytearray()
+    expected = []
+    for _ in range(60):
+        block = bytearray()
+        for n in rng.integers(1, 120, size=rng.integers(1, 9)):
+            body = bytes(letters[rng.integers(0, len(letters), size=int(n))])
+            block += int(n).to_bytes(2, "big") + b"\0\0" + body
+            expected.append(body.decode("cp037"))
+        data += len(block).to_bytes(2, "big") + b"\0\0" + block
+    options = {"record_format": "VB", "is_rdw_big_endian": "true", "is_bdw_big_endian": "true"}
+
+    class Pipe(io.RawIOBase):
+        def __init__(self, payload: bytes) -> None:
+            self.inner = io.BytesIO(payload)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b: memoryview) -> int:  # type: ignore[override]
+            chunk = self.inner.read(min(len(b), 333))
+            b[: len(chunk)] = chunk
+            return len(chunk)
+
+    def texts(source: object) -> list[str]:
+        return [r["TEXT"] for b in decode_file(source, VB_BOOK, options) for r in b.to_pylist()]
+
+    path = tmp_path / "vb.dat"
+    path.write_bytes(data)
+    assert texts(path) == expected
+    assert texts(io.BytesIO(bytes(data))) == expected
+    assert texts(gzip.compress(bytes(data))) == expected
+    assert texts(Pipe(bytes(data))) == expected
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.none() | st.sampled_from(["A", "T", "", "é", "AB", " ", "1"]), max_size=40), st.integers(0, 3))
+def test_segment_ids_encoded_from_their_bytes_as_a_dictionary_encoding_does(values: list[str | None], cut: int) -> None:
+    """One-character segment ids are encoded from their bytes, anything else by hashing: the same words in the same
+    order (of first appearance), the same codes, tests and counts."""
+    arr = pa.array(values, pa.string())[min(cut, len(values)) :]  # also at an offset in its buffers
+    codes = K.Codes(arr)
+    encoded = pc.dictionary_encode(arr)
+    words = encoded.dictionary.to_pylist()
+    assert codes.words == words
+    index = [len(words) if i is None else i for i in encoded.indices.to_pylist()]
+    assert codes.index.tolist() == index
+    for wanted in (["A"], ["T", "é"], []):
+        assert codes.isin(wanted).tolist() == [v in wanted for v in arr.to_pylist()]
+    assert codes.counts() == {w: arr.to_pylist().count(w) for w in set(arr.to_pylist())}
