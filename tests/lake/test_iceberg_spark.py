@@ -32,7 +32,6 @@ from pyiceberg.types import (
 
 from airflow_zaloni.lake.errors import LakeError
 from airflow_zaloni.lake.iceberg_spark import jdbc_url, spark_catalog_conf
-from tests.servers.spark_iceberg import spark_iceberg  # noqa: F401  (session fixture)
 
 UTC = dt.timezone.utc
 
