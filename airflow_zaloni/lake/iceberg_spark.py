@@ -53,12 +53,17 @@ def jdbc_url(sqlalchemy_url: str) -> tuple[str, dict[str, str]]:
     raise LakeError(f"catalog {sqlalchemy_url!r}: no JDBC URL is known for the {backend!r} database")
 
 
-def spark_catalog_conf(catalog_properties: Mapping[str, str], name: str) -> dict[str, str]:
+def spark_catalog_conf(
+    catalog_properties: Mapping[str, str], name: str, *, hadoop_conf: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """``spark.sql.catalog.<name>.*`` settings for a Spark session to read a pyiceberg SqlCatalog's tables.
 
     :param catalog_properties: the pyiceberg catalog properties (``type: sql``, ``uri``, ``warehouse``), as the
         lake opens its catalog with them.
     :param name: the pyiceberg catalog's name, which Spark must use as well (see the module docstring).
+    :param hadoop_conf: Hadoop settings for this catalog's file access only (Iceberg's
+        ``spark.sql.catalog.<name>.hadoop.*``), e.g. the HA nameservice of an ``hdfs://`` lake when the Spark
+        session was not started with that cluster's ``HADOOP_CONF_DIR``.
 
     The result holds the database password when the URI has one: set it on the session, never log it.
     """
@@ -89,4 +94,5 @@ def spark_catalog_conf(catalog_properties: Mapping[str, str], name: str) -> dict
         f"{prefix}.cache-enabled": "false",
     }
     conf.update({f"{prefix}.{key}": value for key, value in credentials.items()})
+    conf.update({f"{prefix}.hadoop.{key}": value for key, value in (hadoop_conf or {}).items()})
     return conf
