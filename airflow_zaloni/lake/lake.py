@@ -21,6 +21,10 @@ from airflow_zaloni.lake.transaction import JOURNAL_DIR, OWNER_NAME, Transaction
 from airflow_zaloni.lake.writer import DEFAULT_MAX_ROWS_PER_FILE, DEFAULT_ROW_GROUP_BYTES, DEFAULT_ROW_GROUP_ROWS
 from airflow_zaloni.utils.arrow_text import parquet_text_problem
 
+_UNOPENED: Any = object()
+#: How often a reader plans a table scan again when a file of the snapshot it planned was replaced meanwhile.
+_REPLANS = 3
+
 
 class Lake:
     """A lake rooted at ``root``: a path, ``file://``, ``webhdfs://<conn_id>@/path`` or any fsspec URL.
@@ -33,6 +37,9 @@ class Lake:
     :param row_group_bytes: in-memory bytes after which a writer closes a row group (whichever comes first).
     :param max_rows_per_file: rows per Parquet file before a writer starts the next file.
     :param lock_wait: seconds a commit waits for another commit of the same dataset to finish publishing.
+    :param catalog: the Iceberg catalog of the lake's tables (pyiceberg ``load_catalog`` properties such as
+        ``{"type": "sql", "uri": "postgresql+psycopg://..."}``, or ``"none"`` for a lake without tables); default:
+        the ``[zaloni] catalog_*`` settings, else an embedded SQLite catalog (:mod:`airflow_zaloni.lake.table_catalog`).
     :param stale_after: seconds after which the staging folder or lock of an attempt on another host counts as
         abandoned (on this host a dead pid is recognised at once).
     """
@@ -49,8 +56,13 @@ class Lake:
         stale_after: float = locks.DEFAULT_STALE_AFTER,
         shared_stale_after: float = 86400.0,
         lock_wait: float = 60.0,
+        catalog: dict[str, Any] | str | None = None,
     ) -> None:
         self.root = root
+        #: The Iceberg catalog of the lake's tables: pyiceberg catalog properties, ``"none"`` for no tables, or
+        #: ``None`` for the ``[zaloni] catalog_*`` settings / the embedded SQLite catalog (see table_catalog.py).
+        self.catalog_settings = catalog
+        self._catalog: Any = _UNOPENED
         #: The lake's Airflow connection (``None``: the filesystem's own defaults); tables reach the store with it.
         self.conn_id = conn_id or None
         if self.conn_id:
@@ -58,6 +70,8 @@ class Lake:
 
             scheme = urlsplit(root).scheme if isinstance(root, str) else ""
             storage_options = {**storage_options_for(self.conn_id, scheme or "file"), **(storage_options or {})}
+        #: The fsspec options of the root's filesystem (with the connection's credentials: never log them).
+        self.storage_options: dict[str, Any] = dict(storage_options or {})
         self.storage: Storage = open_storage(root, storage_options)
         self.row_group_rows = row_group_rows
         self.row_group_bytes = row_group_bytes
@@ -91,6 +105,38 @@ class Lake:
             "row_group_bytes": self.row_group_bytes,
             "max_rows_per_file": self.max_rows_per_file,
         }
+
+    # -- tables ----------------------------------------------------------------------------------------------------
+    def table_catalog(self) -> Any:
+        """The pyiceberg catalog of this lake's tables (opened once), or ``None`` for a lake without tables."""
+        if self._catalog is _UNOPENED:
+            from airflow_zaloni.lake.table_catalog import open_catalog
+
+            self._catalog = open_catalog(self)
+        return self._catalog
+
+    def table(self, ref: DatasetRef) -> Any:
+        """The Iceberg table of ``ref`` (pyiceberg ``Table``), or ``None`` when ``ref`` is not a table."""
+        from airflow_zaloni.lake.tables import load_table
+
+        return load_table(self, ref)
+
+    def _table_files(
+        self, ref: DatasetRef, *, partition: str | None = None, snapshot_id: int | None = None
+    ) -> dict[str, list[dict[str, Any]]] | None:
+        """Partition -> files of the table's snapshot, or ``None`` when ``ref`` is a file dataset."""
+        from airflow_zaloni.lake.tables import is_table_zone, table_files
+
+        if not is_table_zone(ref):
+            if snapshot_id is not None:
+                raise LakeError(f"{ref} is not a table (zone {ref.zone} keeps files): it has no snapshots")
+            return None
+        table = self.table(ref)
+        if table is None:
+            if snapshot_id is not None:
+                raise LakeError(f"{ref} is not an Iceberg table: it has no snapshot {snapshot_id}")
+            return None
+        return table_files(self, table, snapshot_id=snapshot_id, partition=partition)
 
     # -- writing ---------------------------------------------------------------------------------------------------
     def transaction(self, **kwargs: Any) -> Transaction:
@@ -222,8 +268,8 @@ class Lake:
         data = self.storage.read_json(f"{self.partition_path(ref, partition)}/{MANIFEST_NAME}")
         return data if isinstance(data, dict) else None
 
-    def partitions(self, ref: DatasetRef) -> list[str]:
-        """Committed partitions of ``ref`` (those with a manifest), sorted."""
+    def manifest_partitions(self, ref: DatasetRef) -> list[str]:
+        """Partitions of ``ref`` that have a manifest in the lake's folders, sorted (whatever the table says)."""
         base = self.dataset_path(ref)
         return [
             name
@@ -231,6 +277,13 @@ class Lake:
             if "=" in name and not name.startswith(("_", ".")) and self.storage.exists(f"{base}/{name}/{MANIFEST_NAME}")
         ]
 
+    def partitions(self, ref: DatasetRef, *, snapshot_id: int | None = None) -> list[str]:
+        """Committed partitions of ``ref``, sorted: those of its table's snapshot (the current one, or
+        ``snapshot_id``) for a table, else those with a manifest."""
+        files = self._table_files(ref, snapshot_id=snapshot_id)
+        if files is None:
+            return self.manifest_partitions(ref)
+        return sorted(files)
     def datasets(self, zone: str | None = None) -> list[DatasetRef]:
         refs = []
         for z in ZONES if zone is None else (zone,):
@@ -254,14 +307,42 @@ class Lake:
                 return schema_from_json(manifest["schema"])
         return None
 
-    def data_files(self, ref: DatasetRef, partition: str) -> list[str]:
-        """Paths of the Parquet files the manifest of ``partition`` lists (what a commit published)."""
+    def data_files(self, ref: DatasetRef, partition: str, *, snapshot_id: int | None = None) -> list[str]:
+        """Paths of the Parquet files of ``partition``: from the table's snapshot for a table, else from the
+        partition's manifest (what a commit published)."""
+        files = self._table_files(ref, partition=partition, snapshot_id=snapshot_id)
+        if files is not None:
+            if partition not in files:
+                raise LakeError(f"{ref} has no committed partition {partition!r} in its table")
+            return [f["path"] for f in files[partition]]
         manifest = self.manifest(ref, partition)
         if manifest is None:
             raise LakeError(f"{ref} has no committed partition {partition!r}")
         base = self.partition_path(ref, partition)
         return [f"{base}/{f['path']}" for f in manifest["files"] if f.get("rows") is not None]
 
+    def _planned_files(self, ref: DatasetRef, partition: str | None, snapshot_id: int | None) -> list[str]:
+        return [
+            path
+            for p in ([partition] if partition else self.partitions(ref, snapshot_id=snapshot_id))
+            for path in self.data_files(ref, p, snapshot_id=snapshot_id)
+        ]
+
+    def _read_planned(self, ref: DatasetRef, partition: str | None, snapshot_id: int | None, read: Any) -> Any:
+        """Run ``read(paths)`` on the planned files; plan again when a commit replaced a file meanwhile.
+
+        A table's snapshot is committed right after the partition's folder is published: in between (or until the
+        roll-forward of a commit killed there) the current snapshot may name a file that was replaced.
+        """
+        for attempt in range(_REPLANS + 1):
+            paths = self._planned_files(ref, partition, snapshot_id)
+            try:
+                return read(paths)
+            except FileNotFoundError:
+                if attempt == _REPLANS or snapshot_id is not None:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
     def iter_batches(
         self,
         ref: DatasetRef,
@@ -269,22 +350,42 @@ class Lake:
         *,
         columns: list[str] | None = None,
         batch_size: int = 65536,
+        snapshot_id: int | None = None,
     ) -> Iterator[pa.RecordBatch]:
-        """Committed rows of ``ref`` (one partition or all), batch by batch in bounded memory."""
-        for p in [partition] if partition else self.partitions(ref):
-            for path in self.data_files(ref, p):
-                with self.storage.open_read(path) as f:
-                    yield from pq.ParquetFile(f).iter_batches(batch_size=batch_size, columns=columns)
+        """Committed rows of ``ref`` (one partition or all), batch by batch in bounded memory.
+
+        Files are read as written (the exact Arrow types); which files is the table's business for a table.
+        """
+
+        def present(paths: list[str]) -> list[str]:
+            # a file replaced by a concurrent commit shows up before any row is handed out (then: plan again)
+            for path in paths:
+                if not self.storage.exists(path):
+                    raise FileNotFoundError(path)
+            return paths
+
+        for path in self._read_planned(ref, partition, snapshot_id, present):
+            with self.storage.open_read(path) as f:
+                yield from pq.ParquetFile(f).iter_batches(batch_size=batch_size, columns=columns)
 
     def read_table(
-        self, ref: DatasetRef, partition: str | None = None, *, columns: list[str] | None = None
+        self,
+        ref: DatasetRef,
+        partition: str | None = None,
+        *,
+        columns: list[str] | None = None,
+        snapshot_id: int | None = None,
     ) -> pa.Table:
         """Committed rows of ``ref`` as one table (for small data and tests; use :meth:`iter_batches` otherwise)."""
-        tables = []
-        for p in [partition] if partition else self.partitions(ref):
-            for path in self.data_files(ref, p):
+
+        def read(paths: list[str]) -> list[pa.Table]:
+            tables = []
+            for path in paths:
                 with self.storage.open_read(path) as f:
                     tables.append(pq.read_table(f, columns=columns))
+            return tables
+
+        tables = self._read_planned(ref, partition, snapshot_id, read)
         if not tables:
             schema = self.schema(ref, partition)
             if schema is None:

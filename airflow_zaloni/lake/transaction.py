@@ -10,13 +10,17 @@ from pyarrow, Spark and Hive by the leading ``_``). Commit then:
 4. writes the journal ``<root>/_zaloni/txn/<txn_id>.json``: the list of partition moves and state updates. Writing it
    is the commit point;
 5. applies the journal: each old partition folder is renamed into ``_trash``, each staged folder renamed into place,
-   then the datasets' ``_state.json`` (watermark) files are replaced;
+   then one Iceberg snapshot per table dataset is committed (zones raw/trusted/refined, see ``tables.py``: it
+   replaces the partitions' files and its summary carries the transaction id and watermark), then the datasets'
+   ``_state.json`` (watermark) files are replaced;
 6. deletes the journal, the trash and the staging folder, and releases the locks.
 
 A process killed before step 4 leaves only staging garbage, removed by the next attempt. A process killed during
 step 5 leaves a journal that the next lake operation on the same root rolls forward (every step of the journal can be
 repeated). A reader therefore sees each partition either as it was or as it is after the commit, never half-written;
-between the two renames of step 5 the partition is briefly absent.
+between the two renames of step 5 the partition is briefly absent. A reader through an Iceberg table sees the
+snapshot before or after the commit; between the publish and the snapshot commit (or until the roll-forward after a
+kill there) the previous snapshot may name a replaced file that is gone: the lake's own readers plan again then.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from airflow_zaloni.lake import locks
 from airflow_zaloni.lake.errors import CommitConflictError, LakeError
 from airflow_zaloni.lake.manifest import MANIFEST_NAME, STATE_NAME, build_manifest, schema_to_json
 from airflow_zaloni.lake.paths import DatasetRef, validate_name, validate_partition
+from airflow_zaloni.lake.tables import commit_tables
+from airflow_zaloni.lake.tables import plan as tables_plan
 from airflow_zaloni.lake.writer import LakeFileWriter, LakeWriter
 
 if TYPE_CHECKING:
@@ -107,7 +113,7 @@ class Transaction:
     ) -> LakeWriter:
         """A :class:`LakeWriter` for ``partition`` of ``ref``; the partition is replaced as a whole at commit.
 
-        ``file_prefix`` names the files (``<prefix>-00000.parquet``...); each part of a fan-out uses its own, and a
+        ``file_prefix`` names the files (``<prefix>-<txn_id>-00000.parquet``...); each part of a fan-out uses its own, and a
         retried part first removes the files its earlier try left.
         """
         validate_name("file prefix", file_prefix)
@@ -126,6 +132,7 @@ class Transaction:
             schema=schema,
             source=source,
             file_prefix=file_prefix,
+            file_tag=self.txn_id,
             **defaults,
         )
         return stage.writer
@@ -421,6 +428,11 @@ class Transaction:
                 "partitions": sorted(p for (r, p) in manifests if r == ref),
             }
             states[self.lake.dataset_path(ref)] = state
+        tables = []
+        for ref in sorted({s.ref for s in self._stages.values()}):
+            entry = tables_plan(ref, self.lake.dataset_path(ref), [m for (r, _p), m in manifests.items() if r == ref])
+            if entry is not None:
+                tables.append(entry)
         return {
             "txn_id": self.txn_id,
             "owner": locks.owner_record(self.txn_id),
@@ -428,6 +440,7 @@ class Transaction:
                 {"dataset": self.lake.dataset_path(s.ref), "partition": s.partition} for s in self._stages.values()
             ],
             "states": states,
+            "tables": tables,
         }
 
     def _journal_path(self) -> str:
@@ -466,6 +479,9 @@ def apply_journal(lake: Lake, journal: dict[str, Any]) -> None:
         # them, the manifest written last on object stores (storage_object.py). Either way repeatable.
         staged, trash = f"{dataset}/_staging/{txn_id}/{partition}", f"{dataset}/_trash/{txn_id}/{partition}"
         storage.publish(staged, f"{dataset}/{partition}", trash)
+    # One snapshot per table, after its files are in place and before the watermark files: each skips itself when
+    # the table already holds this transaction (see tables.py).
+    commit_tables(lake, journal)
     for dataset, state in journal["states"].items():
         storage.write_atomic(f"{dataset}/{STATE_NAME}", json.dumps(state, default=str).encode())
     for dataset in {m["dataset"] for m in journal["moves"]} | set(journal["states"]):

@@ -97,6 +97,7 @@ class LakeWriter:
         max_rows_per_file: int = DEFAULT_MAX_ROWS_PER_FILE,
         compression: str = "zstd",
         file_prefix: str = "part",
+        file_tag: str | None = None,
     ) -> None:
         if row_group_rows <= 0 or max_rows_per_file <= 0 or row_group_bytes <= 0:
             raise LakeError("row_group_rows, row_group_bytes and max_rows_per_file must be positive")
@@ -111,6 +112,9 @@ class LakeWriter:
         self.max_rows_per_file = max(max_rows_per_file, 1)
         self.compression = compression
         self.file_prefix = file_prefix
+        #: Part of every file name that is unique to the transaction (its id): Iceberg tables track data files by
+        #: path, so a re-run of a partition must never publish a file under a name an earlier commit used.
+        self.file_tag = file_tag
         self.extra: dict[str, Any] = {}
         self.files: list[dict[str, Any]] = []
         self.rows = 0
@@ -213,7 +217,8 @@ class LakeWriter:
                 self._close_file()
 
     def _open_file(self) -> None:
-        name = f"{self.file_prefix}-{len(self.files):05d}.parquet"
+        tag = f"{self.file_tag}-" if self.file_tag else ""
+        name = f"{self.file_prefix}-{tag}{len(self.files):05d}.parquet"
         path = f"{self.staging_dir}/{name}"
         self._file = HashingWriter(self.storage.open_write(path))
         assert self.schema is not None

@@ -63,7 +63,8 @@ def test_commit_then_recommit_replaces_the_partition_on_hdfs(hadoop_cluster: Any
     ingest(lake, "dt=2026-11-25", None, 1500)
     fs = client(hadoop_cluster)
     partition = f"{hdfs_path(root)}/raw/test/orders/dt=2026-11-25"
-    assert sorted(p.rsplit("/", 1)[1] for p in fs.ls(partition)) == ["_manifest.json", "part-00000.parquet"]
+    txn = lake.manifest(REF, "dt=2026-11-25")["txn_id"]  # file names carry the transaction id
+    assert sorted(p.rsplit("/", 1)[1] for p in fs.ls(partition)) == ["_manifest.json", f"part-{txn}-00000.parquet"]
     # What a Spark or Hive reader of the HDFS folder sees (pyarrow over the same WebHDFS):
     table = ds.dataset(partition, filesystem=lake.storage.arrow_filesystem(), format="parquet").to_table()
     assert sorted(table["id"].to_pylist()) == list(range(1, 1501))
@@ -126,13 +127,14 @@ def test_zaloni_lake_verify_checks_the_bytes_on_hdfs(hadoop_cluster: Any, root: 
 
     result = verify()
     assert result.returncode == 0, result.stdout + result.stderr
-    victim = f"{hdfs_path(root)}/raw/test/orders/dt=2026-11-25/part-00000.parquet"
     fs = client(hadoop_cluster)
+    partition = f"{hdfs_path(root)}/raw/test/orders/dt=2026-11-25"
+    [victim] = [p for p in fs.ls(partition, detail=False) if p.endswith("-00000.parquet")]
     data = fs.cat_file(victim)
     fs.pipe_file(victim, data[:-10] + b"0123456789")  # bit rot, same size
     result = verify()
     assert result.returncode == 1
-    assert "part-00000.parquet" in result.stdout and "1 problem(s)" in result.stdout
+    assert victim.rsplit("/", 1)[1] in result.stdout and "1 problem(s)" in result.stdout
 
 
 def test_an_ingest_survives_a_namenode_failover_in_the_middle(hadoop_cluster: Any, root: str) -> None:

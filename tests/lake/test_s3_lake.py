@@ -83,7 +83,8 @@ def test_ingest_and_rerun_of_an_interval_on_s3(s3_server: S3Server) -> None:
     assert lake.manifest(RAW, D1)["run_id"] == "rerun"
     fs = s3_server.fs()
     published = sorted(p.rsplit("/", 1)[-1] for p in fs.find(lake.partition_path(RAW, D1) + "/"))
-    assert published == ["_manifest.json", "part-00000.parquet", "part-00001.parquet"]
+    txn = lake.manifest(RAW, D1)["txn_id"]  # file names carry the transaction id: a re-run never reuses a name
+    assert published == ["_manifest.json", f"part-{txn}-00000.parquet", f"part-{txn}-00001.parquet"]
     # Nothing of the commits is left behind: no staging, trash, journal or lock.
     leftovers = [p for p in fs.find(lake.storage.base + "/") if "/_staging/" in p or "/_trash/" in p or "_zaloni" in p]
     assert leftovers == [] and not fs.exists(f"{lake.dataset_path(RAW)}/_commit.lock")
@@ -126,10 +127,11 @@ def test_zaloni_lake_cli_on_s3_through_the_connection(s3_server: S3Server, capsy
 
     # A damaged object is found by verify.
     fs = s3_server.fs()
-    fs.pipe_file(f"{Lake(root, conn_id=s3_server.conn_id).partition_path(RAW, D1)}/part-00000.parquet", b"broken")
+    [victim] = Lake(root, conn_id=s3_server.conn_id).data_files(RAW, D1)
+    fs.pipe_file(victim, b"broken")
     assert zaloni(["lake", "verify", root, "--conn-id", s3_server.conn_id]) == 1
     out = capsys.readouterr().out
-    assert "MISMATCH" in out and "part-00000.parquet: size 6 bytes" in out
+    assert "MISMATCH" in out and f"{victim.rsplit('/', 1)[1]}: size 6 bytes" in out
     assert SECRET_KEY not in out
 
 
