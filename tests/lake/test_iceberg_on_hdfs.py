@@ -16,7 +16,10 @@ import pyarrow as pa
 import pytest
 from pyiceberg.catalog import load_catalog
 
+from airflow_zaloni.lake import DatasetRef, Lake
 from airflow_zaloni.lake.iceberg_io import LakeFileIO
+from airflow_zaloni.lake.iceberg_spark import spark_catalog_conf
+from airflow_zaloni.lake.table_catalog import CATALOG_NAME, catalog_properties
 from tests.hdfs_lake import client, lake_on_hdfs, unique_folder
 
 pytestmark = [pytest.mark.hadoop, pytest.mark.timeout(240)]
@@ -123,3 +126,56 @@ def test_metadata_files_are_never_replaced_on_hdfs(hadoop_cluster: Any, root: st
     assert not data.exists()
     with pytest.raises(FileNotFoundError):
         io.delete(location)
+
+
+def test_an_hdfs_lake_commits_and_replaces_its_tables_through_lake_file_io(hadoop_cluster: Any, root: str) -> None:
+    lake = Lake(root)
+    ref = DatasetRef("raw", "test", "orders")
+
+    def ingest(partition: str, start: int, count: int, run_id: str) -> None:
+        with lake.transaction(run_id=run_id) as txn:
+            txn.writer(ref, partition, schema=SCHEMA).write_table(batch(start, count))
+
+    ingest("dt=2026-11-25", 0, 1500, "first")
+    ingest("dt=2026-11-26", 5000, 300, "second")
+    ingest("dt=2026-11-25", 100, 7, "rerun")  # a re-run replaces its partition in the table as in the folder
+
+    table = lake.table(ref)
+    assert isinstance(table.io, LakeFileIO)
+    assert table.metadata_location.startswith(f"{root}/raw/test/orders/")
+    scanned = table.scan().to_arrow()
+    assert sorted(scanned["id"].to_pylist()) == [*range(100, 107), *range(5000, 5300)]
+    assert sorted(zip(scanned["id"].to_pylist(), scanned["lake_partition"].to_pylist()))[:2] == [
+        (100, "dt=2026-11-25"),
+        (101, "dt=2026-11-25"),
+    ]
+    assert sorted(lake.read_table(ref)["id"].to_pylist()) == sorted(scanned["id"].to_pylist())
+    assert [s.summary["zaloni.run-id"] for s in table.snapshots()] == ["first", "second", "rerun"]
+
+
+@pytest.mark.slow
+def test_spark_reads_the_tables_of_an_hdfs_lake_by_name(
+    hadoop_cluster: Any, spark_iceberg: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HADOOP_CONF_DIR", str(hadoop_cluster.conf_dir))
+    root = f"hdfs://{hadoop_cluster.nameservice}{unique_folder('spark')}"
+    lake = Lake(root)
+    ref = DatasetRef("raw", "test", "orders")
+    for partition, start, count in (("dt=2026-11-25", 0, 1000), ("dt=2026-11-26", 2000, 10)):
+        with lake.transaction(run_id=partition) as txn:
+            txn.writer(ref, partition, schema=SCHEMA).write_table(batch(start, count))
+
+    # Spark's own HDFS client (the Hadoop jars in pyspark) reads the files: the nameservice for this catalog only
+    conf = spark_catalog_conf(catalog_properties(lake), CATALOG_NAME, hadoop_conf=hadoop_cluster.client_conf())
+    spark = spark_iceberg.session(conf)
+    frame = spark.sql("SELECT * FROM zaloni.raw.test.orders")
+    assert frame.dtypes == [
+        ("id", "bigint"),
+        ("name", "string"),
+        ("amount", "decimal(18,2)"),
+        ("lake_partition", "string"),
+    ]
+    got = sorted((r["id"], r["name"], r["lake_partition"]) for r in frame.collect())
+    want = [(i, None if i % 7 == 0 else f"n{i}", "dt=2026-11-25") for i in range(1000)]
+    want += [(i, None if i % 7 == 0 else f"n{i}", "dt=2026-11-26") for i in range(2000, 2010)]
+    assert got == want

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from pyiceberg.catalog import load_catalog
 from pyiceberg.partitioning import PartitionField, PartitionSpec
@@ -30,8 +31,13 @@ from pyiceberg.types import (
     TimestamptzType,
 )
 
+from airflow_zaloni.lake import DatasetRef, Lake
 from airflow_zaloni.lake.errors import LakeError
 from airflow_zaloni.lake.iceberg_spark import jdbc_url, spark_catalog_conf
+from airflow_zaloni.lake.table_catalog import CATALOG_NAME, catalog_properties
+from airflow_zaloni.lake.tables import PARTITION_COLUMN, table_name
+from tests.airflow_helpers import run_dag
+from tests.servers.spark_iceberg import read_by_every_engine
 
 UTC = dt.timezone.utc
 
@@ -165,3 +171,69 @@ def test_spark_catalog_conf_maps_the_lake_catalog_to_a_jdbc_catalog(tmp_path: Pa
         jdbc_url("sqlite://")
     with pytest.raises(LakeError, match="Airflow connection"):
         spark_catalog_conf({**props, "warehouse": "webhdfs://webhdfs_default@/lake"}, "zaloni")
+
+
+# -- tables the lake commits ------------------------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_spark_and_pyiceberg_read_the_tables_a_lake_commits(spark_iceberg: Any, tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    ref = DatasetRef("raw", "files", "orders")
+    schema = ARROW_SCHEMA.remove(ARROW_SCHEMA.get_field_index(PARTITION_COLUMN))
+
+    def ingest(partition: str, start: int, count: int) -> None:
+        data = pa.Table.from_pylist(rows(partition, start, count), schema=ARROW_SCHEMA).drop_columns(PARTITION_COLUMN)
+        with lake.transaction(run_id=f"{partition}-{start}") as txn:
+            txn.writer(ref, partition, schema=schema).write_table(data)
+
+    ingest("dt=2026-11-25", 0, 40)
+    ingest("dt=2026-11-26", 100, 25)
+    # the partition column is not in the lake's Parquet files: readers take it from the table's metadata
+    files = [f for f in (tmp_path / "lake" / "raw" / "files" / "orders").rglob("*.parquet") if "_" not in f.name[:1]]
+    assert files and all(PARTITION_COLUMN not in pq.read_schema(f).names for f in files)
+
+    spark = spark_iceberg.session(spark_catalog_conf(catalog_properties(lake), CATALOG_NAME))
+    frame = spark.sql("SELECT * FROM zaloni.raw.files.orders ORDER BY i")
+    assert frame.dtypes == [(name, spark_type) for name, _, spark_type in COLUMNS]
+    assert spark_rows(frame) == rows("dt=2026-11-25", 0, 40) + rows("dt=2026-11-26", 100, 25)
+    read_by_every_engine(lake, ref, spark)
+
+    ingest("dt=2026-11-25", 1000, 2)  # a re-run replaces its partition: Spark sees the new snapshot at once
+    assert [r["i"] for r in spark_rows(spark.sql("SELECT * FROM zaloni.raw.files.orders ORDER BY i"))] == [
+        *range(100, 125),
+        1000,
+        1001,
+    ]
+    read_by_every_engine(lake, ref, spark)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_spark_and_pyiceberg_read_the_demo_tables_by_name(
+    spark_iceberg: Any, airflow_db: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "lake"
+    monkeypatch.setenv("AIRFLOW__ZALONI__LAKE_ROOT", str(root))
+    monkeypatch.setenv("ZALONI_DEMO_DIR", str(tmp_path / "samples"))
+    monkeypatch.delenv("AIRFLOW_CONN_ZALONI_DEMO_WAREHOUSE", raising=False)
+    dag_run = run_dag("example_dags/lake_end_to_end.py", logical_date=dt.datetime(2026, 11, 26, tzinfo=UTC))
+    assert dag_run.state == "success"
+
+    lake = Lake(str(root))
+    spark = spark_iceberg.session(spark_catalog_conf(catalog_properties(lake), CATALOG_NAME))
+    tables = [ref for ref in lake.datasets() if ref.zone != "landing"]
+    assert {
+        "raw/drop/orders",
+        "raw/warehouse/orders",
+        "trusted/warehouse/orders",
+        "refined/sales/customer_revenue",
+    } <= {ref.key for ref in tables}
+    listed = {
+        f"{r.namespace}.{r.tableName}"
+        for zone in ("raw", "trusted", "refined")
+        for system in {ref.system for ref in tables if ref.zone == zone}
+        for r in spark.sql(f"SHOW TABLES IN {CATALOG_NAME}.{zone}.{system}").collect()
+    }
+    assert listed == {table_name(ref) for ref in tables}
+    for ref in tables:
+        read_by_every_engine(lake, ref, spark)

@@ -22,8 +22,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
+from pyiceberg.types import (
+    BinaryType,
+    BooleanType,
+    DateType,
+    DecimalType,
+    DoubleType,
+    FixedType,
+    FloatType,
+    IntegerType,
+    ListType,
+    LongType,
+    MapType,
+    StringType,
+    StructType,
+    TimestampType,
+    TimestamptzType,
+    UUIDType,
+)
 
+from airflow_zaloni.lake.table_catalog import CATALOG_NAME
+from airflow_zaloni.lake.tables import PARTITION_COLUMN, table_name
 from tests.servers.spark import FAST_JVM_OPTS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -83,3 +104,55 @@ def spark_iceberg() -> Iterator[SparkIceberg]:
         yield SparkIceberg(spark=spark, jars=jars)
     finally:
         spark.stop()
+
+
+# -- checks shared by the engine tests ----------------------------------------------------------------------------
+def spark_type(field_type: Any) -> str:
+    """What Spark SQL calls an Iceberg type (``DataFrame.dtypes``; Iceberg's Spark type mapping)."""
+    names = {
+        IntegerType: "int",
+        LongType: "bigint",
+        DoubleType: "double",
+        StringType: "string",
+        BinaryType: "binary",
+        DateType: "date",
+        TimestampType: "timestamp_ntz",
+        TimestamptzType: "timestamp",
+        BooleanType: "boolean",
+        FloatType: "float",
+        FixedType: "binary",
+        UUIDType: "string",
+    }
+    if isinstance(field_type, DecimalType):
+        return f"decimal({field_type.precision},{field_type.scale})"
+    if isinstance(field_type, ListType):
+        return f"array<{spark_type(field_type.element_type)}>"
+    if isinstance(field_type, MapType):
+        return f"map<{spark_type(field_type.key_type)},{spark_type(field_type.value_type)}>"
+    if isinstance(field_type, StructType):
+        return "struct<" + ",".join(f"{f.name}:{spark_type(f.field_type)}" for f in field_type.fields) + ">"
+    for kind, name in names.items():
+        if isinstance(field_type, kind):
+            return name
+    raise AssertionError(f"no Spark type known for {field_type}: extend spark_type()")
+
+
+def read_by_every_engine(lake: Any, ref: Any, spark: Any) -> None:
+    """Spark SQL by name and a pyiceberg scan of the lake's table return what the lake's own reader returns, with
+    the table's types, ``lake_partition`` filled from the partition metadata."""
+    table = lake.table(ref)
+    assert table is not None, f"{ref} is not a table"
+    expected_types = [(f.name, spark_type(f.field_type)) for f in table.schema().fields]
+    frame = spark.sql(f"SELECT * FROM {CATALOG_NAME}.{table_name(ref)}")
+    assert frame.dtypes == expected_types, ref
+    lake_rows = lake.read_table(ref)
+    parts = [(p, len(lake.read_table(ref, p))) for p in lake.partitions(ref)]
+    want = pa.concat_tables(
+        [lake.read_table(ref, p).append_column(PARTITION_COLUMN, pa.array([p] * n, pa.string())) for p, n in parts]
+    )
+    assert lake_rows.num_rows == want.num_rows
+    by_spark = frame.toArrow().cast(want.schema)
+    by_pyiceberg = table.scan().to_arrow().cast(want.schema)
+    key = [(f.name, "ascending") for f in want.schema if not (pa.types.is_nested(f.type) or pa.types.is_binary(f.type))]
+    assert by_spark.sort_by(key).to_pylist() == want.sort_by(key).to_pylist(), ref
+    assert by_pyiceberg.sort_by(key).to_pylist() == want.sort_by(key).to_pylist(), ref
