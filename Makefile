@@ -1,4 +1,5 @@
-# Two commands: `make demo` runs the end-to-end example lake DAG; `make test` runs ruff, mypy and pytest.
+# Two commands: `make demo` runs the end-to-end example lake DAG; `make test` runs ruff, mypy, the import-cycle
+# check and pytest.
 # Both create .venv on first use (uv; about 2-3 minutes cold, seconds warm) and install system packages when root.
 
 PYTHON ?= python3
@@ -35,6 +36,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_DIRS)
 	$(BIN)/ruff format --check $(LINT_DIRS)
 	$(BIN)/mypy
+	$(BIN)/python scripts/check_import_cycles.py airflow_zaloni
 
 test: lint test-system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

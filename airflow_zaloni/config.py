@@ -64,5 +64,10 @@ def writer_options() -> dict[str, int]:
     }
 
 
+def open_writing_lake(root: str | None = None, conn_id: str | None = None) -> Lake:
+    """:func:`open_lake` with the writer's ``[zaloni]`` options: row group rows and bytes, rows per file."""
+    return open_lake(root, conn_id, **writer_options())
+
+
 def progress_interval() -> float:
     return float(get("progress_interval_seconds", "5"))

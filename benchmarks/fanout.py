@@ -141,6 +141,17 @@ def scan_cost(size_mb: int, parts: int) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def runs_after_adding_worker(cluster: EdgeCluster, worker: str, label: str, args: argparse.Namespace) -> list[Any]:
+    """Start Edge worker ``worker`` (concurrency 1) beside those running, then time ``args.repeat`` DAG runs."""
+    cluster.start_worker(worker, "default", concurrency=1)
+    wait_for_worker(cluster, worker)
+    results = []
+    for _ in range(args.repeat):
+        results.append(run_once(cluster, args.timeout))
+        print(f"{label}: {json.dumps(results[-1])}", flush=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mb", type=int, default=1000, help="mainframe file size (default 1000)")
@@ -174,18 +185,8 @@ def main() -> None:
         with edge_cluster(tmp, dags, extra_env=env) as cluster:
             cluster.wait_for("the DAG to be parsed", lambda: cluster.api("GET", f"/api/v2/dags/{DAG_ID}"), timeout=240)
             cluster.api("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
-            cluster.start_worker("a", "default", concurrency=1)
-            wait_for_worker(cluster, "a")
-            ones = []
-            for _ in range(args.repeat):
-                ones.append(run_once(cluster, args.timeout))
-                print(f"1 worker : {json.dumps(ones[-1])}", flush=True)
-            cluster.start_worker("b", "default", concurrency=1)
-            wait_for_worker(cluster, "b")
-            twos = []
-            for _ in range(args.repeat):
-                twos.append(run_once(cluster, args.timeout))
-                print(f"2 workers: {json.dumps(twos[-1])}", flush=True)
+            ones = runs_after_adding_worker(cluster, "a", "1 worker ", args)
+            twos = runs_after_adding_worker(cluster, "b", "2 workers", args)
     finally:
         if args.keep:
             print(f"kept {tmp}")

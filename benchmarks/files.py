@@ -85,7 +85,7 @@ def side_ours(kind: str, src: str, work: str) -> None:
 
     from airflow_zaloni.lake import DatasetRef, Lake
     from airflow_zaloni.sources.files import FileIngest, FormatOptions
-    from airflow_zaloni.sources.filesystems import LocalFileSystem
+    from airflow_zaloni.sources.files.client import LocalFileSystem
 
     pa.array([0])  # pyarrow imports pandas on its first list conversion: count that as start-up, not as work
     started = time.perf_counter()

@@ -7,7 +7,7 @@ The input is what X API v2 pages hold: posts with public_metrics, entities (hash
 referenced_tweets, attachments and an RFC 3339 ``created_at``, already decoded from JSON (the HTTP part is X's, and
 rate-limited far below any of these rates). Each side runs in a fresh subprocess (peak RSS from ``wait4``):
 
-* **ours**: ``to_batch`` of ``airflow_zaloni.sources.twitter_schema``, one batch per page as the source yields
+* **ours**: ``to_batch`` of ``airflow_zaloni.sources.twitter.schema``, one batch per page as the source yields
   them -- the full typed POST_SCHEMA (nested structs and lists, timestamps parsed, unknown keys kept as JSON);
 * **pandas**: ``pandas.json_normalize`` of each page + ``pyarrow.Table.from_pandas`` -- the usual notebook route;
   flattens the structs to dotted columns and leaves lists as Python objects and ``created_at`` as text;
@@ -90,7 +90,7 @@ def run_side(side: str, posts: int) -> None:
     start = time.perf_counter()
     rows = 0
     if side == "ours":
-        from airflow_zaloni.sources.twitter_schema import POST_SCHEMA, to_batch
+        from airflow_zaloni.sources.twitter.schema import POST_SCHEMA, to_batch
 
         for page in pages:  # as the source does: one typed batch per page
             rows += to_batch(page, POST_SCHEMA, what="post").num_rows

@@ -60,13 +60,25 @@ def peak_mb() -> float:
 # --------------------------------------------------------------------------------------------------- children
 
 
+def land(source: Any, lake_root: str, table: str, row_group_rows: int, start: float, idle: float) -> dict[str, Any]:
+    """Ours: stream ``source`` into one lake partition (Parquet, manifest, commit), timed from ``start``."""
+    from airflow_zaloni.lake import DatasetRef, Lake
+
+    lake = Lake(lake_root, row_group_rows=row_group_rows)
+    with lake.transaction(run_id="bench") as txn:
+        writer = txn.writer(DatasetRef("raw", "bench", table), "dt=2026-11-26")
+        for batch in source.batches():
+            writer.write_batch(batch)
+    return {"seconds": time.perf_counter() - start, "rows": writer.rows, "idle_mb": idle, "peak_mb": peak_mb()}
+
+
 def child_ours(dsn: str, table: str, lake_root: str, engine: str, row_group_rows: int, splits: int) -> dict[str, Any]:
     import functools
 
     import adbc_driver_postgresql.dbapi  # noqa: F401  (imported before the clock starts, as pandas is)
     import psycopg
 
-    from airflow_zaloni.lake import DatasetRef, Lake
+    from airflow_zaloni.lake import Lake  # noqa: F401  (imported before the clock starts)
     from airflow_zaloni.sources.warehouse import POSTGRES, WarehouseSource
 
     idle = rss_mb()
@@ -76,21 +88,16 @@ def child_ours(dsn: str, table: str, lake_root: str, engine: str, row_group_rows
         table=table,
         dialect=POSTGRES,
         engine=engine,  # type: ignore[arg-type]
+        split_column="id" if splits > 1 else None,
+        num_splits=splits,
     )
-    lake = Lake(lake_root, row_group_rows=row_group_rows)
-    ref = DatasetRef("raw", "bench", table)
-    with lake.transaction(run_id="bench") as txn:
-        writer = txn.writer(ref, "dt=2026-11-26")
-        for batch in source.batches():
-            writer.write_batch(batch)
-    rows = writer.rows
-    return {"seconds": time.perf_counter() - start, "rows": rows, "idle_mb": idle, "peak_mb": peak_mb()}
+    return land(source, lake_root, table, row_group_rows, start, idle)
 
 
 def child_ours_mysql(server_json: str, table: str, lake_root: str, engine: str, row_group_rows: int) -> dict[str, Any]:
     import MySQLdb
 
-    from airflow_zaloni.lake import DatasetRef, Lake
+    from airflow_zaloni.lake import Lake  # noqa: F401  (imported before the clock starts)
     from airflow_zaloni.sources.warehouse import MYSQL, WarehouseSource
     from airflow_zaloni.sources.warehouse.mysql import connectorx_uri
 
@@ -106,13 +113,7 @@ def child_ours_mysql(server_json: str, table: str, lake_root: str, engine: str, 
         engine=engine,  # type: ignore[arg-type]
         connectorx_uri=connectorx_uri(server["host"], server["port"], server["user"], server["password"], server["db"]),
     )
-    lake = Lake(lake_root, row_group_rows=row_group_rows)
-    ref = DatasetRef("raw", "bench", table)
-    with lake.transaction(run_id="bench") as txn:
-        writer = txn.writer(ref, "dt=2026-11-26")
-        for batch in source.batches():
-            writer.write_batch(batch)
-    return {"seconds": time.perf_counter() - start, "rows": writer.rows, "idle_mb": idle, "peak_mb": peak_mb()}
+    return land(source, lake_root, table, row_group_rows, start, idle)
 
 
 def child_pandas(dsn: str, table: str, out: str) -> dict[str, Any]:

@@ -183,13 +183,22 @@ with DAG(
     )
 
     @task
-    def publish_spark_promotion(spec: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
+    def publish_spark_promotion(spec: dict[str, Any], run_id: str | None = None, ti: Any = None) -> dict[str, Any]:
         """Passing rows and quarantine in one commit, or nothing if the job reported a broken threshold."""
+        from airflow.sdk import get_current_context
+
         from airflow_zaloni import config
         from airflow_zaloni.lake import Lake
         from airflow_zaloni.lake.promote import publish_spark_output
+        from airflow_zaloni.operators.base import task_record
 
-        return publish_spark_output(Lake(config.lake_root()), spec, run_id=run_id)
+        return publish_spark_output(
+            Lake(config.lake_root()),
+            spec,
+            run_id=run_id,
+            try_number=getattr(ti, "try_number", None),
+            task=task_record(get_current_context()),  # the Lake view links the partitions to this run and task
+        )
 
     @task
     def check_salesforce() -> str:

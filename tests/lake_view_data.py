@@ -8,9 +8,14 @@ Used by ``tests/test_lake_view.py`` (the API server app in-process) and ``tests/
 from __future__ import annotations
 
 import json
+import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from airflow_zaloni.lake import DatasetRef, Lake
 from airflow_zaloni.lake.promote import promote
@@ -23,6 +28,7 @@ XSS_SEGMENT = "k=<img src=x onerror=window.top.__xss=3;alert(3)>"
 
 ORDERS = DatasetRef("raw", "shop", "orders")
 TRUSTED = DatasetRef("trusted", "shop", "orders")
+TRUSTED_QUARANTINE = DatasetRef("trusted", "shop", "orders__quarantine")
 HOSTILE = DatasetRef("raw", "xss", "hostile")
 BROKEN = DatasetRef("raw", "broken", "events")
 BROKEN_STATE = DatasetRef("raw", "broken", "state")
@@ -35,6 +41,24 @@ RULES = [
     {"rule": "not_null", "column": "name"},
     {"rule": "row_count", "min": 1},
 ]
+
+
+@contextmanager
+def view_client(root: Path | str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The Airflow API server app in-process (FastAPI test client), showing the lake at ``root``, uncached."""
+    from airflow.api_fastapi.app import create_app
+    from fastapi.testclient import TestClient
+
+    monkeypatch.setenv("AIRFLOW__ZALONI__LAKE_ROOT", str(root))
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
+    monkeypatch.setenv("AIRFLOW__ZALONI__LAKE_VIEW_CACHE_SECONDS", "0")
+    with TestClient(create_app(), base_url="http://127.0.0.1") as client:
+        yield client
+
+
+def run_and_task_links(html: str) -> list[tuple[str, str]]:
+    """The ``(class, href)`` of every link to a DAG run (``run``) or a task (``task``) on a Lake view page."""
+    return re.findall(r'<a class="(run|task)" href="([^"]*)"', html)
 
 
 def land(
@@ -64,7 +88,11 @@ def fill(root: Path, *, partitions_of_many: int = 120) -> None:
     lake = Lake(str(root))
     task = {"dag_id": "zaloni_ui_orders", "task_id": "land_orders", "map_index": -1}
     land(lake, ORDERS, "dt=2026-11-25", 300, airflow=task)
-    promote(lake, source=ORDERS, partitions=["dt=2026-11-25"], target=TRUSTED, rules=RULES, run_id="promote__1")
+    promoted_by = {"dag_id": "zaloni_ui_promote", "task_id": "promote_orders", "map_index": -1}
+    promote(
+        lake, source=ORDERS, partitions=["dt=2026-11-25"], target=TRUSTED, rules=RULES, run_id="promote__1",
+        task=promoted_by,
+    )  # fmt: skip
 
     # Hostile: every manifest and state field the view renders carries script.
     land(lake, HOSTILE, "dt=2026-11-25", 10, run_id=XSS, airflow={**task, "dag_id": XSS, "task_id": XSS})

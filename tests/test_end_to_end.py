@@ -47,6 +47,12 @@ def test_end_to_end_lake_dag_lands_every_source_promotes_and_refines(
         raw = lake.read_table(DatasetRef("raw", "drop", "orders"), partition).to_pylist()
         expected_bad = sum(1 for r in raw if r["amount"] is None or r["amount"] < 5)
         assert failed == expected_bad
+        # the manifests of what the Spark job computed name the task that committed it (the Lake view links it)
+        for name in ("orders", "orders__quarantine"):
+            task = lake.manifest(DatasetRef("trusted", "drop", name), partition)["extra"]["airflow"]
+            assert (task["dag_id"], task["task_id"]) == ("zaloni_lake_end_to_end", "publish_spark_promotion")
+        refined = lake.manifest(DatasetRef("refined", "sales", "customer_revenue"), partition)["extra"]["airflow"]
+        assert refined["task_id"] == "refine_revenue"
     else:
         assert states["refine_revenue"] == "skipped"
     assert lake.verify() == []

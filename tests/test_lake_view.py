@@ -29,13 +29,7 @@ def lake_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def client(airflow_db, lake_dir: Path, monkeypatch: pytest.MonkeyPatch):
-    from airflow.api_fastapi.app import create_app
-    from fastapi.testclient import TestClient
-
-    monkeypatch.setenv("AIRFLOW__ZALONI__LAKE_ROOT", str(lake_dir))
-    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
-    monkeypatch.setenv("AIRFLOW__ZALONI__LAKE_VIEW_CACHE_SECONDS", "0")
-    with TestClient(create_app(), base_url="http://127.0.0.1") as c:
+    with data.view_client(lake_dir, monkeypatch) as c:
         yield c
 
 
@@ -65,6 +59,18 @@ def test_the_api_server_mounts_the_lake_view_and_lists_it_in_the_ui(client) -> N
     plugins = client.get("/api/v2/plugins").json()["plugins"]
     ours = next(p for p in plugins if p["name"] == "zaloni_lake")
     assert ours["external_views"][0]["href"] == "/zaloni/lake"
+
+
+def test_ingested_and_promoted_partitions_link_to_their_run_and_task(client) -> None:
+    for ref, dag_id, run_id, task_id in (
+        (data.ORDERS, "zaloni_ui_orders", "scheduled__2026-11-25", "land_orders"),
+        (data.TRUSTED, "zaloni_ui_promote", "promote__1", "promote_orders"),
+        (data.TRUSTED_QUARANTINE, "zaloni_ui_promote", "promote__1", "promote_orders"),
+    ):
+        page = client.get(f"/zaloni/lake/datasets/{ref.key}")
+        assert page.status_code == 200, page.text
+        run = f"/dags/{dag_id}/runs/{run_id}"
+        assert data.run_and_task_links(page.text) == [("run", run), ("task", f"{run}/tasks/{task_id}")], ref
 
 
 def test_every_value_from_a_hostile_manifest_is_escaped(client) -> None:

@@ -1,8 +1,8 @@
 """Airflow hook for reading mainframe data sets over z/OS FTP, FTPS, SFTP, or from local files.
 
 The connection (type ``mainframe``) holds host, port, login and password; its extra chooses the protocol and its
-options (see :class:`MainframeHook`). The transport clients live in :mod:`airflow_zaloni.hooks.zos_transfer` and do not
-need Airflow.
+options (see :class:`MainframeHook`). The transport clients live in :mod:`airflow_zaloni.sources.mainframe.client`
+and do not need Airflow.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 from airflow.sdk import BaseHook
 
-from airflow_zaloni.hooks.zos_transfer import (
+from airflow_zaloni.sources.mainframe.client import (
     CHUNK_BYTES,
     DatasetInfo,
     DatasetNotFoundError,

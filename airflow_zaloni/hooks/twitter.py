@@ -20,7 +20,7 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
-from airflow_zaloni.sources.twitter_client import DEFAULT_API_HOST, XClient
+from airflow_zaloni.sources.twitter.client import DEFAULT_API_HOST, XClient
 from airflow_zaloni.utils.retry import RetryPolicy
 from airflow_zaloni.utils.tls import verify_setting
 
@@ -34,7 +34,7 @@ _SECRET_FIELDS = ("consumer_secret", "access_token", "access_token_secret")
 
 
 class TwitterHook(BaseHook):
-    """Builds an :class:`~airflow_zaloni.sources.twitter_client.XClient` (tweepy ``Client``) from a connection.
+    """Builds an :class:`~airflow_zaloni.sources.twitter.client.XClient` (tweepy ``Client``) from a connection.
 
     :param twitter_conn_id: connection of type ``twitter``.
     :param rate_limit_budget: seconds the client may wait in total for rate-limit windows to reset; overrides the

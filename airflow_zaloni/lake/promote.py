@@ -194,6 +194,7 @@ def promote(
     run_id: str | None = None,
     try_number: int | None = None,
     producer: str = "airflow_zaloni.promote",
+    task: Mapping[str, Any] | None = None,
     memory_limit: str | None = "1GB",
     threads: int | None = None,
     temp_dir: str | None = None,
@@ -214,6 +215,9 @@ def promote(
     :param max_quarantined_rows: fail when more rows than this are quarantined in a partition.
     :param max_quarantined_fraction: fail when more than this fraction of a partition is quarantined.
     :param reference_time: "now" for freshness rules (the end of the run's data interval).
+    :param task: the Airflow task that promotes (``dag_id``, ``task_id``, ``map_index``, data interval, as
+        :func:`airflow_zaloni.operators.base.task_record` gives it), recorded in every manifest written as
+        ``extra.airflow`` (the Lake view links each partition to its run and task).
     :param memory_limit: DuckDB memory limit (beyond it, sort and window state spill to ``temp_dir``).
     :param threads: DuckDB threads (default: all cores).
     :param progress: called with one line per step (the operator passes the task log).
@@ -290,8 +294,10 @@ def promote(
                 if reasons:
                     _fail(reasons, report, tallies, rule_set)
                 q_writer.extra["quality"] = tally.as_dict(rule_set)
+                _record_task(q_writer, task)
                 if p_writer is not None:
                     p_writer.extra["quality"] = tally.as_dict(rule_set)
+                    _record_task(p_writer, task)
                 say(
                     f"{source} {part}: {tally.passed} passed, {tally.quarantined} quarantined"
                     + "".join(f"; {k}: {v} failed" for k, v in tally.failed.items() if v)
@@ -305,10 +311,16 @@ def promote(
             report["seconds"] = round(time.monotonic() - started, 3)
             if snapshot_writer is not None:
                 snapshot_writer.extra["quality"] = {k: v for k, v in report.items() if k != "rules"}
+                _record_task(snapshot_writer, task)
     finally:
         engine.close()
     report["txn_id"] = txn.txn_id
     return report
+
+
+def _record_task(writer: Any, task: Mapping[str, Any] | None) -> None:
+    if task:
+        writer.extra["airflow"] = dict(task)
 
 
 def _require_columns(columns: Sequence[str], schema: pa.Schema, where: str) -> None:
@@ -561,12 +573,13 @@ def publish_spark_output(
     try_number: int | None = None,
     producer: str = "airflow_zaloni.promote_spark",
     batch_rows: int = BATCH_ROWS,
+    task: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Commit what the Spark job wrote under ``spec["output"]``: passing rows and quarantine in ONE transaction.
 
     The report the job wrote decides: a broken threshold raises :class:`QualityError` and nothing is published.
     The Parquet files are streamed batch by batch through the lake writer (bounded memory, checksums, manifests
-    with the job's counts).
+    with the job's counts). ``task`` is recorded as in :func:`promote`.
     """
     import pyarrow.dataset as pads
     import pyarrow.fs as pafs
@@ -610,10 +623,12 @@ def publish_spark_output(
             q_writer = txn.writer(quarantine, part, schema=q_schema, source=_describe(lake, source, part))
             copy(f"{out_path}/quarantine/{part}", q_writer)
             q_writer.extra["quality"] = by_partition.get(part, {})
+            _record_task(q_writer, task)
             if spec.get("cdc") is None:
                 p_writer = txn.writer(target, part, schema=schema, source=_describe(lake, source, part))
                 copy(f"{out_path}/passed/{part}", p_writer)
                 p_writer.extra["quality"] = by_partition.get(part, {})
+                _record_task(p_writer, task)
         if spec.get("cdc") is not None:
             schemas = [lake.schema(source, p["partition"]) for p in spec["partitions"]]
             if spec.get("base"):
@@ -627,5 +642,6 @@ def publish_spark_output(
             )
             copy(f"{out_path}/passed/{spec['target_partition']}", writer)
             writer.extra["quality"] = {k: v for k, v in report.items() if k != "by_partition"}
+            _record_task(writer, task)
     report["txn_id"] = txn.txn_id
     return report

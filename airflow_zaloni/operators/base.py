@@ -126,14 +126,7 @@ class LakeIngestOperator(BaseOperator):
         return DatasetRef(self.zone, self.system, self.dataset)
 
     def get_lake(self) -> Lake:
-        options = config.writer_options()
-        return config.open_lake(
-            self.lake_root,
-            self.lake_conn_id,
-            row_group_rows=options["row_group_rows"],
-            row_group_bytes=options["row_group_bytes"],
-            max_rows_per_file=options["max_rows_per_file"],
-        )
+        return config.open_writing_lake(self.lake_root, self.lake_conn_id)
 
     def land(
         self,

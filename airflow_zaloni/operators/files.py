@@ -13,9 +13,9 @@ from airflow_zaloni.lake import DatasetRef
 from airflow_zaloni.operators.base import LakeIngestOperator
 from airflow_zaloni.sources.base import SourceError
 from airflow_zaloni.sources.files import FileIngest, FixedField, FormatOptions, complete
+from airflow_zaloni.sources.files.client import FileSystem, RemoteFile, connect
 from airflow_zaloni.sources.files.formats import arrow_type
 from airflow_zaloni.sources.files.ingest import IngestResult, validate_strategy
-from airflow_zaloni.sources.filesystems import FileSystem, RemoteFile, connect
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -15,7 +15,7 @@ from airflow.sdk import BaseOperator, ResumableJobMixin
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_zaloni.hooks.yarn import YarnApplicationNotFound, YarnHook
-from airflow_zaloni.job_status import push_tracking_url, report_event, wait_for_job
+from airflow_zaloni.jobs.status import push_tracking_url, report_event, wait_for_job
 from airflow_zaloni.links import JobTrackingLink
 from airflow_zaloni.triggers.yarn import YarnApplicationTrigger
 from airflow_zaloni.utils.retry import RetryPolicy

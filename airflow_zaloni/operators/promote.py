@@ -16,7 +16,7 @@ from airflow_zaloni import config
 from airflow_zaloni.lake import DatasetRef, Lake, partition_for_interval
 from airflow_zaloni.lake.promote import QUARANTINE_SUFFIX, ChangeCapture, QualityError, promote
 from airflow_zaloni.lake.quality import Rule
-from airflow_zaloni.operators.base import lake_asset
+from airflow_zaloni.operators.base import lake_asset, task_record
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -149,13 +149,7 @@ class LakePromoteOperator(BaseOperator):
         return DatasetRef(self.to_zone, self.system, name)
 
     def get_lake(self) -> Lake:
-        options = config.writer_options()
-        return config.open_lake(
-            self.lake_root,
-            self.lake_conn_id,
-            row_group_rows=options["row_group_rows"],
-            max_rows_per_file=options["max_rows_per_file"],
-        )
+        return config.open_writing_lake(self.lake_root, self.lake_conn_id)
 
     def _partitions(self, context: Context) -> list[str]:
         if self.partitions:
@@ -201,6 +195,7 @@ class LakePromoteOperator(BaseOperator):
                 run_id=context.get("run_id"),
                 try_number=getattr(ti, "try_number", None),
                 producer=f"{type(self).__module__}.{type(self).__name__}",
+                task=task_record(context),
                 memory_limit=self.memory_limit,
                 threads=self.threads,
                 progress=self.log.info,

@@ -13,10 +13,11 @@ from airflow.sdk.exceptions import AirflowException
 from airflow_zaloni import config
 from airflow_zaloni.hooks.spark import ACTIVE_DRIVER_STATES, SparkDriverNotFound, SparkMasterRestHook
 from airflow_zaloni.hooks.yarn import ACTIVE_STATES, YarnApplicationNotFound, YarnHook
-from airflow_zaloni.job_status import push_tracking_url, report_event, wait_for_job
+from airflow_zaloni.jobs.output import JobOutput
+from airflow_zaloni.jobs.status import push_tracking_url, report_event, wait_for_job
 from airflow_zaloni.lake import DatasetRef, partition_for_interval
-from airflow_zaloni.lake_job_output import JobOutput
 from airflow_zaloni.links import JobTrackingLink
+from airflow_zaloni.operators.base import task_record
 from airflow_zaloni.triggers.spark import SparkDriverTrigger
 from airflow_zaloni.triggers.yarn import YarnApplicationTrigger
 from airflow_zaloni.utils.retry import RetryPolicy
@@ -282,6 +283,7 @@ class SparkJobOperator(ResumableJobMixin, BaseOperator):
                 try_number=getattr(ti, "try_number", None),
                 producer=f"{type(self).__module__}.{type(self).__name__}",
                 source={"system": "spark", "application": self.application, "jobs": result["jobs"]},
+                task=task_record(context),
             )
             self.log.info("Committed the job's output to %s: %s", output.lake.root, summary.get("datasets"))
             result["lake"] = summary

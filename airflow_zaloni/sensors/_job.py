@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_zaloni.job_status import describe, failure_message, push_tracking_url, report_event
+from airflow_zaloni.jobs.status import describe, failure_message, push_tracking_url, report_event
 from airflow_zaloni.links import JobTrackingLink
 
 if TYPE_CHECKING:

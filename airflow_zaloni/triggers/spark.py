@@ -11,7 +11,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_zaloni.hooks.spark import SparkDriverStatus, SparkMasterRestHook, SparkMasterUnavailable, SparkRestError
-from airflow_zaloni.job_status import failure_message
+from airflow_zaloni.jobs.status import failure_message
 from airflow_zaloni.utils.retry import RetryError, RetryPolicy, retry_async
 
 

@@ -17,7 +17,7 @@ from airflow_zaloni.hooks.yarn import (
     YarnError,
     YarnHook,
 )
-from airflow_zaloni.job_status import failure_message
+from airflow_zaloni.jobs.status import failure_message
 from airflow_zaloni.utils.retry import RetryError, RetryPolicy, retry_async
 
 

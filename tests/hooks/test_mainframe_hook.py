@@ -17,7 +17,7 @@ from airflow_zaloni.hooks.mainframe import (
     MainframeHook,
     MainframeTransferError,
 )
-from airflow_zaloni.hooks.zos_transfer import parse_dataset_list
+from airflow_zaloni.sources.mainframe.client import parse_dataset_list
 from tests.servers.sftp import SFTPServerInfo, make_client_key, sftp_server
 from tests.servers.zos_ftp import ZosFTPServerInfo, zos_ftp_server
 

@@ -11,7 +11,7 @@ import pytest
 from airflow.sdk.log import redact
 
 from airflow_zaloni.hooks.twitter import TwitterHook
-from airflow_zaloni.sources.twitter_client import DEFAULT_API_HOST
+from airflow_zaloni.sources.twitter.client import DEFAULT_API_HOST
 from tests.servers.x_api import XApiServer, XState, x_api_server
 
 pytestmark = pytest.mark.timeout(30)

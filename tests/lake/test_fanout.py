@@ -95,7 +95,7 @@ def test_a_spark_jobs_staging_survives_commits_of_others_while_the_task_is_away(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from airflow_zaloni.lake_job_output import JobOutput
+    from airflow_zaloni.jobs.output import JobOutput
 
     lake = Lake(str(lake_root))
     job = JobOutput(lake, REF, PART, run_key="dag/run1/refine")

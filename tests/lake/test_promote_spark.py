@@ -83,7 +83,8 @@ def test_spark_job_publishes_what_the_duckdb_engine_publishes(lake_root: Path, t
     assert spec["base"]["partition"] == D1 and spec["partitions"][0]["paths"][0].startswith("file://")
     done = spark_submit(spec, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    report = publish_spark_output(lake, spec)
+    task = {"dag_id": "promote_on_spark", "task_id": "publish", "map_index": -1}
+    report = publish_spark_output(lake, spec, task=task)
     expected = promote(lake, source=SF_RAW, partitions=[D2], target=duck, rules=RULES, cdc=CDC)
 
     assert rows(lake, SNAP, D2) == rows(lake, duck, D2)
@@ -93,6 +94,8 @@ def test_spark_job_publishes_what_the_duckdb_engine_publishes(lake_root: Path, t
     for key in ("rows_in", "passed", "quarantined", "failed_by_rule", "cdc_counts"):
         assert report[key] == expected[key], key
     assert lake.manifest(SNAP, D2)["extra"]["quality"]["engine"] == "spark"
+    # the task that published, for the Lake view's run and task links (as an ingest records it)
+    assert lake.manifest(SNAP, D2)["extra"]["airflow"] == lake.manifest(quarantine, D2)["extra"]["airflow"] == task
     assert lake.verify([SNAP, quarantine]) == []
 
     # A report with a broken threshold publishes nothing.

@@ -6,14 +6,17 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_zaloni.lake import DatasetRef, Lake, partition_for_interval
 from airflow_zaloni.operators.promote import LakePromoteOperator
 from tests.airflow_helpers import run_dag
+from tests.lake_view_data import run_and_task_links, view_client
 
 pytestmark = pytest.mark.timeout(120)
 DAG_FILE = "example_dags/lake_promote.py"
@@ -45,7 +48,9 @@ def asset_extras(uri: str) -> list[dict[str, Any]]:
         return [e.extra for e in query.filter(AssetModel.uri == uri)]
 
 
-def test_example_dag_promotes_orders_and_captures_account_changes(airflow_db: Path, lake: Lake) -> None:
+def test_example_dag_promotes_orders_and_captures_account_changes(
+    airflow_db: Path, lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
     day2, day3 = datetime(2026, 11, 2, tzinfo=timezone.utc), datetime(2026, 11, 3, tzinfo=timezone.utc)
     first = run_dag(DAG_FILE, logical_date=day2)
     assert first.state == "success"
@@ -90,6 +95,24 @@ def test_example_dag_promotes_orders_and_captures_account_changes(airflow_db: Pa
     assert accounts == {"001A": f"Acme {d:%d}", f"00{d.day:02d}": f"New {d:%d}"}
     cdc = xcom(dag_run, "promote_accounts")["cdc_counts"]
     assert cdc["base_partition"] == p2 and cdc["deleted"] == 1
+
+    # Each promoted partition names the task that wrote it, as an ingest does, and the Lake view links it to the
+    # DAG run and the task.
+    written_by = {
+        orders: "promote_orders",
+        quarantine: "promote_orders",
+        DatasetRef("trusted", "demo", "accounts"): "promote_accounts",  # the change-capture snapshot
+    }
+    for ref, task_id in written_by.items():
+        task = lake.manifest(ref, p3)["extra"]["airflow"]
+        assert (task["dag_id"], task["task_id"], task["map_index"]) == ("zaloni_lake_promote", task_id, -1)
+    run = f"/dags/zaloni_lake_promote/runs/{quote(dag_run.run_id, safe='')}"
+    with view_client(lake.root, monkeypatch) as client:
+        for ref, task_id in written_by.items():
+            page = client.get(f"/zaloni/lake/datasets/{ref.key}")
+            assert page.status_code == 200, page.text
+            links = run_and_task_links(page.text)
+            assert ("run", run) in links and ("task", f"{run}/tasks/{task_id}") in links, links
 
 
 def context(day: int) -> dict[str, Any]:
@@ -142,3 +165,20 @@ def test_explicit_partitions_and_target_names(lake_root: Path) -> None:
 def test_change_capture_arguments_are_checked() -> None:
     with pytest.raises(ValueError, match="order_by and delete_column need key"):
         LakePromoteOperator(task_id="p", dataset="a", system="s", order_by="ts")
+
+
+def test_promotion_writes_row_groups_of_the_configured_size(lake_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # [zaloni] row_group_bytes bounds the writer's memory; promotion ignored it (its own copy of get_lake)
+    monkeypatch.setenv("AIRFLOW__ZALONI__ROW_GROUP_BYTES", str(64 * 1024))
+    lake = Lake(str(lake_root))
+    raw = DatasetRef("raw", "shop", "orders")
+    with lake.transaction() as txn:
+        txn.writer(raw, "dt=2026-11-07").write_table(pa.table({"id": pa.array(range(300_000), pa.int64())}))
+    op = LakePromoteOperator(task_id="p", dataset="orders", system="shop", lake_root=str(lake_root), rules=[])
+    op.execute(context(7))  # type: ignore[arg-type]
+
+    trusted = DatasetRef("trusted", "shop", "orders")
+    files = list((lake_root / "trusted" / "shop" / "orders" / "dt=2026-11-07").glob("*.parquet"))
+    assert lake.read_table(trusted, "dt=2026-11-07").num_rows == 300_000
+    groups = [pq.ParquetFile(f).metadata.row_group(i) for f in files for i in range(pq.ParquetFile(f).num_row_groups)]
+    assert len(groups) > 1  # closed at the byte bound, not after 1M rows

@@ -6,14 +6,16 @@ import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from airflow_zaloni.jobs.output import JobOutput
 from airflow_zaloni.lake import DatasetRef, Lake, LakeError
-from airflow_zaloni.lake_job_output import JobOutput
 from tests.airflow_helpers import REPO, run_dag
+from tests.lake_view_data import run_and_task_links, view_client
 from tests.servers.spark import use_spark_submit
 
 REF = DatasetRef("refined", "sales", "customer_revenue")
@@ -34,7 +36,8 @@ def test_files_the_job_wrote_are_committed_with_checksums(lake_root):
     (staging / "_SUCCESS").write_bytes(b"")
     (staging / ".part-00000-x.snappy.parquet.crc").write_bytes(b"crc")
 
-    summary = job.commit(run_id="run1", try_number=1, producer="test", source={"system": "spark"})
+    task = {"dag_id": "dag", "task_id": "task", "map_index": -1}
+    summary = job.commit(run_id="run1", try_number=1, producer="test", source={"system": "spark"}, task=task)
 
     lake = Lake(str(lake_root))
     assert summary["datasets"][0]["rows"] == 2
@@ -42,6 +45,7 @@ def test_files_the_job_wrote_are_committed_with_checksums(lake_root):
     manifest = lake.manifest(REF, "dt=2026-11-25")
     assert [f["path"] for f in manifest["files"]] == ["part-00000-x.snappy.parquet", "part-00001-x.snappy.parquet"]
     assert manifest["source"] == {"system": "spark"} and lake.verify([REF]) == []
+    assert (manifest["run_id"], manifest["try_number"], manifest["extra"]["airflow"]) == ("run1", 1, task)
 
     # a later try of the same run (the first died after committing) reports the commit instead of failing
     again = job.commit(run_id="run1", try_number=2, producer="test", source={"system": "spark"})
@@ -93,3 +97,11 @@ def test_example_dag_ingests_refines_with_spark_and_checks(airflow_db, monkeypat
     manifest = lake.manifest(REF, partition)
     assert manifest["producer"].endswith("SparkJobOperator") and manifest["totals"]["rows"] == revenue.num_rows
     assert lake.verify([REF]) == []
+    # The partition names the task that committed it, and the Lake view links it to the DAG run and the task.
+    task = manifest["extra"]["airflow"]
+    assert (task["dag_id"], task["task_id"], task["map_index"]) == ("zaloni_spark_job", "refine_revenue", -1)
+    run = f"/dags/zaloni_spark_job/runs/{quote(dag_run.run_id, safe='')}"
+    with view_client(lake.root, monkeypatch) as client:
+        page = client.get(f"/zaloni/lake/datasets/{REF.key}")
+    assert page.status_code == 200, page.text
+    assert {("run", run), ("task", f"{run}/tasks/refine_revenue")} <= set(run_and_task_links(page.text))

@@ -13,7 +13,7 @@ import pytest
 
 from airflow_zaloni.lake import DatasetRef, Lake
 from airflow_zaloni.operators.twitter import TwitterToLakeOperator
-from airflow_zaloni.sources.twitter_client import TwitterRequestError
+from airflow_zaloni.sources.twitter.client import TwitterRequestError
 from tests.servers.x_api import XApiServer, XState, x_api_server
 
 pytestmark = pytest.mark.timeout(60)

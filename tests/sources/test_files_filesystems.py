@@ -13,7 +13,7 @@ from urllib.parse import quote
 import pytest
 
 from airflow_zaloni.sources.base import SourceError
-from airflow_zaloni.sources.filesystems import UnsafeNameError, check_name, connect
+from airflow_zaloni.sources.files.client import UnsafeNameError, check_name, connect
 from tests.hdfs_lake import HdfsPath, client, hdfs_user, unique_folder
 from tests.servers.ftp import ftp_server
 from tests.servers.sftp import make_client_key, sftp_server

@@ -16,7 +16,7 @@ import pytest
 
 from airflow_zaloni.sources.base import SourceError
 from airflow_zaloni.sources.files import FixedField, FormatOptions, decode, landing_name
-from airflow_zaloni.sources.files.drift import conform, resolve
+from airflow_zaloni.sources.files.schema import conform, resolve
 
 CSV = b"id,name,amount\n1,alpha,1.5\n2,beta,2.25\n3,gamma,\n"
 

@@ -13,7 +13,7 @@ import pytest
 from airflow_zaloni.lake import DatasetRef, Lake
 from airflow_zaloni.sources.base import SourceError
 from airflow_zaloni.sources.files import FileIngest, FormatOptions, complete
-from airflow_zaloni.sources.filesystems import FileSystem, LocalFileSystem, RemoteFile
+from airflow_zaloni.sources.files.client import FileSystem, LocalFileSystem, RemoteFile
 
 LANDING = DatasetRef("landing", "files", "orders")
 RAW = DatasetRef("raw", "files", "orders")

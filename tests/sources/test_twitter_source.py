@@ -13,7 +13,7 @@ import pytest
 
 from airflow_zaloni.sources.base import Source, SourceError
 from airflow_zaloni.sources.twitter import TwitterPostsSource
-from airflow_zaloni.sources.twitter_client import (
+from airflow_zaloni.sources.twitter.client import (
     DEFAULT_API_HOST,
     TwitterAccessError,
     TwitterAuthError,

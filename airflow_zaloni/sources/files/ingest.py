@@ -1,6 +1,6 @@
 """File ingest into one lake transaction: select, decide against the ledger, land bytes, decode, record.
 
-Airflow-free: give it a :class:`~airflow_zaloni.sources.filesystems.FileSystem`, a folder and a transaction. The
+Airflow-free: give it a :class:`~airflow_zaloni.sources.files.client.FileSystem`, a folder and a transaction. The
 operator (:class:`airflow_zaloni.operators.files.FileToLakeOperator`) only connects and calls :meth:`FileIngest.run`,
 then applies the completion strategy with :func:`complete` once the transaction has committed.
 
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from airflow_zaloni.sources.base import SourceError
-from airflow_zaloni.sources.files.drift import Drift, conform, resolve
+from airflow_zaloni.sources.files.client import FileSystem, FileVanishedError, RemoteFile, check_name, copy_stream
 from airflow_zaloni.sources.files.formats import Decoded, FormatOptions, Rejected, decode, format_for
 from airflow_zaloni.sources.files.ledger import (
     LEDGER_SCHEMA,
@@ -41,7 +41,7 @@ from airflow_zaloni.sources.files.ledger import (
     entry_from_row,
 )
 from airflow_zaloni.sources.files.ledger import landing_name as make_landing_name
-from airflow_zaloni.sources.filesystems import FileSystem, FileVanishedError, RemoteFile, check_name, copy_stream
+from airflow_zaloni.sources.files.schema import Drift, conform, resolve
 
 if TYPE_CHECKING:
     from airflow_zaloni.lake import DatasetRef, Lake, Transaction
@@ -120,7 +120,7 @@ class FileIngest:
         ``.`` or ``_`` (hidden, in-progress) are always excluded.
     :param options: how to decode the files.
     :param schema: the schema of the data (else inferred per file).
-    :param schema_drift: ``fail``, ``union`` or ``string`` (see :mod:`.drift`).
+    :param schema_drift: ``fail``, ``union`` or ``string`` (see :mod:`.schema`).
     :param file_column: name of a column added with the source file of each row, or ``None``.
     :param on_vanished: ``fail`` or ``skip`` a file that is gone or changed size by the time it is read.
     :param empty_files: what a 0-byte file does: ``skip`` (default: left where it is, not recorded, looked at again

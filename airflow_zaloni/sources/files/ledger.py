@@ -21,7 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from airflow_zaloni.sources.filesystems import RemoteFile
+from airflow_zaloni.sources.files.client import RemoteFile
 
 LEDGER_SUFFIX = ".files"
 

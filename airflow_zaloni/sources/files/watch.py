@@ -11,8 +11,8 @@ import posixpath
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from airflow_zaloni.sources.files.client import connect
 from airflow_zaloni.sources.files.ingest import FileIngest
-from airflow_zaloni.sources.filesystems import connect
 
 
 @dataclass(frozen=True)

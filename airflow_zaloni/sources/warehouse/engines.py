@@ -18,14 +18,20 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from airflow_zaloni.sources.base import SourceError
 from airflow_zaloni.sources.warehouse import mysql
 from airflow_zaloni.sources.warehouse.dialect import SqlDialect
 from airflow_zaloni.sources.warehouse.query import Bound, QueryPlan
-from airflow_zaloni.sources.warehouse.types import BatchBuilder, ColumnType, declared_column_type, pg_column_type
+from airflow_zaloni.sources.warehouse.schema import (
+    INT64_DECIMAL_DIGITS,
+    BatchBuilder,
+    ColumnType,
+    decimal_from_unscaled,
+    declared_column_type,
+    pg_column_type,
+)
 
 log = logging.getLogger(__name__)
 
@@ -220,9 +226,6 @@ def adbc_conninfo(conn: Any) -> str:
 #: writer) held 60 MB more at peak; the writer coalesces batches into row groups anyway, so smaller costs nothing.
 ADBC_BATCH_BYTES = 4 << 20
 
-#: Largest precision whose unscaled values always fit a signed 64-bit integer.
-INT64_DECIMAL_DIGITS = 18
-
 
 def pg_select_list(columns: Sequence[ColumnType], dialect: SqlDialect, qualifier: str, *, adbc: bool = False) -> str:
     """The PostgreSQL select list.
@@ -248,18 +251,6 @@ def pg_select_list(columns: Sequence[ColumnType], dialect: SqlDialect, qualifier
 
 def _scaled_int64(arrow_type: pa.DataType) -> bool:
     return pa.types.is_decimal128(arrow_type) and arrow_type.precision <= INT64_DECIMAL_DIGITS
-
-
-def decimal_from_unscaled(values: pa.Array, decimal_type: pa.Decimal128Type) -> pa.Array:
-    """A decimal128 array whose unscaled values are the int64 ``values`` (no parsing, no rounding)."""
-    ints = values.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-    # allocated from Arrow's memory pool, like the other buffers of the batch
-    data = pa.allocate_buffer(len(ints) * 16)
-    wide = np.frombuffer(data, dtype=np.int64).reshape(-1, 2)
-    wide[:, 0] = ints
-    wide[:, 1] = ints >> 63  # sign extension into the high 64 bits (little-endian two's complement)
-    validity = pa.array(values.is_valid()).buffers()[1] if values.null_count else None
-    return pa.Array.from_buffers(decimal_type, len(ints), [validity, data], null_count=values.null_count)
 
 
 def adbc_batches(

@@ -7,7 +7,7 @@ column type for every result column, table column or expression alike: ``bigint(
 mysql-connector-python) see the same types: mysql-connector-python's cursor description has neither precision nor
 scale, and no client's description tells a JSON column (``longtext`` with a binary collation) from a BLOB.
 
-**Mapping decisions** (README, "Warehouse"):
+**Mapping decisions** (docs/warehouse.md, "MySQL and MariaDB types"):
 
 * integers keep their width and sign (``BIGINT UNSIGNED`` is ``uint64``, so 18446744073709551615 fits);
   ``TINYINT(1)``/``BOOLEAN`` is ``int8`` (MySQL stores any small integer in it); ``YEAR`` is ``int16``; ``BIT(n)``
@@ -44,7 +44,12 @@ import pyarrow.compute as pc
 
 from airflow_zaloni.sources.base import SourceError
 from airflow_zaloni.sources.warehouse.dialect import SqlDialect
-from airflow_zaloni.sources.warehouse.types import MAX_DECIMAL128_PRECISION, ColumnType
+from airflow_zaloni.sources.warehouse.schema import (
+    INT64_DECIMAL_DIGITS,
+    MAX_DECIMAL128_PRECISION,
+    ColumnType,
+    decimal_from_unscaled,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +66,6 @@ PROBE_TABLE = "zaloni_probe"
 CONNECTORX_DECIMAL_DIGITS = 28
 #: ConnectorX hands MySQL decimals over as decimal128(38, 10): a larger scale would be cut.
 CONNECTORX_DECIMAL_SCALE = 10
-#: Largest precision whose unscaled values always fit a signed 64-bit integer.
-INT64_DECIMAL_DIGITS = 18
 
 #: Suffix of the flag column that marks a zero date in the row (read, counted and dropped).
 ZERO_FLAG = "__zaloni_zero"
@@ -458,8 +461,6 @@ def connectorx_batches(uri: str, sql: str, read: Sequence[ReadColumn], batch_row
 
 
 def _cast(batch: pa.RecordBatch, read: Sequence[ReadColumn]) -> pa.RecordBatch:
-    from airflow_zaloni.sources.warehouse.engines import decimal_from_unscaled
-
     arrays, names = [], []
     position = 0
     for r in read:

@@ -19,8 +19,9 @@ from airflow_zaloni.sources.base import DEFAULT_BATCH_ROWS, SourceError
 from airflow_zaloni.sources.warehouse import engines, mysql, watermark
 from airflow_zaloni.sources.warehouse.dialect import MYSQL, POSTGRES, SQLITE, SqlDialect
 from airflow_zaloni.sources.warehouse.query import ALIAS, Bound, Clause, Condition, Filter, Parameters, QueryPlan
-from airflow_zaloni.sources.warehouse.splits import RANGES_PER_SPLIT, plan_ranges, range_to_json, read_in_parallel
-from airflow_zaloni.sources.warehouse.types import BatchBuilder, ColumnType
+from airflow_zaloni.sources.warehouse.schema import BatchBuilder, ColumnType
+from airflow_zaloni.sources.warehouse.splits import RANGES_PER_SPLIT, plan_ranges, range_to_json
+from airflow_zaloni.utils.prefetch import read_in_parallel
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import itertools
-import queue
-import threading
-from collections.abc import Callable, Iterator, Sequence
 from typing import Any
-
-import pyarrow as pa
 
 from airflow_zaloni.sources.base import SourceError
 from airflow_zaloni.sources.warehouse import watermark
@@ -95,75 +90,3 @@ def range_from_json(data: dict[str, Any]) -> Range:
         return Range(column, lower=lower, upper=upper, or_null=bool(data.get("or_null")))
     except (KeyError, TypeError, AttributeError) as exc:
         raise SourceError(f"not a split range: {data!r}") from exc
-
-
-_DONE = object()
-
-
-def read_in_parallel(
-    pieces: Sequence[Any],
-    workers: int,
-    open_reader: Callable[[], tuple[Callable[[Any], Iterator[pa.RecordBatch]], Callable[[], None]]],
-    max_buffered: int = 4,
-) -> Iterator[pa.RecordBatch]:
-    """Read ``pieces`` with ``workers`` threads, each with its own connection, yielding batches as they come.
-
-    ``open_reader()`` runs in the worker thread and returns ``(read, close)``: ``read(piece)`` yields batches and
-    ``close()`` releases the connection. At most ``max_buffered`` batches per worker wait in memory (the drivers
-    release the GIL while they wait on the network, so threads overlap the reads). The first error stops every
-    worker and is raised here; closing the iterator early stops them too.
-    """
-    work: queue.Queue[Any] = queue.Queue()
-    for piece in pieces:
-        work.put(piece)
-    out: queue.Queue[Any] = queue.Queue(maxsize=max(1, workers) * max_buffered)
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                out.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def worker() -> None:
-        try:
-            read, close = open_reader()
-        except BaseException as exc:
-            put(exc)
-            put(_DONE)
-            return
-        try:
-            while not stop.is_set():
-                try:
-                    piece = work.get_nowait()
-                except queue.Empty:
-                    break
-                for batch in read(piece):
-                    if not put(batch):
-                        return
-        except BaseException as exc:
-            put(exc)
-        finally:
-            close()
-            put(_DONE)
-
-    threads = [threading.Thread(target=worker, name=f"zaloni-split-{i}", daemon=True) for i in range(max(1, workers))]
-    for t in threads:
-        t.start()
-    running = len(threads)
-    try:
-        while running:
-            item = out.get()
-            if item is _DONE:
-                running -= 1
-            elif isinstance(item, BaseException):
-                raise item
-            else:
-                yield item
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=30)

@@ -29,6 +29,20 @@ from airflow_zaloni.utils.tls import PinnedVerifySession, describe_tls_failure
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "DEFAULT_API_HOST",
+    "TwitterAccessError",
+    "TwitterAuthError",
+    "TwitterError",
+    "TwitterNotFoundError",
+    "TwitterRateLimitError",
+    "TwitterRequestError",
+    "TwitterUnavailableError",
+    "TwitterUsageCapError",
+    "XClient",
+    "describe_api_errors",
+]
+
 #: The current X API host. ``api.twitter.com`` still answers, but X documents ``api.x.com``.
 DEFAULT_API_HOST = "https://api.x.com"
 

@@ -21,6 +21,15 @@ import pyarrow as pa
 
 from airflow_zaloni.sources.base import SourceError
 
+__all__ = [
+    "MEDIA_SCHEMA",
+    "PLACE_SCHEMA",
+    "POLL_SCHEMA",
+    "POST_SCHEMA",
+    "USER_SCHEMA",
+    "to_batch",
+]
+
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
 _INT = pa.int64()
 _STR = pa.string()

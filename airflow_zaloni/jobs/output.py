@@ -18,6 +18,7 @@ Airflow-free. (This is the minimal API the lake lacked for external writers; it 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -66,9 +67,18 @@ class JobOutput:
         return f"{self.path_prefix}{folder}" if self.path_prefix else folder
 
     def commit(
-        self, *, run_id: str | None, try_number: int | None, producer: str, source: dict[str, Any]
+        self,
+        *,
+        run_id: str | None,
+        try_number: int | None,
+        producer: str,
+        source: dict[str, Any],
+        task: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Adopt the Parquet files the job wrote and publish the partition; return the transaction summary.
+
+        ``task`` (the Airflow task, as :func:`airflow_zaloni.operators.base.task_record` gives it) goes into the
+        manifest's ``extra.airflow``, so the Lake view links the partition to its run and task.
 
         Idempotent: when this run's transaction is already the partition's last commit (a try that died after
         committing), the committed partition is reported instead of failing on an empty staging folder.
@@ -95,6 +105,8 @@ class JobOutput:
         )
         try:
             writer = self._writer(txn, source=source)
+            if task:
+                writer.extra["airflow"] = dict(task)
             self._adopt(writer)
             return txn.commit()
         except BaseException:

@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from airflow_zaloni.sources.base import SourceError
@@ -67,6 +68,9 @@ PG_JSON_OIDS = frozenset({114, 3802})
 
 #: Largest precision an Arrow decimal128 holds.
 MAX_DECIMAL128_PRECISION = 38
+
+#: Largest precision whose unscaled values always fit a signed 64-bit integer.
+INT64_DECIMAL_DIGITS = 18
 
 
 @dataclass(frozen=True)
@@ -284,3 +288,15 @@ def _first_bad_value(values: Sequence[Any], arrow_type: pa.DataType) -> tuple[in
             except (pa.ArrowException, TypeError, ValueError, OverflowError):
                 return i, v
     return None
+
+
+def decimal_from_unscaled(values: pa.Array, decimal_type: pa.Decimal128Type) -> pa.Array:
+    """A decimal128 array whose unscaled values are the int64 ``values`` (no parsing, no rounding)."""
+    ints = values.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    # allocated from Arrow's memory pool, like the other buffers of the batch
+    data = pa.allocate_buffer(len(ints) * 16)
+    wide = np.frombuffer(data, dtype=np.int64).reshape(-1, 2)
+    wide[:, 0] = ints
+    wide[:, 1] = ints >> 63  # sign extension into the high 64 bits (little-endian two's complement)
+    validity = pa.array(values.is_valid()).buffers()[1] if values.null_count else None
+    return pa.Array.from_buffers(decimal_type, len(ints), [validity, data], null_count=values.null_count)

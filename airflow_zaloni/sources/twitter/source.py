@@ -24,7 +24,7 @@ import pyarrow as pa
 import tweepy
 
 from airflow_zaloni.sources.base import DEFAULT_BATCH_ROWS
-from airflow_zaloni.sources.twitter_client import (
+from airflow_zaloni.sources.twitter.client import (
     TwitterAccessError,
     TwitterError,
     TwitterNotFoundError,
@@ -32,7 +32,7 @@ from airflow_zaloni.sources.twitter_client import (
     XClient,
     describe_api_errors,
 )
-from airflow_zaloni.sources.twitter_schema import (
+from airflow_zaloni.sources.twitter.schema import (
     MEDIA_SCHEMA,
     PLACE_SCHEMA,
     POLL_SCHEMA,
@@ -40,6 +40,23 @@ from airflow_zaloni.sources.twitter_schema import (
     USER_SCHEMA,
     to_batch,
 )
+
+__all__ = [
+    "DEFAULT_EXPANSIONS",
+    "DEFAULT_MEDIA_FIELDS",
+    "DEFAULT_PLACE_FIELDS",
+    "DEFAULT_TWEET_FIELDS",
+    "DEFAULT_USER_FIELDS",
+    "ENDPOINTS",
+    "EXPANSION_KINDS",
+    "INCLUDE_KINDS",
+    "Endpoint",
+    "IncludeKind",
+    "IncludedObjectsSource",
+    "IncludesCollector",
+    "TwitterPostsSource",
+    "include_kinds_for",
+]
 
 log = logging.getLogger(__name__)
 
