@@ -1,7 +1,8 @@
 """The ``zaloni`` console command: look into a lake and decode mainframe files.
 
-``zaloni lake ls ROOT``, ``zaloni lake show ROOT DATASET``, ``zaloni lake verify ROOT`` (each with ``--conn-id`` for
-a lake on S3 or another store that needs credentials); the ``mainframe``
+``zaloni lake ls ROOT``, ``zaloni lake show ROOT DATASET [--snapshot ID]``, ``zaloni lake snapshots ROOT DATASET``,
+``zaloni lake verify ROOT [--snapshot ID]``, ``zaloni lake migrate ROOT`` (each with ``--conn-id`` for a lake on S3 or
+another store that needs credentials); the ``mainframe``
 subcommands come from :mod:`airflow_zaloni.mainframe.cli` when it is available.
 """
 
@@ -12,6 +13,7 @@ import contextlib
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from airflow_zaloni import config
 from airflow_zaloni.lake import DatasetRef, Lake, LakeError
@@ -25,7 +27,9 @@ def _lake(args: argparse.Namespace) -> Lake:
     Airflow logs to stdout while it resolves the connection: that goes to stderr, so ``--json`` output stays JSON.
     """
     with contextlib.redirect_stdout(sys.stderr):
-        return config.open_lake(args.root, args.conn_id)
+        lake = config.open_lake(args.root, args.conn_id)
+        lake.table_catalog()  # opening the catalog may log (an embedded catalog for a remote root) as well
+        return lake
 
 
 def lake_ls(args: argparse.Namespace) -> int:
@@ -36,7 +40,7 @@ def lake_ls(args: argparse.Namespace) -> int:
     if not datasets:
         print(f"no datasets in {args.root}")
         return 0
-    header = ("ZONE", "DATASET", "PARTS", "ROWS", "SIZE", "LAST COMMIT", "WATERMARK")
+    header = ("ZONE", "DATASET", "PARTS", "ROWS", "SIZE", "LAST COMMIT", "WATERMARK", "TABLE")
     rows = [
         (
             d.zone,
@@ -46,6 +50,7 @@ def lake_ls(args: argparse.Namespace) -> int:
             human_size(d.bytes),
             utc_time(d.last_commit),
             "" if d.watermark is None else str(d.watermark),
+            _table_cell(d.table, d.files_only),
         )
         for d in datasets
     ]
@@ -55,14 +60,22 @@ def lake_ls(args: argparse.Namespace) -> int:
     return 0
 
 
+def _table_cell(table: dict[str, Any] | None, files_only: str | None) -> str:
+    if table is not None:
+        return f"{table['table']} @ {table['snapshot_id']}"
+    return f"files ({files_only})" if files_only else "files"
+
+
 def lake_show(args: argparse.Namespace) -> int:
     lake = _lake(args)
     lake.recover()
     ref = DatasetRef.parse(args.dataset)
-    partitions = lake.partitions(ref)
+    partitions = lake.partitions(ref, snapshot_id=args.snapshot)
     if not partitions:
         print(f"{ref} has no committed partitions in {args.root}", file=sys.stderr)
         return 1
+    if args.snapshot is not None:
+        return _show_snapshot(lake, ref, args.snapshot, partitions, args.json)
     partition = args.partition or partitions[-1]
     manifest = lake.manifest(ref, partition)
     if manifest is None:
@@ -96,12 +109,75 @@ def lake_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_snapshot(lake: Lake, ref: DatasetRef, snapshot_id: int, partitions: list[str], as_json: bool) -> int:
+    """What a past snapshot of a table held (time travel): its summary, partitions and files."""
+    from airflow_zaloni.lake.tables import snapshot_info
+
+    info = snapshot_info(lake.table(ref), snapshot_id) or {}
+    files = {p: lake.data_files(ref, p, snapshot_id=snapshot_id) for p in partitions}
+    if as_json:
+        print(json.dumps({**info, "partitions": files}, indent=2, default=str))
+        return 0
+    print(f"table       {info.get('table')}")
+    print(f"snapshot    {snapshot_id} ({info.get('operation')}, {utc_time((info.get('timestamp_ms') or 0) / 1000)})")
+    for key, value in sorted((info.get("summary") or {}).items()):
+        if key != "zaloni.files-sha256":
+            print(f"  {key:<28} {value}")
+    for partition, paths in files.items():
+        print(f"{partition}")
+        for path in paths:
+            print(f"  {path.rsplit('/', 1)[-1]}")
+    return 0
+
+
+def lake_snapshots(args: argparse.Namespace) -> int:
+    """The snapshots of a dataset's table, oldest first (ids for ``--snapshot``)."""
+    lake = _lake(args)
+    ref = DatasetRef.parse(args.dataset)
+    table = lake.table(ref)
+    if table is None:
+        print(f"{ref} is not an Iceberg table in {args.root}", file=sys.stderr)
+        return 1
+    from airflow_zaloni.lake.tables import snapshot_info
+
+    infos = [snapshot_info(table, s.snapshot_id) for s in table.snapshots()]
+    if args.json:
+        print(json.dumps(infos, indent=2, default=str))
+        return 0
+    for info in infos:
+        assert info is not None
+        summary = info["summary"]
+        print(
+            f"{info['snapshot_id']:<20} {utc_time(info['timestamp_ms'] / 1000)}  {info['operation']:<9} "
+            f"txn {summary.get('zaloni.txn-id', '-')}  run {summary.get('zaloni.run-id', '-')}  "
+            f"partitions {summary.get('zaloni.partitions', '-')}"
+        )
+    return 0
+
+
+def lake_migrate(args: argparse.Namespace) -> int:
+    """Register the raw/trusted/refined datasets of a lake of the layout before tables as Iceberg tables."""
+    from airflow_zaloni.lake.tables import TABLE_ZONES, register_existing
+
+    lake = _lake(args)
+    lake.recover()
+    refs = [DatasetRef.parse(d) for d in args.dataset] if args.dataset else lake.datasets()
+    for ref in refs:
+        if ref.zone not in TABLE_ZONES:
+            continue
+        print(f"{ref}: {register_existing(lake, ref)}")
+    return 0
+
+
 def lake_verify(args: argparse.Namespace) -> int:
     lake = _lake(args)
     lake.recover()
     refs = [DatasetRef.parse(d) for d in args.dataset] if args.dataset else None
-    problems = lake.verify(refs)
-    checked = sum(len(lake.partitions(r)) for r in (refs or lake.datasets()))
+    if args.snapshot is not None and (refs is None or len(refs) != 1):
+        print("--snapshot needs exactly one dataset", file=sys.stderr)
+        return 2
+    problems = lake.verify(refs, snapshot_id=args.snapshot)
+    checked = sum(len(lake.partitions(r, snapshot_id=args.snapshot)) for r in (refs or lake.datasets()))
     for problem in problems:
         print(f"MISMATCH {problem}")
     print(f"{checked} partition(s) checked, {len(problems)} problem(s)")
@@ -131,11 +207,26 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("dataset", help="zone/system/name")
     show.add_argument("--partition", help="partition to show (default: the latest)")
     show.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    show.add_argument("--snapshot", type=int, help="an earlier snapshot of the dataset's table (time travel)")
     show.set_defaults(func=lake_show)
+    snapshots = lake_commands.add_parser("snapshots", help="the snapshots of a dataset's Iceberg table")
+    snapshots.add_argument("root", help="lake root: a path or URI")
+    snapshots.add_argument("--conn-id", help=CONN_HELP)
+    snapshots.add_argument("dataset", help="zone/system/name")
+    snapshots.add_argument("--json", action="store_true", help="machine-readable output")
+    snapshots.set_defaults(func=lake_snapshots)
+    migrate = lake_commands.add_parser(
+        "migrate", help="register the datasets of a lake of the layout before tables as Iceberg tables"
+    )
+    migrate.add_argument("root", help="lake root: a path or URI")
+    migrate.add_argument("--conn-id", help=CONN_HELP)
+    migrate.add_argument("dataset", nargs="*", help="only these datasets (zone/system/name)")
+    migrate.set_defaults(func=lake_migrate)
     verify = lake_commands.add_parser("verify", help="re-read every file and check it against its manifest")
     verify.add_argument("root", help="lake root: a path or URI")
     verify.add_argument("--conn-id", help=CONN_HELP)
     verify.add_argument("dataset", nargs="*", help="only these datasets (zone/system/name)")
+    verify.add_argument("--snapshot", type=int, help="check the files of this snapshot of the (one) dataset's table")
     verify.set_defaults(func=lake_verify)
 
     try:

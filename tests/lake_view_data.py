@@ -94,8 +94,12 @@ def fill(root: Path, *, partitions_of_many: int = 120) -> None:
         task=promoted_by,
     )  # fmt: skip
 
-    # Hostile: every manifest and state field the view renders carries script.
-    land(lake, HOSTILE, "dt=2026-11-25", 10, run_id=XSS, airflow={**task, "dag_id": XSS, "task_id": XSS})
+    # Hostile: every manifest and state field the view renders carries script. Written as a lake of the layout
+    # before tables wrote it (files and manifests, not registered in the catalog): the view then reads its
+    # partition folders, so a folder with a hostile name is listed and must be shown as an error, escaped. (A
+    # table's partitions come from its snapshot, which a stray folder cannot enter.)
+    files_only = Lake(str(root), catalog="none")
+    land(files_only, HOSTILE, "dt=2026-11-25", 10, run_id=XSS, airflow={**task, "dag_id": XSS, "task_id": XSS})
     manifest = partition_dir(root, HOSTILE, "dt=2026-11-25") / "_manifest.json"
 
     def poison(m: dict[str, Any]) -> None:

@@ -56,6 +56,11 @@ def test_the_api_server_mounts_the_lake_view_and_lists_it_in_the_ui(client) -> N
         == by_key[data.TRUSTED.key]["partitions"][0]["quality"]["quarantined"]
     )
     assert by_key[data.ORDERS.key]["schema"][2]["type"] == "decimal128(12, 2)"
+    # read through the Iceberg catalog: the table and its current snapshot; the hostile dataset is files only
+    assert by_key[data.ORDERS.key]["table"]["table"] == "raw.shop.orders"
+    assert by_key[data.ORDERS.key]["table"]["snapshot_id"] > 0 and by_key[data.HOSTILE.key]["table"] is None
+    page = client.get(f"/zaloni/lake/datasets/{data.ORDERS.key}").text
+    assert f"snapshot <code>{by_key[data.ORDERS.key]['table']['snapshot_id']}</code>" in page
     plugins = client.get("/api/v2/plugins").json()["plugins"]
     ours = next(p for p in plugins if p["name"] == "zaloni_lake")
     assert ours["external_views"][0]["href"] == "/zaloni/lake"

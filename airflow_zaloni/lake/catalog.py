@@ -42,6 +42,10 @@ class DatasetSummary:
     source: dict[str, Any] = field(default_factory=dict)
     #: What could not be read (a truncated manifest, a bad partition name), shown next to the dataset.
     errors: list[str] = field(default_factory=list)
+    #: The Iceberg table of the dataset (``name``, ``snapshot_id``, ``timestamp_ms``, ``operation``), or ``None``.
+    table: dict[str, Any] | None = None
+    #: Why a dataset of a table zone is files only (its types, no catalog), or ``None``.
+    files_only: str | None = None
 
     @property
     def key(self) -> str:
@@ -67,6 +71,7 @@ def summarize(lake: Lake, ref: DatasetRef, *, now: float | None = None, collect_
     errors: list[str] = []
     schema: list[dict[str, Any]] = []
     source: dict[str, Any] = {}
+    table, files_only = table_status(lake, ref)
     for partition in lake.partitions(ref):
         try:
             manifest = lake.manifest(ref, partition)
@@ -120,7 +125,25 @@ def summarize(lake: Lake, ref: DatasetRef, *, now: float | None = None, collect_
         quarantined_rows=quarantined,
         source=source,
         errors=errors,
+        table=table,
+        files_only=files_only,
     )
+
+
+def table_status(lake: Lake, ref: DatasetRef) -> tuple[dict[str, Any] | None, str | None]:
+    """The table of ``ref`` and its current snapshot, or why a dataset of a table zone is kept as files."""
+    from airflow_zaloni.lake.tables import is_table_zone, not_a_table_reason, snapshot_info, table_name
+
+    if not is_table_zone(ref):
+        return None, None
+    table = lake.table(ref)
+    if table is None:
+        if lake.table_catalog() is None:
+            return None, "the lake has no Iceberg catalog"
+        return None, not_a_table_reason(lake, ref) or "not registered (zaloni lake migrate)"
+    info = snapshot_info(table) or {"table": table_name(ref), "snapshot_id": None, "timestamp_ms": None}
+    info.pop("summary", None)
+    return info, None
 
 
 def catalog(

@@ -14,10 +14,11 @@ import pyarrow.parquet as pq
 
 from airflow_zaloni.lake import locks
 from airflow_zaloni.lake.errors import LakeError
+from airflow_zaloni.lake.journal import JOURNAL_DIR, OWNER_NAME, apply_journal
 from airflow_zaloni.lake.manifest import MANIFEST_NAME, STATE_NAME, schema_from_json
 from airflow_zaloni.lake.paths import ZONES, DatasetRef, validate_partition
 from airflow_zaloni.lake.storage import Storage, open_storage
-from airflow_zaloni.lake.transaction import JOURNAL_DIR, OWNER_NAME, Transaction, apply_journal
+from airflow_zaloni.lake.transaction import Transaction
 from airflow_zaloni.lake.writer import DEFAULT_MAX_ROWS_PER_FILE, DEFAULT_ROW_GROUP_BYTES, DEFAULT_ROW_GROUP_ROWS
 from airflow_zaloni.utils.arrow_text import parquet_text_problem
 
@@ -139,7 +140,7 @@ class Lake:
         return table_files(self, table, snapshot_id=snapshot_id, partition=partition)
 
     # -- writing ---------------------------------------------------------------------------------------------------
-    def transaction(self, **kwargs: Any) -> Transaction:
+    def transaction(self, **kwargs: Any) -> Transaction[Lake]:
         """A new :class:`Transaction` (``run_id``, ``try_number``, ``producer``, ``txn_id``)."""
         self.check_writable()
         return Transaction(self, **kwargs)
@@ -284,6 +285,7 @@ class Lake:
         if files is None:
             return self.manifest_partitions(ref)
         return sorted(files)
+
     def datasets(self, zone: str | None = None) -> list[DatasetRef]:
         refs = []
         for z in ZONES if zone is None else (zone,):
@@ -315,13 +317,25 @@ class Lake:
             if partition not in files:
                 raise LakeError(f"{ref} has no committed partition {partition!r} in its table")
             return [f["path"] for f in files[partition]]
+        return self._manifest_files(ref, partition)
+
+    def _manifest_files(self, ref: DatasetRef, partition: str) -> list[str]:
         manifest = self.manifest(ref, partition)
         if manifest is None:
             raise LakeError(f"{ref} has no committed partition {partition!r}")
         base = self.partition_path(ref, partition)
         return [f"{base}/{f['path']}" for f in manifest["files"] if f.get("rows") is not None]
 
-    def _planned_files(self, ref: DatasetRef, partition: str | None, snapshot_id: int | None) -> list[str]:
+    def _planned_files(
+        self, ref: DatasetRef, partition: str | None, snapshot_id: int | None, *, manifests: bool = False
+    ) -> list[str]:
+        if manifests:  # the commit record of each partition folder (absent while a publish replaces it)
+            return [
+                path
+                for p in ([partition] if partition else self.manifest_partitions(ref))
+                if self.manifest(ref, p) is not None
+                for path in self._manifest_files(ref, p)
+            ]
         return [
             path
             for p in ([partition] if partition else self.partitions(ref, snapshot_id=snapshot_id))
@@ -331,18 +345,22 @@ class Lake:
     def _read_planned(self, ref: DatasetRef, partition: str | None, snapshot_id: int | None, read: Any) -> Any:
         """Run ``read(paths)`` on the planned files; plan again when a commit replaced a file meanwhile.
 
-        A table's snapshot is committed right after the partition's folder is published: in between (or until the
-        roll-forward of a commit killed there) the current snapshot may name a file that was replaced.
+        A table's snapshot is committed right after the partition's folder is published: in between, the current
+        snapshot names the replaced files. A reader plans again a few times; if the snapshot still names a missing
+        file (the commit was killed there and waits for its roll-forward), it reads what the partitions' manifests
+        say -- each partition whole as it was, whole as it is, or absent, as readers of the files always saw it.
         """
         for attempt in range(_REPLANS + 1):
             paths = self._planned_files(ref, partition, snapshot_id)
             try:
                 return read(paths)
             except FileNotFoundError:
-                if attempt == _REPLANS or snapshot_id is not None:
+                if snapshot_id is not None:
                     raise
-                time.sleep(0.2 * (attempt + 1))
-        raise AssertionError("unreachable")
+                if attempt < _REPLANS:
+                    time.sleep(0.2 * (attempt + 1))
+        return read(self._planned_files(ref, partition, None, manifests=True))
+
     def iter_batches(
         self,
         ref: DatasetRef,
@@ -394,37 +412,77 @@ class Lake:
         return pa.concat_tables(tables, promote_options="permissive")
 
     # -- checking ----------------------------------------------------------------------------------------------------
-    def verify(self, refs: list[DatasetRef] | None = None) -> list[str]:
-        """Re-read every committed file and compare size and sha256 with its manifest, and check that the string
-        columns of its Parquet files are valid UTF-8; returns the problems."""
+    def verify(self, refs: list[DatasetRef] | None = None, *, snapshot_id: int | None = None) -> list[str]:
+        """Re-read every committed file and compare size and sha256 with its manifest, check that the string
+        columns of its Parquet files are valid UTF-8, and that a table's snapshot and the manifests name the same
+        files; returns the problems. ``snapshot_id`` checks that snapshot of the (one) table in ``refs`` instead."""
         problems: list[str] = []
         for ref in refs if refs is not None else self.datasets():
-            for partition in self.partitions(ref):
+            table_files = self._table_files(ref, snapshot_id=snapshot_id)
+            partitions = self.manifest_partitions(ref) if table_files is None else list(table_files)
+            if table_files is not None and snapshot_id is None:
+                problems.extend(self._catalog_disagreements(ref, table_files))
+            for partition in partitions:
                 manifest = self.manifest(ref, partition) or {}
                 base = self.partition_path(ref, partition)
-                for entry in manifest.get("files", []):
-                    path = f"{base}/{entry['path']}"
-                    try:
-                        digest = hashlib.sha256()
-                        size = 0
-                        with self.storage.open_read(path) as f:
-                            while chunk := f.read(8 << 20):
-                                digest.update(chunk)
-                                size += len(chunk)
-                    except FileNotFoundError:
-                        problems.append(f"{path}: missing (listed in {ref} {partition} manifest)")
-                        continue
-                    if size != entry["bytes"]:
-                        problems.append(f"{path}: size {size} bytes, manifest says {entry['bytes']}")
-                    elif digest.hexdigest() != entry["sha256"]:
-                        problems.append(f"{path}: sha256 {digest.hexdigest()} does not match the manifest")
-                    elif path.endswith(".parquet"):
-                        # Intact bytes can still hold strings that are not UTF-8 (a producer broke Arrow's promise).
-                        with self.storage.open_read(path) as f:
-                            text_problem = parquet_text_problem(f)
-                        if text_problem is not None:
-                            problems.append(f"{path}: {text_problem}")
+                entries = list(manifest.get("files", []))
+                if table_files is not None:
+                    listed = {f"{base}/{e['path']}" for e in entries}
+                    # files of an older snapshot that today's manifest no longer lists: size from the table
+                    entries.extend(
+                        {"path": f["path"][len(base) + 1 :], "bytes": f["bytes"], "sha256": None}
+                        for f in table_files.get(partition, [])
+                        if f["path"] not in listed
+                    )
+                for entry in entries:
+                    problem = self._check_file(f"{base}/{entry['path']}", entry, ref, partition)
+                    if problem:
+                        problems.append(problem)
         return problems
+
+    def _catalog_disagreements(self, ref: DatasetRef, table_files: dict[str, list[dict[str, Any]]]) -> list[str]:
+        """Where the table's current snapshot and the partitions' manifests name different data files."""
+        problems = []
+        in_manifests = {}
+        for partition in self.manifest_partitions(ref):
+            manifest = self.manifest(ref, partition) or {}
+            base = self.partition_path(ref, partition)
+            names = {f"{base}/{f['path']}" for f in manifest.get("files", []) if f.get("rows") is not None}
+            if names:
+                in_manifests[partition] = names
+        for partition in sorted(set(in_manifests) | set(table_files)):
+            in_table = {f["path"] for f in table_files.get(partition, [])}
+            listed = in_manifests.get(partition, set())
+            if in_table != listed:
+                only_table = sorted(p.rsplit("/", 1)[-1] for p in in_table - listed)
+                only_manifest = sorted(p.rsplit("/", 1)[-1] for p in listed - in_table)
+                problems.append(
+                    f"{ref} {partition}: the table's snapshot and the manifest disagree (only in the table: "
+                    f"{only_table or 'none'}; only in the manifest: {only_manifest or 'none'})"
+                )
+        return problems
+
+    def _check_file(self, path: str, entry: dict[str, Any], ref: DatasetRef, partition: str) -> str | None:
+        try:
+            digest = hashlib.sha256()
+            size = 0
+            with self.storage.open_read(path) as f:
+                while chunk := f.read(8 << 20):
+                    digest.update(chunk)
+                    size += len(chunk)
+        except FileNotFoundError:
+            return f"{path}: missing (listed in {ref} {partition})"
+        if size != entry["bytes"]:
+            return f"{path}: size {size} bytes, manifest says {entry['bytes']}"
+        if entry.get("sha256") and digest.hexdigest() != entry["sha256"]:
+            return f"{path}: sha256 {digest.hexdigest()} does not match the manifest"
+        if path.endswith(".parquet"):
+            # Intact bytes can still hold strings that are not UTF-8 (a producer broke Arrow's promise).
+            with self.storage.open_read(path) as f:
+                text_problem = parquet_text_problem(f)
+            if text_problem is not None:
+                return f"{path}: {text_problem}"
+        return None
 
 
 def dumps_manifest(manifest: dict[str, Any]) -> str:

@@ -97,6 +97,9 @@ class Storage:
             self.rename(staged, target)
             self.fsync_dir(target.rsplit("/", 1)[0])
 
+    def retire(self, target: str) -> None:
+        """Delete what a replaced commit left in a published partition (nothing where publish renames folders)."""
+
     def remove(self, path: str) -> None:
         try:
             if os.path.isdir(path) and not os.path.islink(path):

@@ -9,13 +9,16 @@ creates an object only if it does not exist.
 So on an object store:
 
 - **The manifest is the commit record, written last.** Publishing a staged partition (:meth:`publish`, step 5 of
-  the commit protocol in ``transaction.py``) deletes the old ``_manifest.json`` first (from then on readers see no
-  partition), then the old objects, copies every staged object into place, and copies the staged manifest last.
-  Readers that go through manifests -- ``Lake.partitions``, ``Lake.read_table``/``iter_batches``,
-  ``LakeDatasetSensor``, promotion, ``LakeToSqlOperator``, ``zaloni lake`` -- therefore see a partition either
-  whole as it was, absent for the moment of the copy, or whole as it is now; never a mix. A tool that lists the
-  prefix itself (Spark or pyarrow reading ``s3://.../dt=.../`` directly) can see the copy half-done: read such lakes
-  through the manifests, or through the Iceberg tables.
+  the commit protocol in ``transaction.py``) copies every staged object into place beside the old ones (the lake's
+  file names carry the transaction id, so none is overwritten) and then replaces ``_manifest.json`` in one PUT; the
+  Iceberg table's snapshot is committed next, and only then are the replaced objects deleted (:meth:`retire`), so
+  the previous snapshot stays readable until the new one is current. Readers that go through manifests or the
+  table -- ``Lake.partitions``, ``Lake.read_table``/``iter_batches``, ``LakeDatasetSensor``, promotion,
+  ``LakeToSqlOperator``, ``zaloni lake``, pyiceberg and Spark by table name -- therefore see a partition whole as it
+  was or whole as it is now; never a mix. (Where a staged name is already taken, e.g. a landing file received again
+  under the same name, the old manifest and objects are deleted first and the partition is absent for the moment
+  of the copy.) A tool that lists the prefix itself (pyarrow reading ``s3://.../dt=.../`` directly) can see old and
+  new objects together: read such lakes through the manifests or the Iceberg tables.
 - **Every step repeats.** The staged manifest is removed only after the published one is in place, so while it
   exists the journal's roll-forward does the whole publish again (from deleting the target on); once it is gone
   only the staging leftovers are removed. A publish killed at any point completes on the next lake operation and
@@ -111,18 +114,37 @@ class ObjectStorage(FsspecStorage):
         self.fs.rm(keys)
 
     def publish(self, staged: str, target: str, trash: str) -> None:
-        """Put the staged partition in place of ``target``, the manifest last; repeatable after a crash."""
+        """Put the staged partition in place of ``target``, the manifest last; repeatable after a crash.
+
+        When no staged name is already taken in ``target`` (the writer's file names carry the transaction id), the
+        new objects are copied beside the old ones and the manifest is replaced in one PUT: a manifest reader sees
+        the old partition or the new one, never none, and the old objects -- which the table's previous snapshot
+        still names -- are deleted by :meth:`retire` after the table commit. When a name is taken (a landing file
+        of the same name), the old manifest and objects go first, as a partition that is briefly absent.
+        """
         staged_manifest = f"{staged}/{MANIFEST_NAME}"
         if self.fs.exists(staged_manifest):
-            self.remove(f"{target}/{MANIFEST_NAME}")  # the old commit record first: readers now see no partition
-            old = self._keys(target)
-            if old:
-                self.fs.rm(old)  # old files, and whatever an earlier, killed try of this publish copied
             files = [k for k in self._keys(staged) if k != self._key(staged_manifest)]
+            staged_key, target_key = self._key(staged).rstrip("/"), self._key(target).rstrip("/")
+            taken = {target_key + k[len(staged_key) :] for k in files} & set(self._keys(target))
+            if taken:
+                self.remove(f"{target}/{MANIFEST_NAME}")  # the old commit record first: readers see no partition
+                self.fs.rm(self._keys(target))  # old objects, and whatever a killed try of this publish copied
             self._copy(files, staged, target)
             self.fs.copy(staged_manifest, f"{target}/{MANIFEST_NAME}")  # the commit record, last
             self.remove(staged_manifest)  # from here on a repeat knows the publish is done
         self.remove(staged)
+
+    def retire(self, target: str) -> None:
+        """Delete the objects of ``target`` that its manifest no longer lists (the replaced commit's); repeatable."""
+        manifest = self.read_json(f"{target}/{MANIFEST_NAME}")
+        if not isinstance(manifest, dict):
+            return
+        base = self._key(target).rstrip("/")
+        keep = {f"{base}/{MANIFEST_NAME}"} | {f"{base}/{f['path']}" for f in manifest.get("files", [])}
+        old = [k for k in self._keys(target) if k not in keep and not k[len(base) + 1 :].startswith(("_", "."))]
+        if old:
+            self.fs.rm(old)
 
     # -- internals -----------------------------------------------------------------------------------------------
     def _key(self, path: str) -> str:

@@ -35,7 +35,7 @@ from airflow_zaloni.lake.errors import LakeError
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
 
-    from airflow_zaloni.lake.lake import Lake
+    from airflow_zaloni.lake.handle import LakeHandle as Lake
 
 log = logging.getLogger(__name__)
 

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from pyiceberg.manifest import DataFile
     from pyiceberg.table import Table
 
-    from airflow_zaloni.lake.lake import Lake
+    from airflow_zaloni.lake.handle import LakeHandle as Lake
 
 log = logging.getLogger(__name__)
 
@@ -323,9 +323,7 @@ def _not_a_table(lake: Lake, catalog: Catalog, ref: DatasetRef, table: Table | N
     if table is not None:
         catalog.drop_table(table_identifier(ref))
     lake.storage.makedirs(f"{lake.dataset_path(ref)}/_iceberg")
-    lake.storage.write_atomic(
-        f"{lake.dataset_path(ref)}/{NOT_A_TABLE}", json.dumps({"reason": reason}).encode()
-    )
+    lake.storage.write_atomic(f"{lake.dataset_path(ref)}/{NOT_A_TABLE}", json.dumps({"reason": reason}).encode())
 
 
 #: Marker of a table-zone dataset that is kept as files, with the reason (read by ``zaloni lake ls``).
@@ -400,7 +398,11 @@ def _evolve(table: Table, schemas: list[pa.Schema]) -> Table:
                 update.union_by_name(arrow)
             if set(arrow.names) - names:
                 tx.set_properties(
-                    {"schema.name-mapping.default": create_mapping_from_schema(tx.table_metadata.schema()).model_dump_json()}
+                    {
+                        "schema.name-mapping.default": create_mapping_from_schema(
+                            tx.table_metadata.schema()
+                        ).model_dump_json()
+                    }
                 )
     except Exception as exc:
         from pyiceberg.exceptions import CommitFailedException
@@ -461,7 +463,11 @@ def _data_file(lake: Lake, metadata: Any, path: str, partition: str, size: int) 
 
             plan[field_id] = dataclasses.replace(plan[field_id], mode=MetricsMode(MetricModeTypes.COUNTS))
     # Columns of the file that the table does not hold (never expected: the table's schema is the union) are skipped.
-    unknown = {footer.row_group(0).column(i).path_in_schema for i in range(footer.num_columns)} - set(mapping) if footer.num_row_groups else set()
+    unknown = (
+        {footer.row_group(0).column(i).path_in_schema for i in range(footer.num_columns)} - set(mapping)
+        if footer.num_row_groups
+        else set()
+    )
     if unknown:
         raise _SchemaMismatch(f"{path}: columns {sorted(unknown)} are not in the table")
     statistics = data_file_statistics_from_parquet_metadata(

@@ -29,24 +29,22 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Generic, TypeVar
 
 import pyarrow as pa
 
 from airflow_zaloni import __version__
 from airflow_zaloni.lake import locks
 from airflow_zaloni.lake.errors import CommitConflictError, LakeError
-from airflow_zaloni.lake.manifest import MANIFEST_NAME, STATE_NAME, build_manifest, schema_to_json
+from airflow_zaloni.lake.handle import LakeHandle
+from airflow_zaloni.lake.journal import JOURNAL_DIR, OWNER_NAME, apply_journal
+from airflow_zaloni.lake.manifest import MANIFEST_NAME, build_manifest, schema_to_json
 from airflow_zaloni.lake.paths import DatasetRef, validate_name, validate_partition
-from airflow_zaloni.lake.tables import commit_tables
 from airflow_zaloni.lake.tables import plan as tables_plan
 from airflow_zaloni.lake.writer import LakeFileWriter, LakeWriter
 
-if TYPE_CHECKING:
-    from airflow_zaloni.lake.lake import Lake
-
-JOURNAL_DIR = "_zaloni/txn"
-OWNER_NAME = "_owner.json"
+#: The lake a transaction writes (the protocol keeps ``lake.py``, which makes transactions, out of this module).
+LakeT = TypeVar("LakeT", bound=LakeHandle)
 PARTS_DIR = "_parts"
 LOCK_NAME = "_commit.lock"
 _UNSET: Any = object()
@@ -67,7 +65,7 @@ class _Stage:
     parts: list[dict[str, Any]] = field(default_factory=list)
 
 
-class Transaction:
+class Transaction(Generic[LakeT]):
     """Writes to several datasets and partitions that are published together.
 
     Use as a context manager: leaving the block normally commits, an exception aborts (nothing is published and the
@@ -76,7 +74,7 @@ class Transaction:
 
     def __init__(
         self,
-        lake: Lake,
+        lake: LakeT,
         *,
         run_id: str | None = None,
         try_number: int | None = None,
@@ -113,8 +111,8 @@ class Transaction:
     ) -> LakeWriter:
         """A :class:`LakeWriter` for ``partition`` of ``ref``; the partition is replaced as a whole at commit.
 
-        ``file_prefix`` names the files (``<prefix>-<txn_id>-00000.parquet``...); each part of a fan-out uses its own, and a
-        retried part first removes the files its earlier try left.
+        ``file_prefix`` names the files (``<prefix>-<txn_id>-00000.parquet``...); each part of a fan-out uses its
+        own, and a retried part first removes the files its earlier try left.
         """
         validate_name("file prefix", file_prefix)
         stage = self._stage(ref, partition)
@@ -231,7 +229,7 @@ class Transaction:
             self.set_watermark(ref, max(afters) if afters else None, before=befores[0])
 
     # -- commit / abort ------------------------------------------------------------------------------------------
-    def __enter__(self) -> Transaction:
+    def __enter__(self) -> Transaction[LakeT]:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -467,23 +465,3 @@ def _forward(current: Any, new: Any) -> Any:
         return new if new > current else current
     except TypeError:
         return new
-
-
-def apply_journal(lake: Lake, journal: dict[str, Any]) -> None:
-    """Carry out a commit journal; every step can be repeated after a crash."""
-    storage = lake.storage
-    txn_id = journal["txn_id"]
-    for move in journal["moves"]:
-        dataset, partition = move["dataset"], move["partition"]
-        # How a staged folder replaces the partition is the storage's business: renames where the filesystem has
-        # them, the manifest written last on object stores (storage_object.py). Either way repeatable.
-        staged, trash = f"{dataset}/_staging/{txn_id}/{partition}", f"{dataset}/_trash/{txn_id}/{partition}"
-        storage.publish(staged, f"{dataset}/{partition}", trash)
-    # One snapshot per table, after its files are in place and before the watermark files: each skips itself when
-    # the table already holds this transaction (see tables.py).
-    commit_tables(lake, journal)
-    for dataset, state in journal["states"].items():
-        storage.write_atomic(f"{dataset}/{STATE_NAME}", json.dumps(state, default=str).encode())
-    for dataset in {m["dataset"] for m in journal["moves"]} | set(journal["states"]):
-        storage.remove(f"{dataset}/_trash/{txn_id}")
-        storage.remove(f"{dataset}/_staging/{txn_id}")

@@ -131,6 +131,15 @@ def dataset_view(d: DatasetSummary, settings: ViewSettings, *, now: float) -> di
         "latest": [partition_view(p, settings) for p in reversed(d.partitions[-LATEST_PARTITIONS:])],
         "quality": lake_format.quality(latest) if latest is not None else None,
         "errors": [redact(e) for e in d.errors],
+        # The Iceberg table the dataset is read through (name, current snapshot and its time), or why it is files.
+        "table": None
+        if d.table is None
+        else {
+            "name": str(d.table.get("table", "")),
+            "snapshot_id": str(d.table.get("snapshot_id", "")),
+            "committed": lake_format.instant((d.table.get("timestamp_ms") or 0) / 1000 or None),
+        },
+        "files_only": redact(d.files_only) if d.files_only else None,
     }
 
 

@@ -21,9 +21,10 @@ if TYPE_CHECKING:
 class LakeDatasetSensor(BaseSensorOperator):
     """Wait until ``<zone>/<system>/<dataset>`` has a committed partition for the run's data interval.
 
-    A partition counts once its commit is complete (its manifest is published), so what follows never sees a
-    partial partition. Deferrable by default: the wait runs in the triggerer and holds no worker slot. The XCom
-    value is ``{"dataset", "partition", "rows", "txn_id", "run_id"}`` of the commit found.
+    A partition counts once its commit is complete (the table's current snapshot holds it; for a dataset that is not
+    a table, its manifest is published), so what follows never sees a partial partition. Deferrable by default:
+    the wait runs in the triggerer and holds no worker slot. The XCom value is ``{"dataset", "partition", "rows",
+    "txn_id", "run_id"}`` of the commit found, plus ``snapshot_id`` for a table.
 
     :param dataset: name of the dataset. (templated)
     :param system: source-system folder of the dataset. (templated)

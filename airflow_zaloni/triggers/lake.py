@@ -13,24 +13,37 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 def committed_partition(
     lake_root: str, zone: str, system: str, name: str, partition: str, lake_conn_id: str | None = None
 ) -> dict[str, Any] | None:
-    """A small summary of the committed partition, or ``None`` while it has no manifest."""
+    """A small summary of the committed partition, or ``None`` while it is not committed.
+
+    For a table (zones raw/trusted/refined) the partition counts once the table's current snapshot holds it (the
+    summary then names the ``snapshot_id``); for a file dataset, once its manifest is published.
+    """
     from airflow_zaloni.lake import DatasetRef, Lake
 
     ref = DatasetRef(zone, system, name)
-    manifest = Lake(lake_root, conn_id=lake_conn_id).manifest(ref, partition)
+    lake = Lake(lake_root, conn_id=lake_conn_id)
+    table = lake.table(ref)
+    snapshot = table.current_snapshot() if table is not None else None
+    if table is not None and partition not in lake.partitions(ref, snapshot_id=snapshot and snapshot.snapshot_id):
+        return None
+    manifest = lake.manifest(ref, partition)
     if manifest is None:
         return None
-    return {
+    summary = {
         "dataset": ref.key,
         "partition": partition,
         "rows": manifest.get("totals", {}).get("rows"),
         "txn_id": manifest.get("txn_id"),
         "run_id": manifest.get("run_id"),
     }
+    if snapshot is not None:
+        summary["snapshot_id"] = snapshot.snapshot_id
+    return summary
 
 
 class LakeDatasetTrigger(BaseTrigger):
-    """Fire once ``<zone>/<system>/<name>/<partition>`` of the lake at ``lake_root`` has a manifest (is committed).
+    """Fire once ``<zone>/<system>/<name>/<partition>`` of the lake at ``lake_root`` is committed (in the table's
+    snapshot for a table, by its manifest for a file dataset: see :func:`committed_partition`).
 
     Events: ``{"status": "committed", "partition": {...summary}}`` or ``{"status": "timeout", "message": ...}``.
     The check reads one small file; it runs in a thread so a slow filesystem (WebHDFS) never blocks the event loop.

@@ -2,9 +2,10 @@
 
 Each interval is ingested by a child process that is killed at a random moment, several times, and then run to
 completion (the retry). After every kill the test looks at the lake as a reader sees it, before anything recovers
-it: each visible partition must be complete. On local disk the reader is pyarrow listing the partition folders
-(renames are atomic there); on S3 (moto_server) it is a reader that trusts the manifests, which is what the object
-store publish guarantees (see ``airflow_zaloni/lake/storage_object.py``); on HDFS (the real cluster,
+it: each visible partition must be complete, in the folders and in the Iceberg table (its snapshot's metadata,
+and a pyiceberg scan whenever no commit is half-applied). On local disk the folder reader is pyarrow listing the
+partition folders (renames are atomic there); on S3 (moto_server) it is a reader that trusts the manifests, which
+is what the object store publish guarantees (see ``airflow_zaloni/lake/storage_object.py``); on HDFS (the real cluster,
 ``webhdfs://`` naming both NameNodes) it is pyarrow listing the folders as on local disk, with fewer kills (every
 child is a new WebHDFS client). At the end the dataset must hold exactly
 the source rows, and the watermark must match the data.
@@ -24,10 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 
 from airflow_zaloni.lake import Lake
 from airflow_zaloni.lake.storage import open_storage
+from airflow_zaloni.lake.tables import live_data_files
 from tests.hdfs_lake import hdfs_user, unique_folder
 from tests.lake.kill_target import REF
 
@@ -62,9 +65,34 @@ class Backend:
                     seen[name] = sorted(table.to_table(columns=["id"])["id"].to_pylist())
             return seen
         lake = self.lake()  # through the manifests, without recovering anything first
-        for partition in lake.partitions(REF):
-            seen[partition] = sorted(lake.read_table(REF, partition, columns=["id"])["id"].to_pylist())
+        for partition in lake.manifest_partitions(REF):
+            manifest = lake.manifest(REF, partition)
+            if manifest is None:
+                continue  # the publish of this partition is under way: absent
+            base = lake.partition_path(REF, partition)
+            ids: list[int] = []
+            for f in manifest["files"]:
+                with lake.storage.open_read(f"{base}/{f['path']}") as handle:
+                    ids.extend(pq.read_table(handle, columns=["id"])["id"].to_pylist())
+            seen[partition] = sorted(ids)
         return seen
+
+    def table_view(self, *, scan: bool) -> dict[str, list[int]]:
+        """What a reader of the Iceberg table sees, through the catalog, without recovering anything: partition ->
+        sorted ids from pyiceberg's own scan (``scan``), or partition -> [rows of its files] from the snapshot's
+        metadata alone (a scan can meet a file replaced between the folder publish and the snapshot commit)."""
+        lake = self.lake()
+        table = lake.table(REF)
+        if table is None or table.current_snapshot() is None:
+            return {}
+        seen: dict[str, list[int]] = {}
+        if scan:
+            for row in table.scan(selected_fields=("id", "lake_partition")).to_arrow().to_pylist():
+                seen.setdefault(row["lake_partition"], []).append(row["id"])
+            return {p: sorted(ids) for p, ids in seen.items()}
+        for data_file in live_data_files(table, table.current_snapshot()):
+            seen.setdefault(str(data_file.partition[0]), []).append(data_file.record_count)
+        return {p: [sum(rows)] for p, rows in seen.items()}
 
     def journal_pending(self) -> bool:
         storage = self.lake().storage
@@ -137,6 +165,13 @@ def test_sigkill_at_random_moments_never_shows_partial_data_and_lands_exactly_on
             for partition, ids in backend.visible_partitions().items():
                 d = int(partition.rsplit("-", 1)[1])
                 assert ids == expected_ids(backend.rows, d), f"partial or duplicated partition {partition} visible"
+            # Through the catalog: the table's snapshot holds whole partitions only (every snapshot is one commit).
+            for partition, rows in backend.table_view(scan=False).items():
+                assert rows == [backend.rows], f"partial or duplicated partition {partition} in the table"
+            if not backend.journal_pending():  # no commit half-applied: every file the snapshot names is there
+                for partition, ids in backend.table_view(scan=True).items():
+                    d = int(partition.rsplit("-", 1)[1])
+                    assert ids == expected_ids(backend.rows, d), f"partial partition {partition} in the table scan"
         proc = start(backend, backend.root, day)
         _out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err.decode()
@@ -151,4 +186,11 @@ def test_sigkill_at_random_moments_never_shows_partial_data_and_lands_exactly_on
         assert manifest is not None and manifest["totals"]["rows"] == backend.rows
         assert manifest["watermark"] == {"before": (day - 1) * backend.rows or None, "after": day * backend.rows}
     assert lake.verify() == []
+    if lake.table_catalog() is not None:  # (an HDFS lake has tables once an Iceberg FileIO reaches WebHDFS)
+        # The table holds every row once, and its current snapshot carries the watermark of the state file.
+        scanned = backend.table_view(scan=True)
+        assert sorted(i for ids in scanned.values() for i in ids) == list(range(1, backend.days * backend.rows + 1))
+        summary = lake.table(REF).current_snapshot().summary
+        assert json.loads(summary["zaloni.watermark-after"]) == lake.state(REF)["watermark"]
+        assert summary["zaloni.txn-id"] == lake.state(REF)["last_commit"]["txn_id"]
     print(f"{backend.name}: {kills} kills, {killed_after_commit_point} after the commit point (rolled forward)")

@@ -169,12 +169,11 @@ _DIE_DURING_PUBLISH = textwrap.dedent(
 )
 #: The object operations of one publish, in order (see ObjectStorage.publish).
 PUBLISH_STEPS = [
-    "delete-old-manifest",
-    "delete-old-files",
     "copy-new-files",
     "copy-new-manifest",
     "delete-staged-manifest",
     "delete-staging",
+    "delete-old-files",
 ]
 
 

@@ -1,0 +1,263 @@
+"""The lake's raw/trusted/refined datasets as Iceberg tables: what a reader of the catalog sees, and the type policy."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from airflow_zaloni.cli import main as zaloni
+from airflow_zaloni.lake import CommitConflictError, DatasetRef, Lake, LakeError
+from airflow_zaloni.lake.tables import PARTITION_COLUMN, live_data_files
+from tests.servers.postgres import PostgresServer, postgres_server  # noqa: F401  (fixture)
+from tests.sources_for_tests import CounterSource
+
+REF = DatasetRef("raw", "test", "orders")
+D1, D2 = "dt=2026-11-25", "dt=2026-11-26"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def land(lake: Lake, lower: int | None, upper: int, partition: str = D1, run_id: str = "r") -> dict:
+    source = CounterSource(lower=lower, upper=upper, batch_rows=500)
+    with lake.transaction(run_id=run_id, try_number=1) as txn:
+        writer = txn.writer(REF, partition, schema=source.schema, source=source.describe())
+        for batch in source.batches():
+            writer.write_batch(batch)
+        txn.set_watermark(REF, source.cursor, before=lower)
+    return txn.summary
+
+
+def scan_ids(lake: Lake, ref: DatasetRef = REF, snapshot_id: int | None = None) -> dict[str, list[int]]:
+    """What pyiceberg's own scan of the table (by name, through the catalog) returns: partition -> ids."""
+    table = lake.table_catalog().load_table((ref.zone, ref.system, ref.name))
+    rows = table.scan(snapshot_id=snapshot_id, selected_fields=("id", PARTITION_COLUMN)).to_arrow().to_pylist()
+    out: dict[str, list[int]] = {}
+    for row in rows:
+        out.setdefault(row[PARTITION_COLUMN], []).append(row["id"])
+    return {k: sorted(v) for k, v in sorted(out.items())}
+
+
+def test_commits_are_snapshots_and_a_rerun_replaces_its_partition(lake_root: Path) -> None:
+    lake = Lake(str(lake_root))
+    land(lake, None, 1000, D1, "first")
+    land(lake, 1000, 1500, D2, "second")
+    table = lake.table(REF)
+    assert table is not None and table.name() == ("raw", "test", "orders")
+    assert scan_ids(lake) == {D1: list(range(1, 1001)), D2: list(range(1001, 1501))}
+
+    # A re-run of the first interval: ONE overwrite snapshot replaces that partition's files, the other stays.
+    land(lake, None, 600, D1, "rerun")
+    table = lake.table(REF)
+    snapshots = table.snapshots()
+    assert [s.summary["operation"].value for s in snapshots] == ["append", "overwrite", "overwrite"]
+    last = snapshots[-1].summary
+    assert last["zaloni.run-id"] == "rerun" and last["zaloni.txn-id"] == lake.manifest(REF, D1)["txn_id"]
+    assert last["deleted-records"] == "1000" and last["added-records"] == "600"
+    assert json.loads(last["zaloni.watermark-after"]) == 600 and json.loads(last["zaloni.partitions"]) == [D1]
+    files = json.loads(last["zaloni.files-sha256"])
+    assert files == {f"{D1}/{f['path']}": f["sha256"] for f in lake.manifest(REF, D1)["files"]}
+    assert scan_ids(lake) == {D1: list(range(1, 601)), D2: list(range(1001, 1501))}
+    assert sorted(lake.read_table(REF)["id"].to_pylist()) == [*range(1, 601), *range(1001, 1501)]
+    assert int(table.current_snapshot().summary["total-records"]) == 1100
+    # The table's metadata lives under the dataset's `_iceberg` folder, hidden from folder readers.
+    assert table.metadata_location.startswith(f"file://{lake_root}/raw/test/orders/_iceberg/metadata/")
+    assert lake.verify() == []
+
+    # Time travel: the snapshot before the re-run still names D2's files (D1's replaced files are gone).
+    second = snapshots[1].snapshot_id
+    assert lake.partitions(REF, snapshot_id=snapshots[0].snapshot_id) == [D1]
+    assert lake.read_table(REF, D2, snapshot_id=second)["id"].to_pylist() == list(range(1001, 1501))
+    with pytest.raises(FileNotFoundError):
+        lake.read_table(REF, D1, snapshot_id=second)
+    with pytest.raises(LakeError, match="has no snapshot 42"):
+        lake.partitions(REF, snapshot_id=42)
+
+
+def test_racing_attempts_one_snapshot_and_a_conflict(lake_root: Path) -> None:
+    lake = Lake(str(lake_root))
+    source = CounterSource(lower=None, upper=100)
+    first = lake.transaction(run_id="r", try_number=1)
+    second = lake.transaction(run_id="r", try_number=2)
+    for txn in (first, second):
+        txn.writer(REF, D1, schema=source.schema).write_table(pa.Table.from_batches(list(source.batches())))
+    first.commit()
+    with pytest.raises(CommitConflictError):
+        second.commit()
+    snapshots = lake.table(REF).snapshots()
+    assert [s.summary["zaloni.txn-id"] for s in snapshots] == [first.txn_id]
+    assert scan_ids(lake) == {D1: list(range(1, 101))}
+
+
+CHILD = textwrap.dedent(
+    """
+    import sys
+    import pyarrow as pa
+    from airflow_zaloni.lake import DatasetRef, Lake
+    lake = Lake(sys.argv[1])
+    with lake.transaction(run_id="fanout", try_number=1, txn_id="txn-posts-users") as txn:
+        for name in ("posts", "users"):
+            txn.writer(DatasetRef("raw", "x", name), "dt=2026-11-25").write_table(pa.table({"id": [1, 2, 3]}))
+    """
+)
+
+
+def test_a_transaction_over_two_tables_rolls_forward_and_commits_each_once(lake_root: Path) -> None:
+    """Landing posts and users together; the process dies after the posts table's snapshot, before the users one."""
+    # The users table's metadata folder cannot be written (a file stands in its place): its first commit fails
+    # after the commit point, as a process killed between the two table commits would leave it.
+    blocker = lake_root / "raw/x/users/_iceberg/metadata"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("in the way")
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, str(lake_root)], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert child.returncode != 0
+    lake = Lake(str(lake_root))
+    posts, users = DatasetRef("raw", "x", "posts"), DatasetRef("raw", "x", "users")
+    storage = lake.storage
+    assert storage.exists(storage.join("_zaloni", "txn", "txn-posts-users.json"))  # past the commit point
+    assert [s.summary["zaloni.txn-id"] for s in lake.table(posts).snapshots()] == ["txn-posts-users"]
+    assert lake.table(users) is None
+
+    blocker.unlink()
+    assert lake.recover() == ["txn-posts-users"]  # the roll-forward repeats every step; posts is skipped
+    for ref in (posts, users):
+        assert [s.summary["zaloni.txn-id"] for s in lake.table(ref).snapshots()] == ["txn-posts-users"]
+        assert scan_ids(lake, ref) == {D1: [1, 2, 3]}
+    assert lake.verify() == []
+
+
+def test_columns_iceberg_cannot_hold_keep_the_dataset_as_files(lake_root: Path, capsys: pytest.CaptureFixture) -> None:
+    """MariaDB TIME (duration), DECIMAL(40,2) and BIGINT UNSIGNED: no Iceberg type holds them. The dataset stays
+    files with manifests, read with its exact types; nothing is dropped and the commit does not fail."""
+    lake = Lake(str(lake_root))
+    odd = DatasetRef("raw", "mariadb", "odd")
+    table = pa.table(
+        {
+            "id": pa.array([1, 2], pa.int64()),
+            "t": pa.array([3_600_000_000, 59_000_000], pa.duration("us")),
+            "big": pa.array([Decimal("12345678901234567890123456789012345678.91"), None], pa.decimal256(40, 2)),
+            "u": pa.array([2**64 - 1, 0], pa.uint64()),
+        }
+    )
+    with lake.transaction(run_id="r") as txn:
+        txn.writer(odd, D1).write_table(table)
+        txn.writer(REF, D1).write_table(pa.table({"id": [1]}))  # a dataset with plain types in the same commit
+    assert lake.table(odd) is None and lake.table(REF) is not None
+    assert lake.read_table(odd).equals(table)
+    assert lake.partitions(odd) == [D1]
+    assert zaloni(["lake", "ls", str(lake_root)]) == 0
+    listing = capsys.readouterr().out
+    line = next(x for x in listing.splitlines() if "mariadb/odd" in x)
+    assert "files (columns Iceberg cannot hold: big (decimal256(40, 2)" in line
+    assert "t (duration[us]" in line and "u (uint64" in line
+    assert "raw.test.orders @ " in next(x for x in listing.splitlines() if "test/orders" in x)
+
+
+def test_strings_that_are_not_utf8_commit_without_bounds(lake_root: Path) -> None:
+    """A producer broke Arrow's UTF-8 promise: the table still gets the file (no min/max for that column)."""
+    lake = Lake(str(lake_root))
+    text = pa.array([b"ok", None, b"caf\xe9"], pa.binary()).view(pa.string())
+    with lake.transaction(run_id="r") as txn:
+        txn.writer(REF, D1).write_batch(pa.record_batch({"id": pa.array([1, 2, 3], pa.int64()), "v": text}))
+    table = lake.table(REF)
+    [data_file] = live_data_files(table, table.current_snapshot())
+    v = table.schema().find_field("v").field_id
+    ident = table.schema().find_field("id").field_id
+    assert data_file.record_count == 3 and data_file.null_value_counts[v] == 1
+    assert v not in (data_file.lower_bounds or {}) and ident in data_file.lower_bounds
+    assert "invalid UTF-8" in lake.verify()[0]
+
+
+def test_migrate_registers_a_lake_of_the_layout_before_tables(lake_root: Path, capsys: pytest.CaptureFixture) -> None:
+    old = Lake(str(lake_root), catalog="none")  # what the lake wrote before tables: files and manifests only
+    land(old, None, 1000, D1, "one")
+    land(old, 1000, 1500, D2, "two")
+    assert not (lake_root / "_zaloni/catalog.db").exists()
+
+    lake = Lake(str(lake_root))
+    assert lake.table(REF) is None  # not yet registered: read through the manifests as before
+    assert lake.partitions(REF) == [D1, D2] and lake.read_table(REF).num_rows == 1500
+
+    assert zaloni(["lake", "migrate", str(lake_root)]) == 0
+    assert capsys.readouterr().out.strip() == "raw/test/orders: created"
+    table = lake.table(REF)
+    [snapshot] = table.snapshots()
+    assert snapshot.summary["zaloni.run-id"] == "two" and json.loads(snapshot.summary["zaloni.watermark-after"]) == 1500
+    assert scan_ids(lake) == {D1: list(range(1, 1001)), D2: list(range(1001, 1501))}
+    assert zaloni(["lake", "migrate", str(lake_root)]) == 0  # idempotent
+    assert capsys.readouterr().out.strip() == "raw/test/orders: exists"
+    assert len(lake.table(REF).snapshots()) == 1
+    assert lake.verify() == []
+
+    # A lake that writes again keeps the migrated partitions: the next snapshot replaces only its own.
+    land(lake, 1500, 1700, "dt=2026-11-27", "three")
+    assert sorted(scan_ids(lake)) == [D1, D2, "dt=2026-11-27"]
+
+
+def test_first_commit_to_an_old_dataset_registers_what_it_held(lake_root: Path) -> None:
+    land(Lake(str(lake_root), catalog="none"), None, 100, D1, "old")
+    lake = Lake(str(lake_root))
+    land(lake, 100, 150, D2, "new")
+    assert scan_ids(lake) == {D1: list(range(1, 101)), D2: list(range(101, 151))}
+    assert lake.verify() == []
+
+
+def test_show_and_verify_a_snapshot(lake_root: Path, capsys: pytest.CaptureFixture) -> None:
+    lake = Lake(str(lake_root))
+    land(lake, None, 100, D1, "one")
+    land(lake, 100, 150, D2, "two")
+    first, second = (s.snapshot_id for s in lake.table(REF).snapshots())
+    assert zaloni(["lake", "snapshots", str(lake_root), REF.key]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listed] == [str(first), str(second)] and "run one" in listed[0]
+    assert zaloni(["lake", "show", str(lake_root), REF.key, "--snapshot", str(first), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["snapshot_id"] == first and list(shown["partitions"]) == [D1]
+    assert zaloni(["lake", "verify", str(lake_root), REF.key, "--snapshot", str(first)]) == 0
+    assert "1 partition(s) checked, 0 problem(s)" in capsys.readouterr().out
+
+
+def test_verify_finds_a_table_that_disagrees_with_the_manifests(lake_root: Path) -> None:
+    lake = Lake(str(lake_root))
+    land(lake, None, 100, D1)
+    manifest_path = lake_root / "raw/test/orders" / D1 / "_manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"][0]["path"] = "part-other-00000.parquet"
+    manifest_path.write_text(json.dumps(manifest))
+    problems = lake.verify()
+    assert any("the table's snapshot and the manifest disagree" in p for p in problems)
+
+
+def test_a_sql_catalog_on_postgresql(lake_root: Path, postgres_server: PostgresServer) -> None:  # noqa: F811
+    uri = (
+        f"postgresql+psycopg://{postgres_server.user}:{postgres_server.password}@{postgres_server.host}:"
+        f"{postgres_server.port}/{postgres_server.dbname}"
+    )
+    settings = {"type": "sql", "uri": uri}
+    lake = Lake(str(lake_root / "pg"), catalog=settings)
+    land(lake, None, 300, D1)
+    land(lake, 300, 400, D2)
+    again = Lake(str(lake_root / "pg"), catalog=settings)  # another process: the same tables by name
+    assert scan_ids(again) == {D1: list(range(1, 301)), D2: list(range(301, 401))}
+    assert not (lake_root / "pg/_zaloni/catalog.db").exists()
+    # The [zaloni] settings select it too (here through the environment, as airflow.cfg would).
+    env = {**os.environ, "AIRFLOW__ZALONI__CATALOG_URI": uri}
+    out = subprocess.run(
+        [sys.executable, "-m", "airflow_zaloni.cli", "lake", "ls", str(lake_root / "pg"), "--json"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    [dataset] = json.loads(out.stdout)
+    assert dataset["table"]["table"] == "raw.test.orders" and dataset["rows"] == 400
