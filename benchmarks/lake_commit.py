@@ -7,9 +7,11 @@
 **(a) commit cost** (``--only commits``): ``--ingests`` small ingests (``--ingest-rows`` rows each) through the lake,
 each a whole transaction (writer, manifest, commit), first each into a new partition, then a re-run of each (which
 replaces its partition: an Iceberg overwrite of that partition); then one ingest that writes ``P`` partitions in one
-commit, for each ``P`` of ``--partitions``. Once with tables (the embedded SQLite catalog, one Iceberg snapshot per
-commit) and once with ``catalog="none"`` (the file-only protocol that the lake had before tables), each side in a
-fresh process on a local lake. Printed: ms per ingest (mean and median), ms per partition, and the difference.
+commit, for each ``P`` of ``--partitions``, re-run ``--wide-runs`` times. Two local lakes, one with tables (the
+embedded SQLite catalog, one Iceberg snapshot per commit) and one with ``catalog="none"`` (the file-only protocol the
+lake had before tables), in one fresh process with their ingests interleaved, so the load of a shared machine falls
+on both alike. Printed: ms per ingest (mean and median), how it moves from the first to the last tenth of the
+ingests (the table's history grows), and ms per partition of the multi-partition commits.
 
 **(b) bulk** (``--only bulk``): ``--rows`` rows (7 columns: bigint, int, decimal(12,2), string, timestamptz, date,
 boolean), built in memory the same way by both sides, then written into a table:
@@ -72,31 +74,44 @@ def orders(rows: int, start: int = 0) -> Any:
 
 
 # -- the sides, each run as `python benchmarks/lake_commit.py --side NAME WORKDIR [ARGS...]` -------------------------
-def side_commits(work: str, tables: str, ingests: str, ingest_rows: str, partitions: str) -> None:
+def side_commits(work: str, ingests: str, ingest_rows: str, partitions: str, wide_runs: str) -> None:
+    """Both lakes in one process, their ingests interleaved, so load on the machine hits both sides alike."""
     sys.path.insert(0, str(REPO))
     from airflow_zaloni.lake import DatasetRef, Lake
 
-    lake = Lake(work, catalog=None if tables == "on" else "none")
+    lakes = {"off": Lake(f"{work}/files-only", catalog="none"), "on": Lake(f"{work}/tables")}
     data = orders(int(ingest_rows))
     widths = [int(p) for p in partitions.split(",")]
     days = partition_names(max([int(ingests), *widths]))
+    times: dict[str, dict[str, Any]] = {side: {"new": [], "rerun": [], "wide": {}} for side in lakes}
 
-    def ingest(ref: DatasetRef, targets: list[str], run_id: str) -> float:
+    def ingest(side: str, ref: DatasetRef, targets: list[str], run_id: str) -> float:
         started = time.perf_counter()
-        with lake.transaction(run_id=run_id) as txn:
+        with lakes[side].transaction(run_id=run_id) as txn:
             for partition in targets:
                 txn.writer(ref, partition, schema=data.schema).write_table(data)
         return (time.perf_counter() - started) * 1000
 
+    def both(kind: str, ref: DatasetRef, targets: list[str], run_id: str) -> None:
+        for side in lakes:
+            times[side][kind].append(ingest(side, ref, targets, run_id))
+
     ref = DatasetRef("raw", "bench", "orders")
-    ingest(ref, [days[0]], "warm-up")  # imports and the catalog's first open are not a commit's cost
-    new = [ingest(ref, [day], f"new-{n}") for n, day in enumerate(days[: int(ingests)])]
-    rerun = [ingest(ref, [day], f"rerun-{n}") for n, day in enumerate(days[: int(ingests)])]
-    wide = {}
-    for count in widths:  # the first commit creates the dataset (and its table); the second replaces its partitions
+    for side in lakes:  # imports and the catalog's first open are not a commit's cost
+        ingest(side, DatasetRef("raw", "bench", "warm_up"), [days[0]], "warm-up")
+    for n, day in enumerate(days[: int(ingests)]):
+        both("new", ref, [day], f"new-{n}")
+    for n, day in enumerate(days[: int(ingests)]):
+        both("rerun", ref, [day], f"rerun-{n}")
+    for count in widths:  # created once, then re-run (each re-run replaces all its partitions)
         wide_ref = DatasetRef("raw", "bench", f"wide_{count}")
-        wide[count] = [ingest(wide_ref, days[:count], f"w{count}-{n}") for n in range(2)]
-    print("RESULT " + json.dumps({"new": new, "rerun": rerun, "wide": wide}))
+        for side in lakes:
+            ingest(side, wide_ref, days[:count], "create")
+            times[side]["wide"][count] = []
+        for n in range(int(wide_runs)):
+            for side in lakes:
+                times[side]["wide"][count].append(ingest(side, wide_ref, days[:count], f"w{count}-{n}"))
+    print("RESULT " + json.dumps(times))
 
 
 def partition_names(count: int) -> list[str]:
@@ -154,39 +169,35 @@ def side_command(name: str, work: Path, *args: str) -> list[str]:
 
 
 def commit_costs(args: argparse.Namespace, tmp: Path) -> None:
-    results = {}
-    for tables in ("off", "on"):
-        work = tmp / f"commits-{tables}"
-        work.mkdir()
-        cmd = side_command("commits", work, tables, str(args.ingests), str(args.ingest_rows), args.partitions)
-        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
-        out = done.stdout
-        line = next(line for line in out.splitlines() if line.startswith("RESULT "))
-        results[tables] = json.loads(line[len("RESULT ") :])
+    cmd = side_command("commits", tmp, str(args.ingests), str(args.ingest_rows), args.partitions, str(args.wide_runs))
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
+    line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
+    results = json.loads(line[len("RESULT ") :])
+    median = statistics.median
     print(f"\n(a) commit cost: {args.ingests} ingests of {args.ingest_rows} rows, local lake, ms (mean / median)")
-    print(f"{'':44}{'files only':>14}{'with tables':>17}{'tables add':>15}")
+    print(f"{'':40}{'files only':>16}{'with tables':>17}{'tables add':>13}")
     for key, label in (("new", "ingest into a new partition"), ("rerun", "re-run (replaces the partition)")):
         off, on = results["off"][key], results["on"][key]
         print(
-            f"{label:44}{statistics.mean(off):>7.1f} / {statistics.median(off):>5.1f}"
-            f"{statistics.mean(on):>9.1f} / {statistics.median(on):>5.1f}"
-            f"{statistics.median(on) - statistics.median(off):>11.1f} ms (median)"
+            f"{label:40}{statistics.mean(off):>9.1f} / {median(off):>5.1f}"
+            f"{statistics.mean(on):>9.1f} / {median(on):>5.1f}{median(on) - median(off):>9.1f} (median)"
         )
     tenth = max(1, args.ingests // 10)
     for key in ("new", "rerun"):
-        on = results["on"][key]
+        on, off = results["on"][key], results["off"][key]
         print(
-            f"  with tables, {key}: first {tenth} vs last {tenth} ingests "
-            f"{statistics.median(on[:tenth]):.1f} vs {statistics.median(on[-tenth:]):.1f} ms (median: grows with "
-            "the table's snapshots)"
+            f"  {key}: first {tenth} vs last {tenth} ingests, median: files only {median(off[:tenth]):.1f} vs "
+            f"{median(off[-tenth:]):.1f}, with tables {median(on[:tenth]):.1f} vs {median(on[-tenth:]):.1f}"
         )
+    print(f"one commit re-running P partitions, median of {args.wide_runs} runs, ms:")
     for count in results["off"]["wide"]:
-        for n, what in enumerate(("new dataset", "re-run")):
-            off, on = results["off"]["wide"][count][n], results["on"]["wide"][count][n]
-            label = f"one commit of {count} partitions ({what})"
-            print(f"{label:44}{off:>8.1f} total{on:>11.1f} total{(on - off) / int(count):>9.1f} ms/partition")
+        off, on = median(results["off"]["wide"][count]), median(results["on"]["wide"][count])
+        print(
+            f"  P = {count:>3}: files only {off:>7.1f}, with tables {on:>7.1f}; per partition "
+            f"{off / int(count):.1f} vs {on / int(count):.1f} (tables add {(on - off) / int(count):.1f})"
+        )
 
 
 def bulk(args: argparse.Namespace, tmp: Path) -> None:
@@ -218,6 +229,7 @@ def main() -> None:
     parser.add_argument("--ingests", type=int, default=50)
     parser.add_argument("--ingest-rows", type=int, default=100)
     parser.add_argument("--partitions", default="1,10,50", help="partitions of the one-commit ingests")
+    parser.add_argument("--wide-runs", type=int, default=5, help="re-runs of each one-commit ingest")
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--repeat", type=int, default=2, help="runs of each bulk side, alternating; the best counts")
     parser.add_argument("--side", nargs="+", help=argparse.SUPPRESS)
