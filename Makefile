@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 DEMO_HOME := $(CURDIR)/.demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint venv system-deps test-system-deps clean hadoop-up hadoop-down
+.PHONY: demo test lint venv system-deps test-system-deps clean hadoop-up hadoop-down hadoop-kerberos-up hadoop-kerberos-down
 
 system-deps:
 	@bash scripts/system-deps.sh
@@ -57,6 +57,13 @@ hadoop-up:
 
 hadoop-down:
 	@bash scripts/hadoop.sh down $(CURDIR)/.hadoop
+
+# The Kerberized variant (a MiniKdc, HDFS and one RM with SPNEGO) in .hadoop-kerberos/: `source .hadoop-kerberos/env`
+hadoop-kerberos-up:
+	@bash scripts/hadoop.sh up-kerberos $(CURDIR)/.hadoop-kerberos
+
+hadoop-kerberos-down:
+	@bash scripts/hadoop.sh down $(CURDIR)/.hadoop-kerberos
 
 clean:
 	rm -rf $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache

@@ -4,6 +4,9 @@
 #
 #   scripts/hadoop.sh build          fetch the jars with Maven (cached in ~/.m2) and compile the launcher
 #   scripts/hadoop.sh up [HOME]      build, start in the background, wait until healthy (default HOME: .hadoop)
+#   scripts/hadoop.sh up-kerberos [HOME]   the Kerberized variant: a KDC (MiniKdc), one NameNode + DataNode and one
+#                                    ResourceManager, SPNEGO on WebHDFS and the RM REST API (default HOME:
+#                                    .hadoop-kerberos); its env sets KRB5_CONFIG and KRB5_CLIENT_KTNAME
 #   scripts/hadoop.sh down [HOME]    stop it; no process is left behind
 #   scripts/hadoop.sh status [HOME]
 #   scripts/hadoop.sh active-rm [HOME]     index of the active ResourceManager (-1: none)
@@ -11,6 +14,10 @@
 #
 # HOME gets conf/ (client *-site.xml), env (export lines for a shell), bin/{hadoop,yarn,hdfs} (Hadoop's own CLI
 # classes on this classpath), cluster.properties (addresses), pid, logs/. Jars are shared in .hadoop/lib.
+#
+# Ports: the launcher picks free ports and the JVMs bind them a few seconds later, so a cluster starting at the same
+# moment can take one in between ("Address already in use"). When a daemon fails to bind, `up` stops everything and
+# starts again on newly picked ports (up to HADOOP_UP_ATTEMPTS times, default 3).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,13 +26,15 @@ LIB=$BUILD/lib
 CLASSES=$BUILD/classes
 SRC=$REPO/hadoop
 START_TIMEOUT=${HADOOP_START_TIMEOUT:-240}
+UP_ATTEMPTS=${HADOOP_UP_ATTEMPTS:-3}
 
 # Java 17: Hadoop's Guice/cglib and Jersey reflect into the JDK (what Hadoop's own scripts add on Java 17)
 JAVA17_OPENS="--add-opens=java.base/java.lang=ALL-UNNAMED --add-opens=java.base/java.lang.reflect=ALL-UNNAMED \
 --add-opens=java.base/java.io=ALL-UNNAMED --add-opens=java.base/java.net=ALL-UNNAMED \
 --add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/java.util=ALL-UNNAMED \
 --add-opens=java.base/java.util.concurrent=ALL-UNNAMED --add-opens=java.base/sun.nio.ch=ALL-UNNAMED \
---add-opens=java.base/java.security=ALL-UNNAMED --add-opens=java.base/sun.security.util=ALL-UNNAMED"
+--add-opens=java.base/java.security=ALL-UNNAMED --add-opens=java.base/sun.security.util=ALL-UNNAMED \
+--add-opens=java.security.jgss/sun.security.krb5=ALL-UNNAMED"
 export ZALONI_JAVA17_OPENS=$JAVA17_OPENS
 
 die() { echo "hadoop.sh: $*" >&2; exit 1; }
@@ -111,6 +120,22 @@ EOF
 
 prop() { sed -n "s/^$2=//p" "$1/cluster.properties"; }
 
+write_env_kerberos() {  # $1: home
+  local home=$1
+  cat >"$home/env" <<EOF
+# source this file: the Kerberized local Hadoop in $home (realm $(prop "$home" realm), KDC $(prop "$home" kdc))
+export KRB5_CONFIG=$(prop "$home" krb5_conf)
+# MIT Kerberos gets the user's ticket from this keytab by itself; or: kinit -kt \$KRB5_CLIENT_KTNAME $(prop "$home" user_principal)
+export KRB5_CLIENT_KTNAME=$(prop "$home" user_keytab)
+export KRB5CCNAME=FILE:$home/krb5cc
+export HADOOP_CONF_DIR=$home/conf
+export HADOOP_CLIENT_OPTS=-Djava.security.krb5.conf=$(prop "$home" krb5_conf)
+export AIRFLOW_CONN_WEBHDFS_DEFAULT='webhdfs://$(prop "$home" namenode_http)?use_kerberos=true'
+export AIRFLOW_CONN_YARN_DEFAULT='yarn://$(prop "$home" resourcemanager_http)?auth=kerberos'
+export PATH=$home/bin:\$PATH
+EOF
+}
+
 write_env() {  # $1: home
   local home=$1 nn rm user
   nn=$(prop "$home" namenode_http)
@@ -136,13 +161,14 @@ pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 is_running() { pid_alive "$1/pids/hdfs.pid"; }
 
 JVM_OPTS="-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.net.preferIPv4Stack=true"
+DAEMON_OPTS=""  # more JVM options for the daemons (the Kerberized cluster's krb5.conf)
 
 start_daemon() {  # $1: home, $2: name, $3: conf dir, $4: heap, $5: main class, $6..: args
   local home=$1 name=$2 conf=$3 heap=$4 class=$5
   shift 5
   # setsid: a process group of its own, so `down` stops exactly this JVM
   # shellcheck disable=SC2086
-  (cd "$home" && exec setsid java $JAVA17_OPENS $JVM_OPTS -Xmx"$heap" \
+  (cd "$home" && exec setsid java $JAVA17_OPENS $JVM_OPTS $DAEMON_OPTS -Xmx"$heap" \
     -Dlog4j.configuration="file:$home/logs/log4j.properties" -Dhadoop.log.dir="$home/logs" \
     -cp "$conf:$CLASSES:$LIB/*" "$class" "$@" >"$home/logs/$name.log" 2>&1 </dev/null) &
   echo $! >"$home/pids/$name.pid"
@@ -163,8 +189,13 @@ stop_daemon() {  # $1: pid file
 
 rm_http() { prop "$1" resourcemanager_http | cut -d, -f$(($2 + 1)); }
 
-rm_state() {  # $1: home, $2: index -> active | standby | down
+rm_state() {  # $1: home, $2: index -> active | standby | down (Kerberized: up | down)
   local state
+  if [[ -n $(prop "$1" kerberos) ]]; then  # without a ticket the RM answers 401: it is up
+    state=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://$(rm_http "$1" "$2")/ws/v1/cluster/info") || true
+    [[ $state == 401 ]] && echo up || echo down
+    return
+  fi
   state=$(curl -sf --max-time 5 -H 'Accept: application/json' "http://$(rm_http "$1" "$2")/ws/v1/cluster/info" \
     | sed -n 's/.*"haState":"\([A-Z]*\)".*/\1/p') || true
   case "$state" in ACTIVE) echo active ;; STANDBY) echo standby ;; *) echo down ;; esac
@@ -229,20 +260,39 @@ jhs_up() {
   pid_alive "$1/pids/jhs.pid" || { tail -n 30 "$1/logs/jhs.log" >&2; die "the JobHistoryServer exited (log: $1/logs/jhs.log)"; }
   curl -sf --max-time 5 -o /dev/null "http://$(prop "$1" jobhistory_http)/ws/v1/history/info"; }
 
-up() {
-  local home
+# A daemon that could not bind its port: another process took it between the pick and the bind.
+bind_failed() { grep -qs -e 'java.net.BindException' "$1"/logs/*.log; }
+
+up() {  # $1: home, $2: "kerberos" for the Kerberized variant
+  local home mode=${2:-} attempt rc
   home=$(mkdir -p "$1" && cd "$1" && pwd)
   build
   if is_running "$home"; then
     echo "hadoop.sh: already running in $home; source $home/env" >&2
     return 0
   fi
+  for attempt in $(seq 1 "$UP_ATTEMPTS"); do
+    rc=0
+    (up_once "$home" "$mode") || rc=$?
+    ((rc == 0)) && return 0
+    if ! bind_failed "$home" || ((attempt == UP_ATTEMPTS)); then
+      down "$home" >/dev/null 2>&1 || true
+      exit "$rc"
+    fi
+    echo "hadoop.sh: a port was taken by another process before Hadoop bound it (BindException); starting again on new ports (attempt $((attempt + 1)) of $UP_ATTEMPTS)" >&2
+    down "$home" >/dev/null 2>&1 || true
+    rm -rf "$home/logs.attempt-$attempt" && mv "$home/logs" "$home/logs.attempt-$attempt"
+  done
+}
+
+up_once() {  # $1: home, $2: mode; dies on failure (the caller retries after a bind failure)
+  local home=$1 mode=$2
   down "$home" >/dev/null 2>&1 || true  # leftovers of a launcher that died
   rm -rf "$home/conf" "$home"/conf-rm* "$home/dfs" "$home/tmp" "$home/rm-state" "$home/nm" "$home/node-attributes" \
-    "$home/ready" "$home/cluster.properties" "$home/env"
+    "$home/ready" "$home/cluster.properties" "$home/env" "$home/kdc" "$home/keytabs" "$home/krb5.conf" "$home/krb5cc"
   mkdir -p "$home/logs" "$home/conf" "$home/pids"
   write_log4j "$home/logs/log4j.properties" "WARN,console"
-  start_daemon "$home" hdfs "$home/conf" 768m zaloni.LocalHadoop "$home"
+  start_daemon "$home" hdfs "$home/conf" 768m zaloni.LocalHadoop "$home" ${mode:+--$mode}
   local waited=0
   while [[ ! -f $home/ready ]]; do
     if ! is_running "$home"; then
@@ -258,6 +308,13 @@ up() {
     waited=$((waited + 1))
   done
   write_launchers "$home"
+  if [[ $mode == kerberos ]]; then
+    DAEMON_OPTS="-Djava.security.krb5.conf=$(prop "$home" krb5_conf)"
+    start_rm "$home" 0
+    write_env_kerberos "$home"
+    echo "hadoop.sh: Kerberized Hadoop is up in $home: source $home/env" >&2
+    return 0
+  fi
   start_daemon "$home" rm1 "$home/conf-rm1" 384m org.apache.hadoop.yarn.server.resourcemanager.ResourceManager
   start_rm "$home" 0
   transition_rm "$home" 0
@@ -286,10 +343,11 @@ home=${2:-$REPO/.hadoop}
 case "$cmd" in
   build) build ;;
   up) up "$home" ;;
+  up-kerberos) up "${2:-$REPO/.hadoop-kerberos}" kerberos ;;
   down) down "$home" ;;
   active-rm) active_rm "$home" ;;
   rm-failover) rm_failover "$home" ;;
   status)
     if is_running "$home"; then echo "running: source $home/env"; else echo "not running"; exit 1; fi ;;
-  *) die "usage: scripts/hadoop.sh build | up [HOME] | down [HOME] | status [HOME] | active-rm [HOME] | rm-failover [HOME]" ;;
+  *) die "usage: scripts/hadoop.sh build | up [HOME] | up-kerberos [HOME] | down [HOME] | status [HOME] | active-rm [HOME] | rm-failover [HOME]" ;;
 esac

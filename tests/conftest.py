@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers.hadoop import hadoop_cluster  # noqa: F401  (the session fixture of the real Hadoop)
+from tests.servers.hadoop import hadoop_cluster, kerberized_hadoop  # noqa: F401  (fixtures of the real Hadoop)
 
 REPO = Path(__file__).resolve().parents[1]
 _HOME = Path(tempfile.mkdtemp(prefix="zaloni-airflow-home-"))

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 import requests
 from airflow.sdk import BaseHook
 
+from airflow_zaloni.utils.kerberos import spnego_refused, wants_spnego
 from airflow_zaloni.utils.retry import RetryError, RetryPolicy, retry_call
 
 APPLICATION_ID = re.compile(r"^application_\d+_\d+$")
@@ -435,12 +436,11 @@ def _api_error(method: str, path: str, resp: requests.Response, *, kerberos: boo
     if resp.status_code == 404 and "/apps/application_" in path:
         return YarnApplicationNotFound(message, status=404)
     if resp.status_code == 401:
-        if "Negotiate" in resp.headers.get("WWW-Authenticate", ""):
-            hint = (
-                "Kerberos (SPNEGO) authentication failed: check the worker's ticket (kinit, or the keytab of "
-                "`airflow kerberos`)"
-                if kerberos
-                else "the RM wants Kerberos (SPNEGO): set extra auth=kerberos on the connection"
+        if wants_spnego(resp.status_code, resp.headers):
+            hint = spnego_refused(
+                f"the ResourceManager {_base_url(resp.url)}",
+                enabled=kerberos,
+                how_to_enable="set extra auth=kerberos on the connection",
             )
         else:
             hint = "the RM wants a user: set Login on the connection (simple auth sends it as user.name)"

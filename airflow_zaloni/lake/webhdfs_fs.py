@@ -21,6 +21,7 @@ The connection is read as the provider's ``WebHDFSHook`` reads it, so one connec
 
 from __future__ import annotations
 
+import http.client
 import io
 import logging
 import queue
@@ -28,12 +29,13 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from fsspec.implementations.webhdfs import WebHDFS
 
 from airflow_zaloni.utils.connections import extra_flag
+from airflow_zaloni.utils.kerberos import spnego_refused, wants_spnego
 
 schemes = ["webhdfs"]
 
@@ -184,6 +186,15 @@ class HAWebHDFS(WebHDFS):
         out = self.session.request(
             method=method.upper(), url=url, params=params, data=data, allow_redirects=redirect, timeout=REQUEST_TIMEOUT
         )
+        if wants_spnego(out.status_code, out.headers):
+            raise PermissionError(
+                f"WebHDFS {op.upper()} {path or '/'}: "
+                + spnego_refused(
+                    f"the NameNode {self.active_namenode}",
+                    enabled=bool(self.kerb),
+                    how_to_enable="set the extra use_kerberos on the connection (or [core] security = kerberos)",
+                )
+            )
         if out.status_code >= 400:
             raise_remote_error(out, f"WebHDFS {op.upper()} {path or '/'}")
         return out
@@ -312,6 +323,11 @@ class WebHDFSUpload(io.RawIOBase):
     The NameNode answers ``CREATE`` with a redirect to a DataNode; the bytes then go to that DataNode in a single
     chunked ``PUT`` whose body is fed by :meth:`write` through a bounded queue. The file is complete once
     :meth:`close` returns.
+
+    Each byte is copied once in Python, into one of a few reused piece buffers (the caller may reuse its buffer once
+    :meth:`write` returns); the upload thread hands those buffers to the socket as they are (``http.client``: no
+    chunk-framing copy as in urllib3, no fresh memory per piece). With TLS, a proxy or a gateway's credentials the
+    body goes through the ``requests`` session, which carries those settings.
     """
 
     def __init__(self, fs: HAWebHDFS, path: str, *, overwrite: bool) -> None:
@@ -323,8 +339,10 @@ class WebHDFSUpload(io.RawIOBase):
         location = response.headers.get("Location")
         if not location:
             raise OSError(f"WebHDFS CREATE {path}: the NameNode sent no DataNode location")
-        self._queue: queue.Queue[bytearray | None] = queue.Queue(maxsize=UPLOAD_DEPTH)
-        self._piece = bytearray()
+        self._queue: queue.Queue[memoryview | None] = queue.Queue(maxsize=UPLOAD_DEPTH)
+        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()  # pieces the upload thread is done with
+        self._buffer: bytearray | None = None
+        self._filled = 0
         self._written = 0
         self._error: BaseException | None = None
         self._thread = threading.Thread(
@@ -341,21 +359,26 @@ class WebHDFSUpload(io.RawIOBase):
     def write(self, data: Any) -> int:
         self._check()
         view = memoryview(data).cast("B")
-        self._piece += view  # a copy: callers such as pyarrow reuse their buffer once write() returns
-        self._written += view.nbytes
-        if len(self._piece) >= UPLOAD_PIECE:
-            self._send(self._piece)  # handed over whole, not copied: the next piece is a new buffer
-            self._piece = bytearray()
-        return view.nbytes
+        size = view.nbytes
+        while view.nbytes:
+            if self._buffer is None:
+                self._buffer = self._take_buffer()
+            n = min(view.nbytes, UPLOAD_PIECE - self._filled)
+            self._buffer[self._filled : self._filled + n] = view[:n]
+            self._filled += n
+            view = view[n:]
+            if self._filled == UPLOAD_PIECE:
+                self._send_piece()
+        self._written += size
+        return size
 
     def close(self) -> None:
         if self.closed:
             return
         try:
             if self._thread.is_alive():
-                if self._piece:
-                    self._send(self._piece)
-                    self._piece = bytearray()
+                if self._filled:
+                    self._send_piece()
                 self._send(None)
             self._thread.join()
             self._check()
@@ -363,7 +386,18 @@ class WebHDFSUpload(io.RawIOBase):
             super().close()
 
     # -- internals ---------------------------------------------------------------------------------------------
-    def _send(self, piece: bytearray | None) -> None:
+    def _take_buffer(self) -> bytearray:
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:  # at most UPLOAD_DEPTH + 2 exist: the queue is bounded
+            return bytearray(UPLOAD_PIECE)
+
+    def _send_piece(self) -> None:
+        assert self._buffer is not None
+        self._send(memoryview(self._buffer)[: self._filled])
+        self._buffer, self._filled = None, 0
+
+    def _send(self, piece: memoryview | None) -> None:
         while True:
             try:
                 self._queue.put(piece, timeout=1.0)
@@ -382,14 +416,57 @@ class WebHDFSUpload(io.RawIOBase):
         if self._error is not None:
             raise OSError(f"WebHDFS CREATE {self.path}: upload to the DataNode failed: {self._error}") from self._error
 
-    def _body(self) -> Iterator[bytearray]:
+    def _body(self) -> Iterator[memoryview]:
         while (piece := self._queue.get()) is not None:
             yield piece
+            self._free.put(piece.obj)  # type: ignore[arg-type]  # sent: the writer may fill it again
 
     def _upload(self, fs: HAWebHDFS, location: str) -> None:
         try:
-            response = fs.session.put(location, data=self._body(), headers={"content-type": "application/octet-stream"})
+            if _direct_upload(fs, location):
+                response = _put_chunked(location, self._body())
+            else:
+                response = fs.session.put(
+                    location, data=self._body(), headers={"content-type": "application/octet-stream"}
+                )
             if response.status_code >= 400:
                 raise_remote_error(response, f"WebHDFS CREATE {self.path}")
         except BaseException as exc:  # handed to the writing thread, which raises it
             self._error = exc
+
+
+def _direct_upload(fs: HAWebHDFS, location: str) -> bool:
+    """Whether the body may go by ``http.client``: only where ``requests`` would add nothing to the request (plain
+    HTTP, no proxy, no gateway credentials, headers or cookies of the connection). A Kerberos session is fine: the
+    DataNode takes the delegation token in the URL, it does not ask for SPNEGO."""
+    if urlsplit(location).scheme != "http" or fs.session.proxies or requests.utils.get_environ_proxies(location):
+        return False
+    if fs._session_headers or fs._session_cookies:
+        return False
+    return not isinstance(fs.session.auth, (tuple, requests.auth.HTTPBasicAuth))
+
+
+def _put_chunked(url: str, body: Iterator[memoryview]) -> requests.Response:
+    """``PUT url`` with a chunked body, each piece handed to the socket without a copy; the answer as requests'."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "localhost", parts.port or 80, timeout=REQUEST_TIMEOUT[1])
+    try:
+        conn.putrequest("PUT", f"{parts.path or '/'}?{parts.query}" if parts.query else parts.path or "/")
+        conn.putheader("Content-Type", "application/octet-stream")
+        conn.putheader("Transfer-Encoding", "chunked")
+        conn.endheaders()
+        for piece in body:
+            conn.send(b"%x\r\n" % piece.nbytes)
+            conn.send(piece)
+            conn.send(b"\r\n")
+        conn.send(b"0\r\n\r\n")
+        answer = conn.getresponse()
+        response = requests.Response()
+        response.status_code = answer.status
+        response.reason = answer.reason
+        response.headers = requests.structures.CaseInsensitiveDict(answer.getheaders())
+        response._content = answer.read()
+        response.url = url
+        return response
+    finally:
+        conn.close()

@@ -67,6 +67,10 @@ _IBM_PAGES: dict[str, tuple[str, dict[int, str]]] = {
 _CUSTOM: dict[str, tuple[str, ...]] = {}
 
 
+#: What :attr:`CodePage.pair_table` makes of byte 0x00 (0xFF marks non-ASCII characters; neither is ASCII).
+ZERO_MARK = 0xFE
+
+
 @dataclass(frozen=True)
 class CodePage:
     """A byte -> character table with the derived tables the vectorised string kernel needs."""
@@ -86,6 +90,24 @@ class CodePage:
     def translate_table(self) -> bytes:
         """A ``bytes.translate`` table to the UTF-8 byte of ASCII characters; 0xFF marks a non-ASCII character."""
         return bytes(int(c) if c < 0x80 else 0xFF for c in self.codepoints)
+
+    @functools.cached_property
+    def pair_table(self) -> np.ndarray:
+        """``translate_table`` for two bytes at once (65,536 uint16 entries, native byte order): half the lookups.
+
+        One difference: byte 0x00 becomes 0xFE (no character's byte), so the text kernel finds all-zero fields
+        (nulls with improved_null_detection) in its output instead of with another pass over the input.
+        """
+        single = np.frombuffer(self.translate_table, dtype=np.uint8).copy()
+        single[0] = ZERO_MARK
+        pairs = np.arange(65536, dtype=np.uint16).view(np.uint8).reshape(65536, 2)
+        return single[pairs].reshape(-1).view(np.uint16)
+
+    @functools.cached_property
+    def controls_are_whitespace(self) -> bool:
+        """Every ASCII control character of the table is ASCII whitespace (tab, LF, VT, FF, CR): Java's trim (all
+        of <= U+0020) and Arrow's whitespace trim then strip the same characters."""
+        return all(b in b"\t\n\v\f\r" for b in self.translate_table if b < 0x20)
 
     @functools.cached_property
     def utf8(self) -> tuple[np.ndarray, np.ndarray]:

@@ -40,55 +40,54 @@ MATRIX_BYTES = 8 * 1024 * 1024
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 
 
+#: A segment's REDEFINES held by fewer than this fraction of a batch's records is decoded from those records only
+#: (gathered into a compact matrix, then spread back with nulls); a more common one is decoded for every record and
+#: the others masked to null.
+SUBSET_FRACTION = 0.7
+
+
 @dataclass
 class Rows:
-    """The bytes of a set of struct instances (records, or array elements), one row each.
+    """The bytes of a set of struct instances (records, or array elements): a 2-D matrix, one row each.
 
-    Either a 2-D matrix (fixed-length records: a zero-copy strided view of the input) or a 1-D buffer plus the start
-    of each row in it (variable-length records: fields are gathered straight from the buffer, so subsets of rows and
-    array elements cost no copy). The buffer carries a zero tail so that reads past the last record stay in range.
+    Fixed-length records are a zero-copy strided view of the input; variable-length records are gathered into one
+    matrix per batch (:meth:`RecordDecoder.record_rows`). Each field is then a column slice.
     """
 
     src: np.ndarray
-    starts: np.ndarray | None = None
+    #: (buffer, start of each row in it) when the rows were gathered from a buffer: a segment's REDEFINES is then
+    #: gathered from there (the matrix holds only the bytes every record shares, see ``RecordDecoder.shared_width``).
+    source: tuple[np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
-        return len(self.starts) if self.starts is not None else self.src.shape[0]
+        return int(self.src.shape[0])
 
     def cols(self, off: int, size: int) -> np.ndarray:
         """The (rows x size) bytes at ``off`` of every row."""
-        if self.starts is None:
-            return self.src[:, off : off + size]
-        if size == 0:
-            return np.zeros((len(self.starts), 0), dtype=np.uint8)
-        # Rows of a sliding-window view: NumPy copies each row with one memcpy (an index per byte is ~30x slower).
-        windows = np.lib.stride_tricks.as_strided(
-            self.src, shape=(len(self.src) - size + 1, size), strides=(self.src.strides[0],) * 2, writeable=False
-        )
-        out: np.ndarray = windows[self.starts + off if off else self.starts]
-        return out
+        return self.src[:, off : off + size]
 
     def shift(self, off: int, size: int) -> Rows:
         """The rows of a child struct at ``off`` (``size`` bytes)."""
-        if self.starts is None:
-            return Rows(self.src[:, off : off + size])
-        return Rows(self.src, self.starts + off)
+        return Rows(self.src[:, off : off + size])
 
     def take(self, rows: np.ndarray) -> Rows:
-        if self.starts is None:
-            return Rows(self.src[rows])
-        return Rows(self.src, self.starts[rows])
+        source = (self.source[0], self.source[1][rows]) if self.source is not None else None
+        return Rows(self.src[rows], source)
+
+    def gather(self, rows: np.ndarray, off: int, size: int) -> np.ndarray:
+        """The ``size`` bytes at ``off`` of the given rows, as a compact matrix."""
+        if self.source is None:
+            return self.src[rows, off : off + size]
+        buf, starts = self.source
+        return gather_windows(buf, starts[rows] + off, size)
 
     def elements(self, off: int, count: int, size: int) -> Rows:
         """``count`` elements of ``size`` bytes at ``off`` of every row, row-major (rows x count rows)."""
         m = len(self)
-        if self.starts is None:
-            sub = self.src[:, off : off + count * size]
-            if size == 0:
-                return Rows(np.zeros((m * count, 0), np.uint8))
-            return Rows(np.ascontiguousarray(sub).reshape(m * count, size))
-        step = np.arange(count, dtype=self.starts.dtype) * size + off
-        return Rows(self.src, (self.starts[:, None] + step[None, :]).reshape(-1))
+        if size == 0:
+            return Rows(np.zeros((m * count, 0), np.uint8))
+        sub = self.src[:, off : off + count * size]
+        return Rows(np.ascontiguousarray(sub).reshape(m * count, size))
 
 
 @dataclass(eq=False)
@@ -191,6 +190,7 @@ class RecordDecoder:
         self.segment_maps = {k: v for k, v in opts.redefine_segment_id_map.items()}
         self._check_segment_maps()
         self.prefix_cols = self._generated_fields()
+        self.shared_width = self._shared_width()
 
     # -- schema ------------------------------------------------------------------------------------------------
 
@@ -316,6 +316,22 @@ class RecordDecoder:
             raise OptionError(f"segment_field {self.opts.segment_field} must be an elementary field outside OCCURS")
         return node
 
+    def _is_segment_redefine(self, col: Col) -> bool:
+        return self.segment_node is not None and _norm(col.node.name) in self.segment_maps
+
+    def _shared_width(self) -> int:
+        """Bytes of a variable-length record that its row of the batch matrix holds: up to the end of the segment
+        field and of the last top-level field that is not a segment's REDEFINES (those are gathered per segment)."""
+        if self.segment_node is None or not any(self._is_segment_redefine(c) for c in self.cols):
+            return self.record_size
+        if any(n.depending_field is not None for n in self.copybook.walk()):
+            return self.record_size  # an OCCURS counter may be read from any level: keep whole records
+        ends = [self.absolute_offset(self.segment_node) + self.segment_node.size]
+        for col in self.cols:
+            if not self._is_segment_redefine(col):
+                ends.append(col.offset + col.node.size * (col.node.occurs or 1))
+        return min(self.record_size, max(ends))
+
     def _check_segment_maps(self) -> None:
         names = {_norm(n.name) for n in self.copybook.walk()}
         for group in self.segment_maps:
@@ -384,18 +400,8 @@ class RecordDecoder:
 
     # -- batch decoding ----------------------------------------------------------------------------------------
 
-    def record_rows(
-        self,
-        buf: np.ndarray,
-        starts: np.ndarray,
-        lengths: np.ndarray,
-        stride: int | None,
-        padded: np.ndarray | None = None,
-    ) -> Rows:
-        """The records' bytes: a zero-copy matrix view for evenly spaced records, else the buffer and the starts.
-
-        :param padded: ``buf`` followed by at least ``record_size`` zero bytes, when the caller has it already.
-        """
+    def record_rows(self, buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray, stride: int | None) -> Rows:
+        """The records' bytes as a matrix: a zero-copy view for evenly spaced records, else one gather."""
         n = len(starts)
         w = self.record_size
         evenly = stride is not None and n and w <= stride and int(starts[0]) + (n - 1) * stride + w <= len(buf)
@@ -403,16 +409,12 @@ class RecordDecoder:
             first = int(starts[0])
             assert stride is not None
             return Rows(np.lib.stride_tricks.as_strided(buf[first:], shape=(n, w), strides=(stride, 1)))
-        if padded is None or len(padded) < len(buf) + w:
-            padded = np.concatenate([buf, np.zeros(w, dtype=np.uint8)])
-        if n and w:
-            # One gather of every record's window into a matrix (one memcpy per record), after which each field is
-            # a strided slice as for fixed-length records. Bytes past a record's own length belong to the next
-            # record: the decoder never reads them, every field checks the record's length (``avail``).
-            windows = np.lib.stride_tricks.as_strided(padded, shape=(len(padded) - w + 1, w), strides=(1, 1))
-            return Rows(windows[starts])
-        dtype = np.int32 if len(padded) < 2**31 else np.int64
-        return Rows(padded, starts.astype(dtype))
+        # One gather of every record's window into a matrix (one memcpy per record), after which each field is a
+        # strided slice as for fixed-length records. Bytes past a record's own length belong to the next record: the
+        # decoder never reads them, every field checks the record's length (``avail``). With segment REDEFINES only
+        # the bytes every record shares are gathered here; each segment's own bytes are gathered for its records.
+        mat = gather_windows(buf, starts, self.shared_width)
+        return Rows(mat, (buf, starts) if self.shared_width < w else None)
 
     def decode_matrix(
         self,
@@ -435,6 +437,8 @@ class RecordDecoder:
             suffix=np.full(m, "", dtype=object) if track else None,
         )
         self._segment_values = segment_values
+        self._segment_codes: K.Codes | None = None
+        self._top_rec = ctx.rec
         corrupt = _Corrupt() if track else None
         arrays = self._decode_level(self.cols, ctx, corrupt)
         arrays = prefix + arrays
@@ -443,6 +447,13 @@ class RecordDecoder:
         if self.opts.generate_corrupt_fields:
             arrays.append(self._corrupt_column(m, corrupt))
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+    def segment_codes(self) -> K.Codes:
+        """The segment ids of the batch being decoded, dictionary-encoded once for every test and count."""
+        assert self._segment_values is not None
+        if self._segment_codes is None:
+            self._segment_codes = K.Codes(self._segment_values)
+        return self._segment_codes
 
     def _raise_corrupt(self, corrupt: _Corrupt, where: dict[str, Any]) -> None:
         first = min(range(len(corrupt.rows)), key=lambda i: int(corrupt.rows[i].min()))
@@ -554,12 +565,13 @@ class RecordDecoder:
             node = col.node
             valid = ctx.valid
             if _norm(node.name) in self.segment_maps and self._segment_values is not None:
-                ids = K.str_array(self.segment_maps[_norm(node.name)])
-                match = K.bool_values(pc.is_in(self._segment_values, value_set=ids))
+                match = self.segment_codes().isin(self.segment_maps[_norm(node.name)])
                 valid = valid & match[ctx.rec]
             if node.is_array:
                 arrays = self._decode_array(col, ctx, valid, corrupt)
-            elif valid is not ctx.valid and np.count_nonzero(valid) * 10 < len(valid) * 7:
+            elif (valid is not ctx.valid and np.count_nonzero(valid) < len(valid) * SUBSET_FRACTION) or (
+                ctx.rows.source is not None and self._is_segment_redefine(col)
+            ):
                 # A segment's redefine that under 70% of the rows carry: decode only those rows (the others hold
                 # other data); a more common one is decoded for all rows, the others masked to null.
                 arrays = self._decode_rows_subset(col, ctx, valid, corrupt)
@@ -575,17 +587,24 @@ class RecordDecoder:
 
     def _decode_rows_subset(self, col: Col, ctx: _Ctx, valid: np.ndarray, corrupt: _Corrupt | None) -> list[pa.Array]:
         rows = np.flatnonzero(valid)
+        off = col.offset
+        node = col.node
+        # Only this field's own bytes of those rows: a compact matrix, which its column passes read from cache. At
+        # this level the field is the whole row: its group is the node (OCCURS counters are then looked up in it,
+        # else above it).
         sub = _Ctx(
-            rows=ctx.rows.take(rows),
-            avail=ctx.avail[rows],
+            rows=Rows(ctx.rows.gather(rows, off, node.size)),
+            avail=ctx.avail[rows] - off,
             valid=np.ones(len(rows), dtype=bool),
             rec=ctx.rec[rows],
-            node=ctx.node,
+            node=node if isinstance(node, Group) else ctx.node,
             parent=ctx,
             parent_rows=rows,
             suffix=ctx.suffix[rows] if ctx.suffix is not None else None,
         )
-        arrays = self._decode_one(col, sub, col.offset, corrupt)
+        arrays = self._decode_one(col, sub, 0, corrupt)
+        if len(rows) == len(valid):
+            return arrays
         # Spread back: rows without the segment get null.
         return [expand(a, rows, len(valid)) for a in arrays]
 
@@ -626,7 +645,17 @@ class RecordDecoder:
         else:
             partial = None
         keep = present & ctx.valid
-        arr, bad = self.decode_primitive(node, mat, col.type, None if keep.all() else keep)
+        if (
+            node is self.segment_node
+            and ctx.rec is self._top_rec
+            and self._segment_values is not None
+            and col.type == pa.string()
+            and keep.all()
+        ):
+            # The segment field of every record: the reader decoded these very bytes already (as text, unmasked).
+            arr, bad = self._segment_values, np.zeros(m, dtype=bool)
+        else:
+            arr, bad = self.decode_primitive(node, mat, col.type, None if keep.all() else keep)
         if partial is not None:
             arr = self._partial_text(node, mat, ctx.avail - off, arr, partial & ctx.valid, col.type)
         result = [arr]
@@ -698,6 +727,34 @@ class RecordDecoder:
 
 
 _ASCII_CONTROLS = np.arange(256) < 0x20
+
+
+def gather_windows(buf: np.ndarray, starts: np.ndarray, w: int) -> np.ndarray:
+    """The ``w`` bytes at each start of ``buf`` as a (starts x w) matrix; bytes past the end of ``buf`` are zeros.
+
+    Windows come from the buffer itself (one memcpy each); only those that run past its end come from a zero-padded
+    copy of its tail.
+    """
+    n = len(starts)
+    if not n or not w:
+        return np.zeros((n, w), dtype=np.uint8)
+    past_end = starts > len(buf) - w
+    if not past_end.any():
+        out: np.ndarray = _windows(buf, w)[starts]  # (np.take would first copy every window)
+        return out
+    mat = np.empty((n, w), dtype=np.uint8)
+    inside = ~past_end
+    if inside.any():
+        mat[inside] = _windows(buf, w)[starts[inside]]
+    lo = int(starts[past_end].min())
+    tail = np.concatenate([buf[lo:], np.zeros(w, dtype=np.uint8)])
+    mat[past_end] = _windows(tail, w)[starts[past_end] - lo]
+    return mat
+
+
+def _windows(buf: np.ndarray, w: int) -> np.ndarray:
+    """Every ``w``-byte window of ``buf`` (a read-only view: row i starts at byte i)."""
+    return np.lib.stride_tricks.as_strided(buf, shape=(len(buf) - w + 1, w), strides=(1, 1), writeable=False)
 
 
 def _is_utf8(charset: str) -> bool:

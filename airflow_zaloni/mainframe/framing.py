@@ -15,6 +15,7 @@ import gzip
 import importlib
 import io
 import logging
+import os
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -47,14 +48,6 @@ class Chunk:
 
     def __len__(self) -> int:
         return len(self.starts)
-
-    def padded(self, tail: int) -> np.ndarray:
-        """``buf`` and ``tail`` zero bytes (made once per chunk), so reads past the last record stay in range."""
-        cached = self.__dict__.get("_padded")
-        if cached is None or len(cached) < len(self.buf) + tail:
-            cached = np.concatenate([self.buf, np.zeros(tail, dtype=np.uint8)])
-            self.__dict__["_padded"] = cached
-        return cached
 
 
 class RecordHeaderParser(Protocol):
@@ -158,6 +151,18 @@ class _Prepended:
         pass
 
 
+def _remaining(stream: IO[bytes]) -> int | None:
+    """Bytes left in a plain file or in-memory stream (None for others: pipes, decompressors, user streams)."""
+    try:
+        if isinstance(stream, io.BytesIO):
+            return max(0, stream.getbuffer().nbytes - stream.tell())
+        if isinstance(stream, (io.BufferedReader, io.FileIO)) and stream.seekable():
+            return max(0, os.fstat(stream.fileno()).st_size - stream.tell())
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 class _Reader:
     """Reads a stream in large blocks, dropping file_start_offset bytes and holding back file_end_offset bytes."""
 
@@ -179,6 +184,13 @@ class _Reader:
         while not self.eof and len(self.pending) < want + self.end_skip:
             deficit = want + self.end_skip - len(self.pending)
             size = deficit if exact else max(READ_SIZE, deficit)
+            left = _remaining(self.stream)
+            if left is not None:
+                # A read buffer no bigger than what is left (a small file costs no 8 MB buffer) and no read at the end.
+                if left == 0:
+                    self.eof = True
+                    break
+                size = min(size, left)
             if self.pending and not self.start_skip and hasattr(self.stream, "readinto"):
                 if self._read_after_pending(size):
                     continue
@@ -730,33 +742,39 @@ class Framer:
             pos += 4 + block
         if not block_starts:
             return None
-        arr = np.frombuffer(data, dtype=np.uint8)
         p = np.array(block_starts, dtype=np.int64)
         e = np.array(block_ends, dtype=np.int64)
+        if ((p + 4) > e).any():
+            return None  # a block too short for a record header
         which = np.arange(len(p))
-        hi, lo = (0, 1) if o.is_rdw_big_endian else (3, 2)
         adj = o.rdw_adjustment - (4 if o.is_rdw_part_of_record_length else 0)
-        found_starts: list[np.ndarray] = []
-        found_lengths: list[np.ndarray] = []
+        # The 16-bit record length at every byte position, as one strided view (no copy): one lookup per record.
+        if o.is_rdw_big_endian:
+            rdw = np.ndarray(shape=(n - 1,), dtype=">u2", buffer=data, strides=(1,))
+        else:
+            rdw = np.ndarray(shape=(n - 3,), dtype="<u2", buffer=data, offset=2, strides=(1,))
+        found_heads: list[np.ndarray] = []
+        found_nexts: list[np.ndarray] = []
         found_blocks: list[np.ndarray] = []
-        # Tables of each byte value shifted into place, so one step is two lookups and an add.
-        high = np.arange(256, dtype=np.int64) << 8
         while len(p):
-            data_at = p + 4
-            # mode="clip" keeps a header that runs past the buffer in range; the checks below reject it.
-            length = high[arr.take(p + hi, mode="clip")] + arr.take(p + lo, mode="clip") + adj
-            nxt = data_at + length
-            if (length <= 0).any() or (nxt > e).any():  # also catches a header cut by the block end
+            raw = rdw[p]
+            if int(raw.min()) + adj <= 0:
                 return None
-            found_starts.append(data_at)
-            found_lengths.append(length)
+            nxt = p + raw + (4 + adj)
+            found_heads.append(p)
+            found_nexts.append(nxt)
             found_blocks.append(which)
-            alive = nxt < e
-            if alive.all():
+            more = nxt + 4 <= e
+            if more.all():
                 p = nxt
-            else:
-                p, e, which = nxt[alive], e[alive], which[alive]
-        starts_all = np.concatenate(found_starts)
+                continue
+            ends = ~more
+            if (nxt[ends] != e[ends]).any():
+                return None  # a record runs past its block, or a header is cut by the block's end
+            p, e, which = nxt[more], e[more], which[more]
+        heads = np.concatenate(found_heads)
+        starts_all = heads + 4
+        lengths_all = np.concatenate(found_nexts) - starts_all
         # File order is by block, then by step: scatter each record to its block's slot plus its step.
         blocks = np.concatenate(found_blocks)
         steps = np.repeat(np.arange(len(found_blocks)), [len(b) for b in found_blocks])
@@ -766,7 +784,7 @@ class Framer:
         out_starts = np.empty_like(starts_all)
         out_lengths = np.empty_like(starts_all)
         out_starts[dest] = starts_all
-        out_lengths[dest] = np.concatenate(found_lengths)
+        out_lengths[dest] = lengths_all
         return pos, out_starts, out_lengths
 
     def _block_records(

@@ -9,13 +9,14 @@ valid value, which the decoder turns into null plus an entry in ``_corrupt_field
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from airflow_zaloni.mainframe.codepages import CodePage
+from airflow_zaloni.mainframe.codepages import ZERO_MARK, CodePage
 
 _POW10 = np.array([10**i for i in range(19)], dtype=np.int64)
 _MASK64 = (1 << 64) - 1
@@ -33,6 +34,8 @@ class Numbers:
     values: np.ndarray
     valid: np.ndarray
     corrupt: np.ndarray
+    #: At most this many digits in any value (0: unknown), so that the Arrow conversion can skip overflow checks.
+    max_digits: int = 0
 
 
 def _contig(mat: np.ndarray) -> np.ndarray:
@@ -111,6 +114,27 @@ def int_values(arr: pa.Array, fill: int) -> np.ndarray:
     return np.where(_valid_bits(arr), values, fill) if arr.null_count else values
 
 
+class Codes:
+    """A string column dictionary-encoded once (one hash pass), after which membership tests and counts are NumPy
+    lookups: a batch's segment ids are tested once per REDEFINES group and counted, without hashing again."""
+
+    def __init__(self, values: pa.Array) -> None:
+        encoded = pc.dictionary_encode(values)
+        self.words: list[str | None] = encoded.dictionary.to_pylist()
+        self.index = int_values(encoded.indices, len(self.words))  # null -> one past the words
+
+    def isin(self, ids: list[str]) -> np.ndarray:
+        wanted = set(ids)
+        return np.array([w in wanted for w in self.words] + [False], dtype=bool)[self.index]
+
+    def counts(self) -> dict[str | None, int]:
+        per = np.bincount(self.index, minlength=len(self.words) + 1)
+        out: dict[str | None, int] = {w: int(c) for w, c in zip(self.words, per) if c}
+        if per[-1]:
+            out[None] = int(per[-1])
+        return out
+
+
 def mask_nulls(arr: pa.Array, keep: np.ndarray) -> pa.Array:
     """``arr`` with the rows outside ``keep`` made null (flat types: numbers, decimals, strings, binary)."""
     if keep.all():
@@ -156,11 +180,20 @@ def _offsets(lengths: np.ndarray) -> np.ndarray:
 _JAVA_WHITESPACE = "".join(chr(i) for i in range(0x21))  # what Java's String.trim strips
 
 
-def java_trim(arr: pa.Array, policy: str, ascii_only: bool = False) -> pa.Array:
+def java_trim(arr: pa.Array, policy: str, ascii_only: bool = False, no_controls: bool = False) -> pa.Array:
     """Cobrix's string_trimming_policy, done by Arrow's C++ kernels (nulls stay null).
 
     :param ascii_only: every byte is ASCII: the byte-wise ASCII kernels give the same result three times faster.
+    :param no_controls: (with ``ascii_only``) no byte below 0x20 other than ASCII whitespace: Arrow's whitespace
+        trim, a little faster than a trim of a set of characters, strips the same.
     """
+    if ascii_only and no_controls:
+        if policy == "both":
+            return pc.ascii_trim_whitespace(arr)
+        if policy == "left":
+            return pc.ascii_ltrim_whitespace(arr)
+        if policy == "right":
+            return pc.ascii_rtrim_whitespace(arr)
     if policy == "both":
         return (pc.ascii_trim if ascii_only else pc.utf8_trim)(arr, characters=_JAVA_WHITESPACE)
     if policy == "left":
@@ -215,6 +248,97 @@ def _utf8_encode(cp: np.ndarray, keep: np.ndarray | None) -> tuple[np.ndarray, n
     return offsets, out
 
 
+def _ascii_text(
+    mat: np.ndarray, page: CodePage, trim: str, null_if_zero: bool, mask: np.ndarray | None
+) -> pa.Array | None:
+    """:func:`decode_text` of a column whose characters are all ASCII (the usual case), or None.
+
+    One pass over the field's bytes, two at a time through :attr:`CodePage.pair_table`, straight from the record
+    matrix into the string array's data; all-zero fields and non-ASCII characters are then found by ``memchr``
+    (``bytearray.find``) in the output rather than by further passes. An odd-width field is read one byte wider
+    (through a view when that byte exists, else a copy), so that its rows stay two-byte pairs; the extra byte is made
+    a space, which trimming on the right removes.
+    """
+    m, s = mat.shape
+    if m == 0 or s == 0 or mat.strides[1] != 1:
+        return None
+    width = s + (s & 1)
+    src = mat
+    if width != s:
+        if trim not in ("both", "right"):
+            return None
+        wider = _extended(mat, 0, 1)
+        if wider is None:  # the field ends its rows' memory: copy it one byte wider
+            wider = np.empty((m, width), dtype=np.uint8)
+            wider[:, :s] = mat
+            wider[:, s] = 0x40
+        src = wider
+    data = bytearray(m * width)
+    out = np.frombuffer(data, dtype=np.uint8).reshape(m, width)
+    np.take(page.pair_table, src.view(np.uint16), out=out.view(np.uint16), mode="clip")
+    if width != s:
+        out[:, s] = 0x20
+    if data.find(b"\xff") >= 0:
+        # A non-ASCII character: the general path encodes UTF-8, unless it lies only in rows outside ``mask`` (another
+        # segment's bytes under a REDEFINES), which become null: blank those and look again.
+        if mask is None:
+            return None
+        out[~mask] = 0x20
+        if data.find(b"\xff") >= 0:
+            return None
+    valid = None
+    if data.find(bytes([ZERO_MARK])) >= 0:
+        marks = out == ZERO_MARK
+        if null_if_zero:
+            valid = ~marks[:, :s].all(axis=1)
+        out[marks] = page.translate_table[0]
+    if trim in ("both", "left", "right"):
+        # Trim only the ends where some row has whitespace (two column checks; codes and ids often have none).
+        left = trim != "right" and bool((out[:, 0] <= 0x20).any())
+        right = trim != "left" and bool((out[:, s - 1] <= 0x20).any())
+        trim = "both" if left and right else "left" if left else "right" if right else "none"
+    if width != s and trim in ("none", "left"):
+        out = out[:, :s]  # the extra byte is not trimmed away: drop it (one copy, cheaper than trimming every row)
+        width = s
+    arr = string_array(_fixed_offsets(m, width), out.reshape(-1), _with_mask(valid, mask))
+    return java_trim(arr, trim, ascii_only=True, no_controls=page.controls_are_whitespace)
+
+
+def _extended(mat: np.ndarray, before: int, after: int) -> np.ndarray | None:
+    """A read-only view of ``mat`` widened by ``before`` bytes on the left of each row and ``after`` on the right, or
+    None when a row's bytes are not adjacent or the wider rows would leave the memory ``mat`` is a view of (for a
+    field of a record matrix, they are the neighbouring fields' bytes: reading them costs no copy)."""
+    m, s = mat.shape
+    if m == 0 or mat.strides[1] != 1 or mat.strides[0] < 0:
+        return None
+    root = mat
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    if any(st < 0 for st in root.strides):
+        return None
+    start = root.__array_interface__["data"][0]
+    end = start + sum((n - 1) * st for n, st in zip(root.shape, root.strides)) + root.itemsize
+    first = mat.__array_interface__["data"][0] - before
+    if first < start or first + (m - 1) * mat.strides[0] + before + s + after > end:
+        return None
+    span = np.lib.stride_tricks.as_strided(root, shape=(end - start,), strides=(1,), writeable=False)
+    return np.lib.stride_tricks.as_strided(
+        span[first - start :], shape=(m, before + s + after), strides=(mat.strides[0], 1), writeable=False
+    )
+
+
+def _right_aligned(mat: np.ndarray, width: int, fill: int) -> np.ndarray:
+    """Each row's bytes right-aligned in ``width`` bytes: a view reaching back into the bytes before the field when it
+    can (the caller masks them), else a copy padded with ``fill``."""
+    m, s = mat.shape
+    wide = _extended(mat, width - s, 0)
+    if wide is not None:
+        return wide
+    padded = np.full((m, width), fill, dtype=np.uint8)
+    padded[:, width - s :] = mat
+    return padded
+
+
 def decode_text(
     mat: np.ndarray,
     page: CodePage,
@@ -228,6 +352,10 @@ def decode_text(
     :param drop: bytes (a 256-entry bool table) removed before trimming (ASCII control characters in Cobrix).
     :param mask: rows to keep; the others become null (a segment's redefine on other segments' records).
     """
+    if drop is None:
+        fast = _ascii_text(mat, page, trim, null_if_zero, mask)
+        if fast is not None:
+            return fast
     # No contiguous copy first: tobytes() below makes the one copy the text needs.
     m, s = mat.shape
     valid = _with_mask(_nonzero_rows(mat) if (null_if_zero and s) else None, mask)
@@ -350,7 +478,12 @@ def _digits_value(d: np.ndarray, isdig: np.ndarray) -> np.ndarray:
 
 
 def _negate(values: np.ndarray, neg: np.ndarray) -> np.ndarray:
-    return np.where(neg, -values, values)  # int64 or Python ints (object): both negate element-wise
+    """``values`` with the ``neg`` rows negated (int64, or Python ints in an object array)."""
+    if values.dtype == object:
+        return np.where(neg, -values, values)
+    # Two's complement without a branch per element (np.where on a boolean is several times slower): x ^ -1 + 1 == -x.
+    ones = -neg.astype(np.int64)
+    return (values ^ ones) - ones
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -522,7 +655,9 @@ def _zoned_clean(
         return bool(good.all() if ignore is None else (good | ignore).all())
 
     zone_byte = 0xF0 if ebcdic else 0x30
-    width = 8 if s <= 8 else 16
+    if s <= 8:
+        return _zoned_word(mat, ebcdic, overpunch, leading, all_good)
+    width = 16
     padded = np.full((m, width), zone_byte, dtype=np.uint8)
     padded[:, width - s :] = mat
     neg = None
@@ -544,8 +679,8 @@ def _zoned_clean(
     if not all_good(ok):
         return None
     if neg is not None:
-        values = np.where(neg, -values, values)
-    return Numbers(values, np.ones(m, dtype=bool), np.zeros(m, dtype=bool))
+        values = _negate(values, neg)
+    return Numbers(values, np.ones(m, dtype=bool), np.zeros(m, dtype=bool), max_digits=s)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -583,10 +718,76 @@ def _packed_last() -> tuple[np.ndarray, np.ndarray]:
     return digit, sign
 
 
+def _zoned_word(
+    mat: np.ndarray, ebcdic: bool, overpunch: bool, leading: bool, all_good: Callable[[np.ndarray], bool]
+) -> Numbers | None:
+    """:func:`_zoned_clean` of up to 8 digits: one little-endian 64-bit word per row ending at the field's last byte;
+    the bytes before the field in it are replaced by zero digits."""
+    m, s = mat.shape
+    zone_byte = 0xF0 if ebcdic else 0x30
+    zone = _U64(zone_byte * 0x0101010101010101)
+    x = _right_aligned(mat, 8, zone_byte).view("<u8").reshape(m)
+    if s < 8:
+        foreign = _U64((1 << (8 * (8 - s))) - 1)  # the low bytes: the first in memory
+        x = (x & ~foreign) | (zone & foreign)
+    neg = None
+    if overpunch and ebcdic:
+        shift = _U64(8 * (8 - s if leading else 7))
+        sign_byte = (x >> shift) & _U64(0xFF)
+        hi = sign_byte >> _U64(4)
+        if not all_good(((hi == 0xC) | (hi == 0xD) | (hi == 0xF)) & ((sign_byte & _U64(0x0F)) <= 9)):
+            return None
+        neg = hi == 0xD
+        x = x | (_U64(0xF0) << shift)
+    values, ok = _eight_digits(x, zone)
+    if not all_good(ok):
+        return None
+    if neg is not None:
+        values = _negate(values, neg)
+    return Numbers(values, np.ones(m, dtype=bool), np.zeros(m, dtype=bool), max_digits=s)
+
+
+_NIBBLE_SIXES = _U64(0x6666666666666666)
+_NIBBLE_CARRIES = _U64(0x1111111111111110)
+
+
+def _packed_word(mat: np.ndarray, has_sign: bool) -> Numbers:
+    """COMP-3 of up to 8 bytes: each value read as one 64-bit word (right-aligned, zero digits in front) and its
+    BCD nibbles converted in four multiply-add steps on all rows (SIMD within a register), as the zoned kernel does."""
+    m, s = mat.shape
+    word = _right_aligned(mat, 8, 0).view(">u8").reshape(m).astype(np.uint64)
+    if s < 8:
+        word &= _U64((1 << (8 * s)) - 1)  # drop the bytes before the field
+    present = word != 0
+    if has_sign:
+        sign = word & _U64(0x0F)
+        ok = (sign == 0x0C) | (sign == 0x0D) | (sign == 0x0F)
+        negative = sign == 0x0D
+        digits = word >> _U64(4)
+    else:
+        ok = np.ones(m, dtype=bool)
+        negative = None
+        digits = word
+    # A nibble above 9 carries into the next one when 6 is added to every nibble (the top one is checked apart: its
+    # carry leaves the word).
+    carried = (digits + _NIBBLE_SIXES) ^ digits ^ _NIBBLE_SIXES
+    ok &= ((carried & _NIBBLE_CARRIES) == 0) & ((digits >> _U64(60)) <= 9)
+    d = ((digits >> _U64(4)) & _LOW_NIBBLES) * _U64(10) + (digits & _LOW_NIBBLES)
+    d = ((d >> _U64(8)) & _U64(0x00FF00FF00FF00FF)) * _U64(100) + (d & _U64(0x00FF00FF00FF00FF))
+    d = ((d >> _U64(16)) & _U64(0x0000FFFF0000FFFF)) * _U64(10_000) + (d & _U64(0x0000FFFF0000FFFF))
+    d = (d >> _U64(32)) * _U64(100_000_000) + (d & _U64(0xFFFFFFFF))
+    values = d.astype(np.int64)
+    if negative is not None:
+        values = _negate(values, negative)
+    return Numbers(values, ok & present, ~ok & present, max_digits=2 * s - 1 if has_sign else 2 * s)
+
+
 def decode_packed(mat: np.ndarray, *, has_sign: bool) -> Numbers:
     """COMP-3 (sign nibble C/F positive, D negative) and COMP-3U (no sign nibble); all-0x00 is null."""
     m, s = mat.shape
     ndigits = 2 * s - 1 if has_sign else 2 * s
+    if 0 < s <= 8:
+        return _packed_word(mat, has_sign)
     if s > 0 and ndigits <= 18:
         # Byte position by byte position over all rows (a transposed copy keeps each position contiguous): two
         # digits per byte through a lookup table, accumulated in int64.
@@ -743,8 +944,11 @@ def integers_to_arrow(nums: Numbers, typ: pa.DataType, scale_factor: int = 0) ->
     Values that do not fit the type (a binary field holding more digits than its PIC) become null.
     """
     values = nums.values
-    valid = nums.valid.copy()
     m = len(values)
+    if not scale_factor and values.dtype != object and nums.max_digits and _fits(nums.max_digits, typ):
+        # The kernel bounds the digits and the type holds them: no overflow check, no copies.
+        return _int64_to_arrow(values, nums.valid, typ), np.zeros(m, dtype=bool)
+    valid = nums.valid.copy()
     if scale_factor:
         values = values * (10**scale_factor) if values.dtype == object else _scale_int64(values, scale_factor)
     if pa.types.is_decimal(typ):
@@ -784,6 +988,27 @@ def integers_to_arrow(nums: Numbers, typ: pa.DataType, scale_factor: int = 0) ->
     data = np.where(valid, ints, 0).astype(np_type)
     vbuf, nulls = validity_buffer(valid)
     return pa.Array.from_buffers(typ, m, [vbuf, pa.py_buffer(data)], null_count=nulls), over
+
+
+def _fits(digits: int, typ: pa.DataType) -> bool:
+    if pa.types.is_decimal(typ):
+        return digits <= min(typ.precision, 18)
+    return digits <= (9 if typ == pa.int32() else 18)
+
+
+def _int64_to_arrow(values: np.ndarray, valid: np.ndarray, typ: pa.DataType) -> pa.Array:
+    """int64 values that fit ``typ`` (int32, int64 or decimal128) as an Arrow array; invalid rows are null (0)."""
+    m = len(values)
+    vbuf, nulls = validity_buffer(valid)
+    if nulls:
+        values = np.where(valid, values, 0)
+    if pa.types.is_decimal(typ):
+        data = np.empty((m, 2), dtype=np.int64)
+        data[:, 0] = values
+        np.right_shift(values, 63, out=data[:, 1])
+    else:
+        data = values.astype(np.int32 if typ == pa.int32() else np.int64, copy=False)
+    return pa.Array.from_buffers(typ, m, [vbuf, pa.py_buffer(data)], null_count=nulls)
 
 
 def _scale_int64(values: np.ndarray, factor: int) -> np.ndarray:

@@ -157,9 +157,6 @@ class MainframeReader:
         if self._variable is not None:
             mat, full = self._variable.expand_rows(chunk.buf, starts, lengths)
             return Rows(mat), full
-        if chunk.fixed_stride is None:
-            padded = chunk.padded(self.copybook.record_size)
-            return self.decoder.record_rows(chunk.buf, starts, lengths, None, padded), lengths
         return self.decoder.record_rows(chunk.buf, starts, lengths, chunk.fixed_stride), lengths
 
     def decode_chunk(self, chunk: Chunk) -> Iterator[pa.RecordBatch]:
@@ -227,10 +224,9 @@ class MainframeReader:
     def _count(self, batch: pa.RecordBatch, seg: pa.Array | None) -> None:
         self.records += batch.num_rows
         if seg is not None:
-            counts = pc.value_counts(seg)
-            for item in counts.to_pylist():
-                key = "" if item["values"] is None else str(item["values"])
-                self.records_per_segment[key] = self.records_per_segment.get(key, 0) + int(item["counts"])
+            for value, count in self.decoder.segment_codes().counts().items():
+                key = "" if value is None else str(value)
+                self.records_per_segment[key] = self.records_per_segment.get(key, 0) + count
         if self.opts.generate_corrupt_fields:
             col = batch.column(batch.num_columns - 1)
             self.corrupt_values += int(pc.sum(pc.list_value_length(col)).as_py() or 0)

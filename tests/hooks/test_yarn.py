@@ -181,22 +181,6 @@ def test_simple_auth_sends_user_name(yarn_cluster, yarn_conn):
         rm.stop()
 
 
-def test_kerberos_connection_answers_spnego_challenge(yarn_cluster, yarn_conn, tmp_path, monkeypatch):
-    """No KDC runs here: what is tested is that auth=kerberos uses SPNEGO and fails clearly without a ticket."""
-    monkeypatch.setenv("KRB5CCNAME", f"FILE:{tmp_path}/no-ticket")
-    rm = YarnResourceManagerServer(yarn_cluster, kerberos=True).start()
-    yarn_cluster.active = rm
-    try:
-        with pytest.raises(YarnError, match="RM wants Kerberos"):
-            YarnHook(yarn_conn(rm.address, conn_id="plain")).cluster_metrics()
-        hook = YarnHook(yarn_conn(rm.address, auth="kerberos"))
-        assert type(hook.get_conn().auth).__name__ in ("HTTPKerberosAuth", "HTTPSPNEGOAuth")
-        with pytest.raises(YarnError, match=r"HTTP 401: .*Kerberos \(SPNEGO\) authentication failed"):
-            hook.cluster_metrics()
-    finally:
-        rm.stop()
-
-
 def test_address_list_parsing():
     assert parse_rm_addresses("rm1, rm2:9000,https://rm3:8443/x", port=None, scheme="http") == [
         "http://rm1:8088",

@@ -8,6 +8,7 @@ error instead of losing), and replacing ``_state.json`` left a moment with no fi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import threading
@@ -137,3 +138,24 @@ def test_files_stream_to_the_datanode_in_one_create(storage: Storage) -> None:
     with storage.open_write(storage.join("empty.bin")):
         pass
     assert storage.size(storage.join("empty.bin")) == 0
+
+
+@pytest.mark.parametrize("extra", [{}, {"headers": {"X-Request-Source": "zaloni-test"}}], ids=["direct", "session"])
+def test_pieces_arrive_whole_when_the_writer_reuses_its_buffer(
+    hadoop_cluster: Any, monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any]
+) -> None:
+    """Across piece boundaries, whether the body goes by http.client (a plain connection) or by the requests
+    session (a connection with headers, a proxy, a gateway's credentials or TLS), and while the caller overwrites
+    its buffer after each write, as copy_stream does."""
+    st = open_storage(lake_on_hdfs(hadoop_cluster, monkeypatch, **extra))
+    st.makedirs(st.base)
+    rng = random.Random(7)
+    expected = hashlib.sha256()
+    buffer = bytearray(5 << 20)
+    with st.open_write(st.join("pieces.bin")) as f:
+        for _ in range(8):  # 40 MiB: two whole 16 MiB pieces and a partial one
+            buffer[:] = rng.randbytes(len(buffer))
+            expected.update(buffer)
+            f.write(memoryview(buffer))
+    with st.open_read(st.join("pieces.bin")) as f:
+        assert hashlib.sha256(f.read()).hexdigest() == expected.hexdigest()

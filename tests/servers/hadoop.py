@@ -14,6 +14,10 @@ Use the session fixture ``hadoop_cluster`` (registered in ``tests/conftest.py``)
         hadoop_cluster.run("hdfs", "dfs", "-ls", "/")
         hadoop_cluster.yarn_conn_uri      # value for AIRFLOW_CONN_YARN_DEFAULT
         hadoop_cluster.stop_active_resourcemanager()
+
+The Kerberized variant (``scripts/hadoop.sh up-kerberos``: a MiniKdc, one NameNode + DataNode and one
+ResourceManager, SPNEGO on WebHDFS and the RM REST API) is the module fixture ``kerberized_hadoop``: it starts for
+the module that asks for it and stops after it, so the other ``hadoop`` tests do not pay for it.
 """
 
 from __future__ import annotations
@@ -25,11 +29,14 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+
+T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "hadoop.sh"
@@ -199,8 +206,56 @@ def _log_tails(home: Path) -> str:
     return "\n".join(tails)
 
 
-def start_hadoop(home: Path) -> HadoopCluster:
-    """Build (Maven, javac) and start a cluster in ``home``; stop it with :func:`stop_hadoop`."""
+@dataclass
+class KerberizedHadoop:
+    """A running Kerberized local Hadoop (``scripts/hadoop.sh up-kerberos``).
+
+    :attr:`client_env` is what a worker with the user's keytab has: ``KRB5_CONFIG`` (the KDC), ``KRB5_CLIENT_KTNAME``
+    (MIT Kerberos gets the user's ticket from that keytab by itself, no ``kinit``) and a private ``KRB5CCNAME``.
+    """
+
+    home: Path
+    realm: str
+    user_principal: str
+    user_keytab: Path
+    krb5_conf: Path
+    namenode_http: str
+    resourcemanager_http: str
+    webhdfs_conn_uri: str
+    yarn_conn_uri: str
+
+    @classmethod
+    def from_home(cls, home: Path) -> KerberizedHadoop:
+        props = _properties(home / "cluster.properties")
+        exported = _env_file(home / "env")
+        return cls(
+            home=home,
+            realm=props["realm"],
+            user_principal=props["user_principal"],
+            user_keytab=Path(props["user_keytab"]),
+            krb5_conf=Path(props["krb5_conf"]),
+            namenode_http=props["namenode_http"],
+            resourcemanager_http=props["resourcemanager_http"],
+            webhdfs_conn_uri=exported["AIRFLOW_CONN_WEBHDFS_DEFAULT"],
+            yarn_conn_uri=exported["AIRFLOW_CONN_YARN_DEFAULT"],
+        )
+
+    @property
+    def user(self) -> str:
+        """The user's short name, as HDFS and YARN know it (``root@EXAMPLE.COM`` -> ``root``)."""
+        return self.user_principal.split("@", 1)[0]
+
+    @property
+    def client_env(self) -> dict[str, str]:
+        return {
+            "KRB5_CONFIG": str(self.krb5_conf),
+            "KRB5_CLIENT_KTNAME": str(self.user_keytab),
+            "KRB5CCNAME": f"FILE:{self.home / 'krb5cc'}",
+        }
+
+
+def _build_and_up(home: Path, command: str) -> None:
+    """``scripts/hadoop.sh build`` then ``<command> home``; on failure, stop what started and raise with the logs."""
     for tool in ("java", "javac", "mvn", "curl", "setsid"):
         if shutil.which(tool) is None:
             raise HadoopClusterError(
@@ -208,29 +263,51 @@ def start_hadoop(home: Path) -> HadoopCluster:
             )
     try:
         _script("build", timeout=900)  # a cold ~/.m2 downloads about 110 MB
-        _script("up", str(home), timeout=START_TIMEOUT * 3)
+        _script(command, str(home), timeout=START_TIMEOUT * 3)
     except HadoopClusterError as error:
         tails = _log_tails(home) if (home / "logs").is_dir() else ""
         stop_hadoop(home)
         raise HadoopClusterError(f"{error}\n{tails}") from error
+
+
+def start_hadoop(home: Path) -> HadoopCluster:
+    """Build (Maven, javac) and start a cluster in ``home``; stop it with :func:`stop_hadoop`."""
+    _build_and_up(home, "up")
     return HadoopCluster.from_home(home)
+
+
+def start_kerberized_hadoop(home: Path) -> KerberizedHadoop:
+    """Build and start the Kerberized variant in ``home``; stop it with :func:`stop_hadoop`."""
+    _build_and_up(home, "up-kerberos")
+    return KerberizedHadoop.from_home(home)
 
 
 def stop_hadoop(home: Path) -> None:
     _script("down", str(home), timeout=180)
 
 
-@pytest.fixture(scope="session")
-def hadoop_cluster() -> Iterator[HadoopCluster]:
-    """One real Hadoop (HDFS HA + YARN HA + MapReduce) for the whole session, in a private folder."""
-    home = Path(tempfile.mkdtemp(prefix="zaloni-hadoop-"))
+def _running(prefix: str, start: Callable[[Path], T], what: str) -> Iterator[T]:
+    """A cluster started by ``start`` in a private folder, stopped and removed afterwards; no skipping."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
     try:
-        cluster = start_hadoop(home)
+        cluster = start(home)
     except HadoopClusterError as error:
         shutil.rmtree(home, ignore_errors=True)
-        pytest.fail(f"the real Hadoop cluster did not start: {error}", pytrace=False)
+        pytest.fail(f"{what} did not start: {error}", pytrace=False)
     try:
         yield cluster
     finally:
         stop_hadoop(home)
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def hadoop_cluster() -> Iterator[HadoopCluster]:
+    """One real Hadoop (HDFS HA + YARN HA + MapReduce) for the whole session, in a private folder."""
+    yield from _running("zaloni-hadoop-", start_hadoop, "the real Hadoop cluster")
+
+
+@pytest.fixture(scope="module")
+def kerberized_hadoop() -> Iterator[KerberizedHadoop]:
+    """The Kerberized local Hadoop (KDC + HDFS + one RM, SPNEGO), for one test module: about 10-20 s to start."""
+    yield from _running("zaloni-hadoop-krb-", start_kerberized_hadoop, "the Kerberized Hadoop cluster")

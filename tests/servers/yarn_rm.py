@@ -1,7 +1,9 @@
 """A local HTTP server that answers as the YARN ResourceManager REST API does.
 
-No ResourceManager can run on this machine (pyspark ships only Hadoop client jars), so the YARN paths are tested
-against this server instead. It follows the documented API of Hadoop 3
+Hadoop's own ResourceManagers run in the ``hadoop`` tests (tests/servers/hadoop.py); this imitation stays only for
+what they cannot be made to do on demand, in milliseconds: step through every state of an application one poll at a
+time, answer "Can not find any active RM" with a ``Refresh`` header, return gateway errors, go away and come back on
+the same port, and record the exact requests (user.name, argument lists). It follows the documented API of Hadoop 3
 (https://hadoop.apache.org/docs/stable/hadoop-yarn/hadoop-yarn-site/ResourceManagerRest.html):
 
 * ``GET /ws/v1/cluster/info`` (``clusterInfo`` with ``haState``; a standby answers it too, as a real one does),
@@ -17,7 +19,7 @@ against this server instead. It follows the documented API of Hadoop 3
   RM. The redirect url is: ...", or, when no RM is active, 307 with a ``Refresh`` header and "Can not find any
   active RM" (RMWebAppFilter's behaviour);
 * simple auth (``user.name`` query parameter, 401 without it when anonymous access is off; a kill always needs a
-  user, as on a real RM) and a SPNEGO challenge (401 ``WWW-Authenticate: Negotiate``) when ``kerberos=True``.
+  user, as on a real RM). SPNEGO is tested against a real Kerberized RM (``tests/test_hadoop_kerberos.py``).
 
 Applications move one step along their state sequence each time their own status is read
 (``NEW -> NEW_SAVING -> SUBMITTED -> ACCEPTED -> RUNNING ... -> FINISHED/FAILED/KILLED``), which keeps the tests
@@ -218,9 +220,7 @@ class _Handler(BaseHTTPRequestHandler):
         rm.requests.append((method, url.path, user, self.headers.get("Authorization")))
         body = self._body() if method in ("PUT", "POST") else None
 
-        if rm.kerberos and not (self.headers.get("Authorization") or "").startswith("Negotiate "):
-            return self._send(401, "Authentication required", {"WWW-Authenticate": "Negotiate"})
-        if rm.require_user and not rm.kerberos and not user:
+        if rm.require_user and not user:
             return self._remote_exception(401, "AuthenticationException", "Anonymous requests are disallowed")
         if url.path == "/ws/v1/cluster/info":  # never redirected (RMWebAppFilter.shouldRedirect)
             return self._send(200, rm.cluster_info())
@@ -319,12 +319,9 @@ class _HTTPServer(ThreadingHTTPServer):
 class YarnResourceManagerServer:
     """One ResourceManager web endpoint on 127.0.0.1; :meth:`stop` and :meth:`start` keep its port."""
 
-    def __init__(
-        self, cluster: FakeYarnCluster, *, require_user: bool = False, kerberos: bool = False, port: int = 0
-    ) -> None:
+    def __init__(self, cluster: FakeYarnCluster, *, require_user: bool = False, port: int = 0) -> None:
         self.cluster = cluster
         self.require_user = require_user
-        self.kerberos = kerberos
         self.port = port
         self.requests: list[tuple[str, str, str | None, str | None]] = []
         # what an application submitted through the REST API will end with

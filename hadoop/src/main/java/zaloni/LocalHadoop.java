@@ -17,10 +17,16 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Properties;
 
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.hdfs.MiniDFSCluster;
 import org.apache.hadoop.hdfs.MiniDFSNNTopology;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.hadoop.fs.permission.FsPermission;
+import org.apache.hadoop.minikdc.MiniKdc;
+import org.apache.hadoop.security.UserGroupInformation;
 import org.apache.hadoop.yarn.conf.YarnConfiguration;
 
 /**
@@ -29,7 +35,14 @@ import org.apache.hadoop.yarn.conf.YarnConfiguration;
  * store, a NodeManager, a JobHistoryServer) runs in daemons that scripts/hadoop.sh starts from Hadoop's own main
  * classes. Everything that answers a client is Hadoop's code; this class only wires it up.
  *
- * <p>Usage: {@code LocalHadoop <home>}. Every port is free-picked. It writes client configuration to
+ * <p>With {@code --kerberos} the cluster is Kerberized instead: a MiniKdc (Apache Kerby, in this JVM) with the
+ * principals {@code hdfs/localhost}, {@code rm/localhost}, {@code HTTP/localhost}, {@code HTTP/127.0.0.1} (keytab
+ * {@code <home>/keytabs/services.keytab}) and the user running this (keytab {@code <home>/keytabs/user.keytab}),
+ * a client {@code <home>/krb5.conf}, one NameNode and one DataNode with {@code hadoop.security.authentication=
+ * kerberos} and SPNEGO on WebHDFS, and the configuration of one ResourceManager with SPNEGO on its web app and
+ * REST API ({@code conf-rm0}). No HA and no NodeManager: what is tested there is authentication, not scheduling.
+ *
+ * <p>Usage: {@code LocalHadoop <home> [--kerberos]}. Every port is free-picked. It writes client configuration to
  * {@code <home>/conf} (core, hdfs, yarn, mapred-site.xml), the addresses to {@code <home>/cluster.properties} and
  * then {@code <home>/ready}. A control channel on 127.0.0.1 (port in cluster.properties) takes one command per
  * connection: {@code ping}, {@code active-nn}, {@code failover-nn}, {@code shutdown}. The answer is one line, {@code ok <value>} or {@code error <message>}.
@@ -41,20 +54,24 @@ public final class LocalHadoop {
 
   private final File home;
   private final File confDir;
+  private final boolean kerberos;
+  private MiniKdc kdc;
   private MiniDFSCluster dfs;
   private volatile boolean running = true;
 
-  private LocalHadoop(File home) {
+  private LocalHadoop(File home, boolean kerberos) {
     this.home = home;
     this.confDir = new File(home, "conf");
+    this.kerberos = kerberos;
   }
 
   public static void main(String[] args) throws Exception {
-    if (args.length != 1) {
-      System.err.println("usage: LocalHadoop <home>");
+    boolean kerberos = args.length == 2 && args[1].equals("--kerberos");
+    if (args.length != 1 && !kerberos) {
+      System.err.println("usage: LocalHadoop <home> [--kerberos]");
       System.exit(2);
     }
-    LocalHadoop hadoop = new LocalHadoop(new File(args[0]).getAbsoluteFile());
+    LocalHadoop hadoop = new LocalHadoop(new File(args[0]).getAbsoluteFile(), kerberos);
     Runtime.getRuntime().addShutdownHook(new Thread(hadoop::stopAll));
     try {
       hadoop.run();
@@ -89,6 +106,10 @@ public final class LocalHadoop {
   }
 
   private void run() throws Exception {
+    if (kerberos) {
+      runKerberized();
+      return;
+    }
     confDir.mkdirs();
     ServerSocket control = new ServerSocket(0, 5, InetAddress.getByName(HOST));
     int[] p = freePorts(20);
@@ -320,6 +341,157 @@ public final class LocalHadoop {
       dfs.shutdown();
       dfs = null;
     }
+    if (kdc != null) {
+      kdc.stop();
+      kdc = null;
+    }
+  }
+
+  // -- the Kerberized variant ----------------------------------------------------------------------------------------
+
+  private void runKerberized() throws Exception {
+    confDir.mkdirs();
+    ServerSocket control = new ServerSocket(0, 5, InetAddress.getByName(HOST));
+    // The KDC first: Hadoop's KerberosName reads the default realm once, from the krb5.conf MiniKdc points Java at
+    Properties kdcConf = MiniKdc.createConf();
+    kdcConf.setProperty(MiniKdc.KDC_BIND_ADDRESS, HOST);
+    kdc = new MiniKdc(kdcConf, new File(home, "kdc"));
+    kdc.start();
+    String realm = kdc.getRealm();
+    String user = System.getProperty("user.name");
+    File keytabs = new File(home, "keytabs");
+    keytabs.mkdirs();
+    File services = new File(keytabs, "services.keytab");
+    File userKeytab = new File(keytabs, "user.keytab");
+    // one call per keytab: each call gives its principals new random keys
+    kdc.createPrincipal(services, "hdfs/localhost", "rm/localhost", "HTTP/localhost", "HTTP/" + HOST);
+    kdc.createPrincipal(userKeytab, user);
+    File krb5 = new File(home, "krb5.conf");
+    writeAtomically(krb5, clientKrb5Conf(realm, kdc.getPort()));
+    log("KDC up: realm " + realm + " on " + addr(kdc.getPort()));
+
+    int[] p = freePorts(3);
+    int nnRpc = p[0], nnHttp = p[1], rmHttp = p[2];
+    int[] rmPorts = freePorts(4);
+    String hdfsPrincipal = "hdfs/localhost@" + realm;
+    Configuration core = new Configuration(false);
+    core.set("fs.defaultFS", "hdfs://" + addr(nnRpc));
+    core.set("hadoop.security.authentication", "kerberos");
+    core.set("hadoop.security.authorization", "false");
+    core.set("hadoop.rpc.protection", "authentication");
+    // SPNEGO on every web endpoint (the NameNode's WebHDFS and the ResourceManager's REST API): Hadoop 3.4 reads
+    // these keys (the NameNode's AuthFilterInitializer, the RM's RMAuthenticationFilterInitializer), not the old
+    // dfs.web.authentication.* ones. The client must be able to read the keytab: it is the cluster's own file.
+    core.set("hadoop.http.authentication.type", "kerberos");
+    core.set("hadoop.http.authentication.simple.anonymous.allowed", "false");
+    core.set("hadoop.http.authentication.kerberos.principal", "HTTP/" + HOST + "@" + realm);
+    core.set("hadoop.http.authentication.kerberos.keytab", services.getPath());
+    core.set("hadoop.http.filter.initializers", "org.apache.hadoop.security.AuthenticationFilterInitializer");
+    Configuration hdfs = new Configuration(false);
+    hdfs.set("dfs.namenode.rpc-address", addr(nnRpc));
+    hdfs.set("dfs.namenode.http-address", addr(nnHttp));
+    hdfs.set("dfs.namenode.kerberos.principal", hdfsPrincipal);
+    hdfs.set("dfs.datanode.kerberos.principal", hdfsPrincipal);
+    hdfs.set("dfs.web.authentication.kerberos.principal", "HTTP/" + HOST + "@" + realm);
+    hdfs.set("dfs.replication", "1");
+    hdfs.set("dfs.webhdfs.enabled", "true");
+    hdfs.set("dfs.permissions.enabled", "true");
+    hdfs.set("dfs.block.access.token.enable", "true");
+    write(core, "core-site.xml");
+    write(hdfs, "hdfs-site.xml");
+
+    Configuration conf = new Configuration();
+    merge(conf, core, hdfs);
+    conf.set("hadoop.tmp.dir", new File(home, "tmp").getPath());
+    conf.set("dfs.namenode.keytab.file", services.getPath());
+    conf.set("dfs.datanode.keytab.file", services.getPath());
+    conf.set("dfs.web.authentication.kerberos.keytab", services.getPath());
+    conf.set("dfs.namenode.safemode.extension", "0");
+    conf.set("dfs.datanode.address", addr(0));
+    conf.set("dfs.datanode.http.address", addr(0));
+    conf.set("dfs.datanode.ipc.address", addr(0));
+    // a secure DataNode wants privileged ports (jsvc) or SASL + HTTPS; Hadoop's own tests waive that with this key
+    conf.setBoolean("ignore.secure.ports.for.testing", true);
+    UserGroupInformation.setConfiguration(conf);
+    UserGroupInformation.loginUserFromKeytab(hdfsPrincipal, services.getPath());
+    dfs =
+        new MiniDFSCluster.Builder(conf, new File(home, "dfs"))
+            .nameNodePort(nnRpc)
+            .nameNodeHttpPort(nnHttp)
+            .numDataNodes(1)
+            .checkDataNodeAddrConfig(true)
+            .build();
+    dfs.waitActive();
+    // as the superuser (hdfs): a home for the user and a shared /tmp, as on a real cluster
+    FileSystem fs = dfs.getFileSystem();
+    Path userHome = new Path("/user/" + user);
+    fs.mkdirs(userHome);
+    fs.setOwner(userHome, user, null);
+    fs.mkdirs(new Path("/tmp"));
+    fs.setPermission(new Path("/tmp"), new FsPermission((short) 01777));
+    log("Kerberized HDFS up: NameNode " + addr(nnHttp));
+
+    // one ResourceManager (scripts/hadoop.sh starts it from conf-rm0), SPNEGO on its web app and REST API
+    Configuration rm = new Configuration(false);
+    rm.set(YarnConfiguration.RM_ADDRESS, addr(rmPorts[0]));
+    rm.set(YarnConfiguration.RM_SCHEDULER_ADDRESS, addr(rmPorts[1]));
+    rm.set(YarnConfiguration.RM_RESOURCE_TRACKER_ADDRESS, addr(rmPorts[2]));
+    rm.set(YarnConfiguration.RM_ADMIN_ADDRESS, addr(rmPorts[3]));
+    rm.set(YarnConfiguration.RM_WEBAPP_ADDRESS, addr(rmHttp));
+    rm.set(YarnConfiguration.RM_PRINCIPAL, "rm/localhost@" + realm);
+    rm.set(YarnConfiguration.RM_KEYTAB, services.getPath());
+    rm.set(YarnConfiguration.RM_SCHEDULER, "org.apache.hadoop.yarn.server.resourcemanager.scheduler.fifo.FifoScheduler");
+    rm.set("yarn.node-attribute.fs-store.root-dir", new File(home, "node-attributes").toURI().toString());
+    rm.setBoolean(YarnConfiguration.TIMELINE_SERVICE_ENABLED, false);
+    rm.setInt(YarnConfiguration.RM_SCHEDULER_MINIMUM_ALLOCATION_MB, 128);
+    write(rm, "yarn-site.xml");
+    File rmDir = new File(home, "conf-rm0");
+    rmDir.mkdirs();
+    for (String name : new String[] {"core-site.xml", "hdfs-site.xml", "yarn-site.xml"}) {
+      Files.copy(new File(confDir, name).toPath(), new File(rmDir, name).toPath(), StandardCopyOption.REPLACE_EXISTING);
+    }
+
+    Map<String, String> props = new LinkedHashMap<>();
+    props.put("kerberos", "true");
+    props.put("realm", realm);
+    props.put("kdc", addr(kdc.getPort()));
+    props.put("krb5_conf", krb5.getPath());
+    props.put("user_principal", user + "@" + realm);
+    props.put("user_keytab", userKeytab.getPath());
+    props.put("services_keytab", services.getPath());
+    props.put("namenode_rpc", addr(nnRpc));
+    props.put("namenode_http", addr(nnHttp));
+    props.put("resourcemanager_http", addr(rmHttp));
+    props.put("control_port", Integer.toString(control.getLocalPort()));
+    StringBuilder text = new StringBuilder();
+    props.forEach((k, v) -> text.append(k).append('=').append(v).append('\n'));
+    writeAtomically(new File(home, "cluster.properties"), text.toString());
+    writeAtomically(new File(home, "ready"), "ok\n");
+    log("ready");
+    serve(control);
+  }
+
+  /**
+   * A krb5.conf for MIT Kerberos clients (kinit, Python's gssapi) and the other JVMs: TCP (Kerby's transport), and
+   * host names taken as written, so {@code HTTP@127.0.0.1} means {@code HTTP/127.0.0.1@REALM}.
+   */
+  private static String clientKrb5Conf(String realm, int port) {
+    return "[libdefaults]\n"
+        + "  default_realm = " + realm + "\n"
+        + "  udp_preference_limit = 1\n"
+        + "  dns_lookup_kdc = false\n"
+        + "  dns_lookup_realm = false\n"
+        + "  dns_canonicalize_hostname = false\n"
+        + "  rdns = false\n"
+        + "  ignore_acceptor_hostname = true\n"
+        + "  forwardable = true\n"
+        + "[realms]\n"
+        + "  " + realm + " = {\n"
+        + "    kdc = " + addr(port) + "\n"
+        + "  }\n"
+        + "[domain_realm]\n"
+        + "  localhost = " + realm + "\n"
+        + "  " + HOST + " = " + realm + "\n";
   }
 
   private static void merge(Configuration into, Configuration... parts) {
