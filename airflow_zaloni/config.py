@@ -6,23 +6,11 @@ import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from airflow_zaloni.conf_section import airflow_conf as _conf  # noqa: F401  (the Lake view reads [api] with it)
+from airflow_zaloni.conf_section import get
+
 if TYPE_CHECKING:
     from airflow_zaloni.lake import Lake
-
-
-def _conf() -> Any:
-    try:
-        from airflow.sdk.configuration import conf
-    except ImportError:  # pragma: no cover - Airflow < 3.1
-        from airflow.configuration import conf  # type: ignore[no-redef]
-    return conf
-
-
-def get(option: str, fallback: str = "") -> str:
-    try:
-        return str(_conf().get("zaloni", option, fallback=fallback) or fallback)
-    except Exception:  # Airflow not configured (a plain Python process): use the default
-        return fallback
 
 
 def lake_root() -> str:

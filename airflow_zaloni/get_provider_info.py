@@ -264,6 +264,41 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "aws_lake",
                         "default": "",
                     },
+                    "catalog_type": {
+                        "description": "Iceberg catalog of the lake's raw/trusted/refined tables: sql (the "
+                        "default: SQLite in <lake_root>/_zaloni/catalog.db for a local lake, or PostgreSQL through "
+                        "catalog_uri), rest, hive, glue, or none (no tables: files and manifests only).",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "sql",
+                        "default": "",
+                    },
+                    "catalog_uri": {
+                        "description": "URI of the Iceberg catalog: postgresql+psycopg://user:pw@host/db for a SQL "
+                        "catalog on PostgreSQL, http://host:8181 for REST, thrift://host:9083 for a Hive Metastore. "
+                        "Empty: the embedded SQLite catalog (for a remote lake root a file under $AIRFLOW_HOME on "
+                        "each machine: set this when workers run on several machines).",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "postgresql+psycopg://iceberg:secret@db:5432/iceberg",
+                        "default": "",
+                    },
+                    "catalog_warehouse": {
+                        "description": "Warehouse location of the Iceberg catalog; empty means the lake root.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "s3://corp-lake/prod",
+                        "default": "",
+                    },
+                    "catalog_conn_id": {
+                        "description": "Airflow connection describing the Iceberg catalog instead of catalog_uri: "
+                        "postgres (SQL catalog on that database), http/https (REST, password as bearer token), "
+                        "hive_metastore, or aws (Glue); its extra may add pyiceberg catalog properties.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "iceberg_catalog",
+                        "default": "",
+                    },
                     "row_group_rows": {
                         "description": "Rows per Parquet row group written by the lake writer.",
                         "version_added": "0.1.0",

@@ -17,7 +17,8 @@ from airflow_zaloni.lake.errors import LakeError
 from airflow_zaloni.lake.journal import JOURNAL_DIR, OWNER_NAME, apply_journal
 from airflow_zaloni.lake.manifest import MANIFEST_NAME, STATE_NAME, schema_from_json
 from airflow_zaloni.lake.paths import ZONES, DatasetRef, validate_partition
-from airflow_zaloni.lake.storage import Storage, open_storage
+from airflow_zaloni.lake.storage import Storage
+from airflow_zaloni.lake.storage_open import open_storage
 from airflow_zaloni.lake.transaction import Transaction
 from airflow_zaloni.lake.writer import DEFAULT_MAX_ROWS_PER_FILE, DEFAULT_ROW_GROUP_BYTES, DEFAULT_ROW_GROUP_ROWS
 from airflow_zaloni.utils.arrow_text import parquet_text_problem

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 CATALOG_NAME = "zaloni"
 #: ``catalog_type`` that turns tables off.
 NO_CATALOG = "none"
+#: Remote roots whose machine-local catalog was warned about (once per process).
+_WARNED: set[str] = set()
 #: Catalog types pyiceberg knows that a lake may use.
 CATALOG_TYPES = ("sql", "rest", "hive", "glue", NO_CATALOG)
 
@@ -68,9 +70,9 @@ def _setting(option: str) -> str:
                     return ""
         except OSError:
             return ""
-    from airflow_zaloni import config
+    from airflow_zaloni.conf_section import get
 
-    return config.get(option).strip()
+    return get(option).strip()
 
 
 def is_local_root(root: str) -> bool:
@@ -143,6 +145,10 @@ def _embedded_sqlite(lake: Lake) -> str:
         home = os.environ.get("AIRFLOW_HOME") or os.path.join(os.path.expanduser("~"), "airflow")
         folder = os.path.join(home, "zaloni", "catalogs")
         digest = hashlib.sha256(lake.root.encode()).hexdigest()[:16]
+        if lake.root in _WARNED:
+            os.makedirs(folder, exist_ok=True)
+            return f"sqlite:///{folder}/{digest}.db"
+        _WARNED.add(lake.root)
         log.warning(
             "lake %s: its Iceberg tables are registered in a SQLite catalog on this machine (%s/%s.db); workers on "
             "several machines need a shared catalog: set [zaloni] catalog_uri",

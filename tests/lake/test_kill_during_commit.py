@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from airflow_zaloni.lake import Lake
-from airflow_zaloni.lake.storage import open_storage
+from airflow_zaloni.lake.storage_open import open_storage
 from airflow_zaloni.lake.tables import live_data_files
 from tests.hdfs_lake import hdfs_user, unique_folder
 from tests.lake.kill_target import REF

@@ -127,7 +127,7 @@ def test_zaloni_lake_cli_on_s3_through_the_connection(s3_server: S3Server, capsy
 
     # A damaged object is found by verify.
     fs = s3_server.fs()
-    [victim] = Lake(root, conn_id=s3_server.conn_id).data_files(RAW, D1)
+    victim = Lake(root, conn_id=s3_server.conn_id).data_files(RAW, D1)[0]
     fs.pipe_file(victim, b"broken")
     assert zaloni(["lake", "verify", root, "--conn-id", s3_server.conn_id]) == 1
     out = capsys.readouterr().out

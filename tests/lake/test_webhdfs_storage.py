@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from airflow_zaloni.lake.storage import Storage, open_storage
+from airflow_zaloni.lake.storage import Storage
 from airflow_zaloni.lake.storage_hdfs import NativeHDFSStorage
+from airflow_zaloni.lake.storage_open import open_storage
 from airflow_zaloni.lake.storage_webhdfs import WebHDFSStorage
 from tests.hdfs_lake import lake_on_hdfs, unique_folder
 
