@@ -39,7 +39,8 @@ from urllib.parse import urlsplit
 from pyiceberg.io import FileIO, InputFile, InputStream, OutputFile, OutputStream
 from pyiceberg.typedef import EMPTY_DICT, Properties
 
-from airflow_zaloni.lake.storage import Storage, open_storage
+from airflow_zaloni.lake.storage import Storage
+from airflow_zaloni.lake.storage_open import open_storage, with_connection
 
 LAKE_ROOT = "zaloni.lake-root"
 LAKE_CONN_ID = "zaloni.lake-conn-id"
@@ -95,9 +96,7 @@ class LakeFileIO(FileIO):
             root_parts = urlsplit(root)
             if (root_parts.scheme or "file", root_parts.netloc) == (scheme, netloc):
                 # Opened as the Lake opens its root: the same connection, the same storage options.
-                from airflow_zaloni.lake.lake import Lake
-
-                return Lake(root, conn_id=self.properties.get(LAKE_CONN_ID) or None).storage
+                return open_storage(root, with_connection(root, self.properties.get(LAKE_CONN_ID) or None))
         if scheme == "file":
             return open_storage("/")
         return open_storage(f"{scheme}://{netloc}/")
