@@ -40,7 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # Fresh-process timing and peak RSS are those of benchmarks/files.py.
-from files import timed
+from files import timed, warm_bytecode
 
 REPO = Path(__file__).resolve().parents[1]
 PARTITION = "dt=2026-11-25"
@@ -239,10 +239,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory(prefix="zaloni-bench-commit-", dir=os.environ.get("BENCH_TMP")) as name:
         tmp = Path(name)
-        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-        os.environ["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
-        warm = "import pyarrow, pyiceberg.catalog.sql, pyiceberg.io.pyarrow; import airflow_zaloni.lake"
-        subprocess.run([sys.executable, "-c", warm], cwd=REPO, check=True)
+        warm_bytecode(tmp, "import pyarrow, pyiceberg.catalog.sql, pyiceberg.io.pyarrow; import airflow_zaloni.lake")
         if args.only in (None, "commits"):
             commit_costs(args, tmp)
         if args.only in (None, "bulk"):

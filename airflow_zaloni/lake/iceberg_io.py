@@ -102,9 +102,13 @@ class LakeFileIO(FileIO):
         return open_storage(f"{scheme}://{netloc}/")
 
 
-class LakeInputFile(InputFile):
+class _OnStorage:
+    """A file of a :class:`LakeFileIO`: its location, the storage that holds it and its path there."""
+
+    location: str
+
     def __init__(self, location: str, storage: Storage, path: str) -> None:
-        super().__init__(location)
+        super().__init__(location)  # type: ignore[call-arg]  # InputFile/OutputFile, next in the MRO
         self.storage = storage
         self.path = path
 
@@ -114,6 +118,8 @@ class LakeInputFile(InputFile):
     def exists(self) -> bool:
         return self.storage.exists(self.path)
 
+
+class LakeInputFile(_OnStorage, InputFile):
     def open(self, seekable: bool = True) -> InputStream:
         try:
             return self.storage.open_read(self.path)  # type: ignore[return-value]
@@ -121,18 +127,7 @@ class LakeInputFile(InputFile):
             raise FileNotFoundError(f"cannot open {self.location}: it does not exist") from exc
 
 
-class LakeOutputFile(OutputFile):
-    def __init__(self, location: str, storage: Storage, path: str) -> None:
-        super().__init__(location)
-        self.storage = storage
-        self.path = path
-
-    def __len__(self) -> int:
-        return self.storage.size(self.path)
-
-    def exists(self) -> bool:
-        return self.storage.exists(self.path)
-
+class LakeOutputFile(_OnStorage, OutputFile):
     def to_input_file(self) -> InputFile:
         return LakeInputFile(self.location, self.storage, self.path)
 
