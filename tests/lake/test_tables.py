@@ -15,7 +15,7 @@ import pytest
 
 from airflow_zaloni.cli import main as zaloni
 from airflow_zaloni.lake import CommitConflictError, DatasetRef, Lake, LakeError
-from airflow_zaloni.lake.tables import PARTITION_COLUMN, live_data_files
+from airflow_zaloni.lake.tables import PARTITION_COLUMN, live_data_files, not_a_table_reason
 from tests.servers.postgres import PostgresServer, postgres_server  # noqa: F401  (fixture)
 from tests.sources_for_tests import CounterSource
 
@@ -261,3 +261,25 @@ def test_a_sql_catalog_on_postgresql(lake_root: Path, postgres_server: PostgresS
     assert out.returncode == 0, out.stderr
     [dataset] = json.loads(out.stdout)
     assert dataset["table"]["table"] == "raw.test.orders" and dataset["rows"] == 400
+
+
+def test_schemas_evolve_and_a_change_iceberg_cannot_follow_keeps_the_files(lake_root: Path) -> None:
+    lake = Lake(str(lake_root))
+    evo = DatasetRef("raw", "test", "evolving")
+    with lake.transaction() as txn:
+        txn.writer(evo, D1).write_table(pa.table({"a": pa.array([1], pa.int32())}))
+    with lake.transaction() as txn:  # a widened type and a new column: the table's schema follows
+        txn.writer(evo, D2).write_table(pa.table({"a": pa.array([2], pa.int64()), "b": ["x"]}))
+    rows = lake.table(evo).scan(selected_fields=("a", "b")).to_arrow().sort_by("a").to_pylist()
+    assert rows == [{"a": 1, "b": None}, {"a": 2, "b": "x"}]
+    with lake.transaction() as txn:  # a column's type changes to one Iceberg cannot evolve to
+        txn.writer(evo, "dt=2026-11-27").write_table(pa.table({"a": ["text"]}))
+    assert lake.table(evo) is None  # the dataset is files now; nothing was lost
+    assert lake.partitions(evo) == [D1, D2, "dt=2026-11-27"]
+    assert lake.read_table(evo, "dt=2026-11-27")["a"].to_pylist() == ["text"]
+    assert "Cannot change column type" in (not_a_table_reason(lake, evo) or "")
+    with lake.transaction() as txn:  # later commits keep it files: its partitions cannot share one table
+        txn.writer(evo, "dt=2026-11-28").write_table(pa.table({"a": pa.array([3], pa.int64())}))
+    assert lake.table(evo) is None and len(lake.partitions(evo)) == 4
+    assert zaloni(["lake", "migrate", str(lake_root), evo.key]) == 0
+    assert lake.table(evo) is None  # migrate says why instead of registering mixed types
