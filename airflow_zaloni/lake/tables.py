@@ -118,7 +118,7 @@ def schema_conflicts(schemas: list[pa.Schema]) -> list[str]:
         for f in schema:
             if f.name == PARTITION_COLUMN:
                 continue
-            converted = visit_pyarrow(pa.schema([f]), _ConvertToIcebergWithoutIDs())
+            converted: Any = visit_pyarrow(pa.schema([f]), _ConvertToIcebergWithoutIDs())
             seen.setdefault(f.name, set()).add(str(converted.fields[0].field_type))
     return [
         f"{name} ({' / '.join(sorted(types))})"
