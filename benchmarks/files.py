@@ -61,6 +61,17 @@ def make_csv(path: Path, size_mb: int) -> None:
             out.write("".join(lines))
 
 
+def warm_bytecode(folder: Path, imports: str) -> None:
+    """Give the sides (child processes) a private bytecode cache in ``folder``, warmed once by running ``imports``.
+
+    pip compiles bytecode at install time; a venv without it (PYTHONDONTWRITEBYTECODE) recompiles pyarrow, pandas
+    and Airflow sources at every start, as an installed package would not.
+    """
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = str(folder / "pycache")
+    subprocess.run([sys.executable, "-c", imports], cwd=REPO, check=True)
+
+
 def timed(cmd: list[str]) -> tuple[float, float, float]:
     """Run ``cmd``; return wall seconds, seconds of work (what a side reports after its imports, else the wall
     time), and peak RSS in MB."""
@@ -137,13 +148,10 @@ def main() -> None:
     me = [sys.executable, str(Path(__file__).resolve()), "--side"]
     with tempfile.TemporaryDirectory(prefix="zaloni-bench-files-", dir=os.environ.get("BENCH_TMP")) as tmp:
         root = Path(tmp)
-        # pip compiles bytecode at install time; a venv without it (PYTHONDONTWRITEBYTECODE) recompiles pyarrow,
-        # pandas and Airflow sources at every start. Give the sides a private bytecode cache, warmed once, as an
-        # installed package has.
-        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-        os.environ["PYTHONPYCACHEPREFIX"] = str(root / "pycache")
-        warm = "import pyarrow as pa, pyarrow.csv, pyarrow.parquet; pa.array([0]); import airflow_zaloni.sources.files"
-        subprocess.run([sys.executable, "-c", warm], cwd=REPO, check=True)
+        warm_bytecode(
+            root,
+            "import pyarrow as pa, pyarrow.csv, pyarrow.parquet; pa.array([0]); import airflow_zaloni.sources.files",
+        )
         blob, csv = root / "in" / "blob.bin", root / "in" / "orders.csv"
         blob.parent.mkdir()
         make_file(blob, args.size_mb)

@@ -31,7 +31,7 @@ from urllib.parse import unquote, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # The landing side, the test file and the timing are those of benchmarks/files.py.
-from files import make_file, timed
+from files import make_file, timed, warm_bytecode
 
 REPO = Path(__file__).resolve().parents[1]
 FILES = Path(__file__).resolve().parent / "files.py"
@@ -89,10 +89,9 @@ def main() -> None:
     sides = [args.only] if args.only else ["webhdfs", "hdfs"]
 
     with tempfile.TemporaryDirectory(prefix="zaloni-bench-hdfs-", dir=os.environ.get("BENCH_TMP")) as tmp:
-        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # as in benchmarks/files.py: an installed package's bytecode
-        os.environ["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
-        warm = "import pyarrow as pa, pyarrow.parquet; pa.array([0]); import airflow_zaloni.sources.files"
-        subprocess.run([sys.executable, "-c", warm], cwd=REPO, check=True)
+        warm_bytecode(
+            Path(tmp), "import pyarrow as pa, pyarrow.parquet; pa.array([0]); import airflow_zaloni.sources.files"
+        )
         blob = Path(tmp) / "blob.bin"
         make_file(blob, args.size_mb)
         subprocess.run(["cat", str(blob)], stdout=subprocess.DEVNULL, check=True)  # warm the page cache

@@ -33,6 +33,7 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 
 
 from tests.servers.s3 import s3_server  # noqa: E402, F401  (session fixture: a moto_server S3)
+from tests.servers.spark_iceberg import spark_iceberg  # noqa: E402, F401  (session fixture: Spark SQL + Iceberg)
 
 
 @pytest.fixture(scope="session")

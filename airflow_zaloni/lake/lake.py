@@ -7,7 +7,6 @@ import json
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -18,7 +17,7 @@ from airflow_zaloni.lake.journal import JOURNAL_DIR, OWNER_NAME, apply_journal
 from airflow_zaloni.lake.manifest import MANIFEST_NAME, STATE_NAME, schema_from_json
 from airflow_zaloni.lake.paths import ZONES, DatasetRef, validate_partition
 from airflow_zaloni.lake.storage import Storage
-from airflow_zaloni.lake.storage_open import open_storage
+from airflow_zaloni.lake.storage_open import open_storage, with_connection
 from airflow_zaloni.lake.transaction import Transaction
 from airflow_zaloni.lake.writer import DEFAULT_MAX_ROWS_PER_FILE, DEFAULT_ROW_GROUP_BYTES, DEFAULT_ROW_GROUP_ROWS
 from airflow_zaloni.utils.arrow_text import parquet_text_problem
@@ -67,14 +66,9 @@ class Lake:
         self._catalog: Any = _UNOPENED
         #: The lake's Airflow connection (``None``: the filesystem's own defaults); tables reach the store with it.
         self.conn_id = conn_id or None
-        if self.conn_id:
-            from airflow_zaloni.lake.connection import storage_options_for
-
-            scheme = urlsplit(root).scheme if isinstance(root, str) else ""
-            storage_options = {**storage_options_for(self.conn_id, scheme or "file"), **(storage_options or {})}
         #: The fsspec options of the root's filesystem (with the connection's credentials: never log them).
-        self.storage_options: dict[str, Any] = dict(storage_options or {})
-        self.storage: Storage = open_storage(root, storage_options)
+        self.storage_options: dict[str, Any] = with_connection(root, self.conn_id, storage_options)
+        self.storage: Storage = open_storage(root, self.storage_options)
         self.row_group_rows = row_group_rows
         self.row_group_bytes = row_group_bytes
         self.max_rows_per_file = max_rows_per_file

@@ -38,3 +38,17 @@ def open_storage(root: str, storage_options: dict[str, Any] | None = None) -> St
     if is_object_store(fs):  # S3, GCS, Azure: no rename, the manifest is the commit record (storage_object.py)
         return ObjectStorage(fs, path)
     return FsspecStorage(fs, path)
+
+
+def with_connection(root: str, conn_id: str | None, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The storage options of a lake root with its Airflow connection's (the given ones win); no connection: as given.
+
+    Every opener of a lake's storage (``Lake``, the tables' ``LakeFileIO``) goes through here, so they reach the
+    store with the same credentials.
+    """
+    if not conn_id:
+        return dict(storage_options or {})
+    from airflow_zaloni.lake.connection import storage_options_for
+
+    scheme = urlsplit(root).scheme if isinstance(root, str) else ""
+    return {**storage_options_for(conn_id, scheme or "file"), **(storage_options or {})}

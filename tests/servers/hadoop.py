@@ -145,6 +145,19 @@ class HadoopCluster:
             raise HadoopClusterError(f"{tool} {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
         return done
 
+    def client_conf(self) -> dict[str, str]:
+        """The Hadoop client settings of ``conf/core-site.xml`` and ``conf/hdfs-site.xml`` (the HA nameservice and
+        its NameNodes), for a client that cannot be pointed at ``HADOOP_CONF_DIR`` (a running Spark session)."""
+        import xml.etree.ElementTree as ET
+
+        conf: dict[str, str] = {}
+        for name in ("core-site.xml", "hdfs-site.xml"):
+            for prop in ET.parse(self.conf_dir / name).getroot().iter("property"):
+                key, value = prop.findtext("name"), prop.findtext("value")
+                if key and value is not None:
+                    conf[key.strip()] = value.strip()
+        return conf
+
     # -- HDFS HA (through the launcher's control channel) -----------------------------------------------------------
     def _control(self, command: str) -> str:
         with socket.create_connection(("127.0.0.1", self.control_port), timeout=60) as sock:
