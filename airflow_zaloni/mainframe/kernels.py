@@ -116,20 +116,45 @@ def int_values(arr: pa.Array, fill: int) -> np.ndarray:
 
 class Codes:
     """A string column dictionary-encoded once (one hash pass), after which membership tests and counts are NumPy
-    lookups: a batch's segment ids are tested once per REDEFINES group and counted, without hashing again."""
+    lookups: a batch's segment ids are tested once per REDEFINES group and counted, without hashing again.
+
+    One-character ids (the common case) are not encoded at all: their bytes are their codes, a membership test is a
+    comparison per wanted id and a count one ``bincount`` (no gather of an index per row).
+    """
 
     def __init__(self, values: pa.Array) -> None:
+        self._bytes: np.ndarray | None = None  # one byte per value, when every value is one ASCII character
+        self._index: np.ndarray | None = None
         if _one_byte_words(values, self):
             return
         encoded = pc.dictionary_encode(values)
         self.words: list[str | None] = encoded.dictionary.to_pylist()
-        self.index = int_values(encoded.indices, len(self.words))  # null -> one past the words
+        self._index = int_values(encoded.indices, len(self.words))  # null -> one past the words
+
+    @property
+    def index(self) -> np.ndarray:
+        """The code of each value (its word's position in :attr:`words`; null: one past the words)."""
+        if self._index is None:
+            assert self._bytes is not None
+            lookup = np.zeros(256, dtype=np.int64)
+            lookup[[ord(w) for w in self.words if w is not None]] = np.arange(len(self.words))
+            self._index = lookup[self._bytes]
+        return self._index
 
     def isin(self, ids: list[str]) -> np.ndarray:
         wanted = set(ids)
+        if self._bytes is not None:
+            out = np.zeros(len(self._bytes), dtype=bool)
+            for w in self.words:
+                if w in wanted:
+                    out |= self._bytes == ord(w)
+            return out
         return np.array([w in wanted for w in self.words] + [False], dtype=bool)[self.index]
 
     def counts(self) -> dict[str | None, int]:
+        if self._bytes is not None:
+            per_byte = np.bincount(self._bytes, minlength=256)
+            return {w: int(per_byte[ord(w)]) for w in self.words if w is not None}
         per = np.bincount(self.index, minlength=len(self.words) + 1)
         out: dict[str | None, int] = {w: int(c) for w, c in zip(self.words, per) if c}
         if per[-1]:
@@ -154,11 +179,8 @@ def _one_byte_words(values: pa.Array, codes: Codes) -> bool:
     present = np.flatnonzero(np.bincount(data, minlength=256))
     if len(present) > _FEW_WORDS:
         return False
-    distinct = sorted((int(b) for b in present), key=lambda b: int(np.argmax(data == b)))
-    lookup = np.zeros(256, dtype=np.int64)
-    lookup[distinct] = np.arange(len(distinct))
-    codes.words = [chr(b) for b in distinct]
-    codes.index = lookup[data]
+    codes.words = [chr(b) for b in sorted((int(b) for b in present), key=lambda b: int(np.argmax(data == b)))]
+    codes._bytes = data
     return True
 
 
