@@ -154,6 +154,21 @@ class _Ctx:
     parent_rows: np.ndarray | None = None  # row -> row of parent
     suffix: np.ndarray | None = None  # "[i]" labels for corrupt-field names (object array) when tracked
     counters: dict[int, np.ndarray] = field(default_factory=dict)
+    _least_avail: int | None = field(default=None, repr=False)
+    _all_valid: bool | None = field(default=None, repr=False)
+
+    def least_avail(self) -> int:
+        """The fewest bytes of the struct any row holds, computed once per level: most fields then lie within every
+        row and need no per-row test."""
+        if self._least_avail is None:
+            self._least_avail = int(self.avail.min()) if len(self.avail) else 0
+        return self._least_avail
+
+    def all_valid(self) -> bool:
+        """No row of the level is null (computed once per level)."""
+        if self._all_valid is None:
+            self._all_valid = bool(self.valid.all())
+        return self._all_valid
 
 
 class _Corrupt:
@@ -626,7 +641,7 @@ class RecordDecoder:
             )
             arrays = self._decode_level(col.children, child, corrupt)
             struct = pa.StructArray.from_arrays(
-                arrays, fields=list(col.type), mask=K.np_array(~ctx.valid) if not ctx.valid.all() else None
+                arrays, fields=list(col.type), mask=K.np_array(~ctx.valid) if not ctx.all_valid() else None
             )
             result = [struct]
             if col.nt:
@@ -639,24 +654,29 @@ class RecordDecoder:
             return result
         assert isinstance(node, Primitive)
         mat = ctx.rows.cols(off, size)
-        present = ctx.avail >= off + size
-        partial = ~present & (ctx.avail > off) if node.kind == "alnum" else None
-        if partial is not None and partial.any():
-            present = present | partial
+        partial: np.ndarray | None = None
+        if ctx.least_avail() >= off + size:
+            keep, keep_all = ctx.valid, ctx.all_valid()  # every row holds the whole field (the usual case)
         else:
-            partial = None
-        keep = present & ctx.valid
+            present = ctx.avail >= off + size
+            partial = ~present & (ctx.avail > off) if node.kind == "alnum" else None
+            if partial is not None and partial.any():
+                present = present | partial
+            else:
+                partial = None
+            keep = present & ctx.valid
+            keep_all = bool(keep.all())
         if (
             node is self.segment_node
             and ctx.rec is self._top_rec
             and self._segment_values is not None
             and col.type == pa.string()
-            and keep.all()
+            and keep_all
         ):
             # The segment field of every record: the reader decoded these very bytes already (as text, unmasked).
             arr, bad = self._segment_values, np.zeros(m, dtype=bool)
         else:
-            arr, bad = self.decode_primitive(node, mat, col.type, None if keep.all() else keep)
+            arr, bad = self.decode_primitive(node, mat, col.type, None if keep_all else keep)
         if partial is not None:
             arr = self._partial_text(node, mat, ctx.avail - off, arr, partial & ctx.valid, col.type)
         result = [arr]
