@@ -75,11 +75,16 @@ class Rows:
         return Rows(self.src[rows], source)
 
     def gather(self, rows: np.ndarray, off: int, size: int) -> np.ndarray:
-        """The ``size`` bytes at ``off`` of the given rows, as a compact matrix."""
+        """The ``size`` bytes at ``off`` of the given rows, as a compact matrix.
+
+        Gathered one byte wider where there is one (then cut back by a view): a kernel that reads a field one byte
+        past its end (odd-width text) then reads the last field of the matrix through a view, not a copy.
+        """
         if self.source is None:
-            return self.src[rows, off : off + size]
+            wide = min(size + 1, self.src.shape[1] - off)
+            return self.src[rows, off : off + wide][:, :size]
         buf, starts = self.source
-        return gather_windows(buf, starts[rows] + off, size)
+        return gather_windows(buf, starts[rows] + off, size + 1)[:, :size]
 
     def elements(self, off: int, count: int, size: int) -> Rows:
         """``count`` elements of ``size`` bytes at ``off`` of every row, row-major (rows x count rows)."""
@@ -428,7 +433,8 @@ class RecordDecoder:
         # strided slice as for fixed-length records. Bytes past a record's own length belong to the next record: the
         # decoder never reads them, every field checks the record's length (``avail``). With segment REDEFINES only
         # the bytes every record shares are gathered here; each segment's own bytes are gathered for its records.
-        mat = gather_windows(buf, starts, self.shared_width)
+        # One byte wider, cut back by a view: see Rows.gather.
+        mat = gather_windows(buf, starts, self.shared_width + 1)[:, : self.shared_width]
         return Rows(mat, (buf, starts) if self.shared_width < w else None)
 
     def decode_matrix(
@@ -753,21 +759,21 @@ _ASCII_CONTROLS = np.arange(256) < 0x20
 def gather_windows(buf: np.ndarray, starts: np.ndarray, w: int) -> np.ndarray:
     """The ``w`` bytes at each start of ``buf`` as a (starts x w) matrix; bytes past the end of ``buf`` are zeros.
 
-    Windows come from the buffer itself (one memcpy each); only those that run past its end come from a zero-padded
-    copy of its tail.
+    Windows come from the buffer itself (one memcpy each); those that run past its end are then overwritten from a
+    zero-padded copy of its tail (the last records of a buffer, usually a few).
     """
     n = len(starts)
     if not n or not w:
         return np.zeros((n, w), dtype=np.uint8)
-    past_end = starts > len(buf) - w
+    limit = len(buf) - w
+    past_end = starts > limit
     if not past_end.any():
         return _windows(buf, w, starts)
-    mat = np.empty((n, w), dtype=np.uint8)
-    inside = ~past_end
-    if inside.any():
-        mat[inside] = _windows(buf, w, starts[inside])
     lo = int(starts[past_end].min())
     tail = np.concatenate([buf[lo:], np.zeros(w, dtype=np.uint8)])
+    if limit < 0:  # the buffer is shorter than a window: every window comes from the padded copy
+        return _windows(tail, w, starts - lo)
+    mat = _windows(buf, w, np.minimum(starts, limit))
     mat[past_end] = _windows(tail, w, starts[past_end] - lo)
     return mat
 
