@@ -879,7 +879,7 @@ def expand(arr: pa.Array, rows: np.ndarray, m: int, spread: Spread | None = None
         offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
         new_offsets = np.empty(m + 1, dtype=np.int32)
         new_offsets[0] = offsets[0]
-        np.take(offsets, spread.upto, out=new_offsets[1:])
+        np.take(offsets, spread.upto, out=new_offsets[1:], mode="clip")  # (mode="raise" buffers ``out``)
         if pa.types.is_list(typ):
             return pa.ListArray.from_arrays(
                 K.np_array(new_offsets), arr.values, type=typ, mask=K.np_array(~_bits(vbuf, m)) if nulls else None

@@ -789,17 +789,23 @@ class Framer:
                 break
         else:
             return None  # a walk that never ends (lengths of zero): the per-record path names the problem
-        walk = np.stack(heads)  # step x block: the header of each block's record at each step, unclamped
-        head = np.minimum(walk[:-1], e)
-        nxt = walk[1:]
-        live = head < e
-        # A header cut by its block's end, a length of zero or less, a record running past its block: irregular.
-        if (live & ((head + 4 > e) | (nxt <= head + 4) | (nxt > e))).any():
+        # Block x step, so that row-major order is file order: the header of each block's record at each step,
+        # unclamped (a clamped head is below its block's end exactly when the unclamped one is).
+        walk = np.stack(heads, axis=1)
+        live = walk[:, :-1] < e[:, None]
+        counts = np.count_nonzero(live, axis=1)  # records per block (each has one: a block is never empty)
+        starts_all = walk[:, :-1][live]
+        # A record ends where the next one's header starts, the last of a block where the walk took it (the only
+        # record of its block that may end at or past the block's end: exactly at it is regular).
+        last = np.cumsum(counts) - 1
+        ends = np.empty_like(starts_all)
+        ends[:-1] = starts_all[1:]
+        ends[last] = walk[np.arange(len(e)), counts]
+        starts_all += 4
+        lengths_all = ends - starts_all
+        # A length of zero or less, a record running past its block (or a header cut by its end): irregular.
+        if (lengths_all <= 0).any() or (ends[last] > e).any():
             return None
-        # File order is by block, then by step: the transposed walk, row by row.
-        live_t = live.T
-        starts_all = head.T[live_t] + 4
-        lengths_all = nxt.T[live_t] - starts_all
         return pos, starts_all, lengths_all
 
     def _block_records(

@@ -21,6 +21,9 @@ from airflow_zaloni.mainframe import decode_file
 from airflow_zaloni.mainframe import kernels as K
 from airflow_zaloni.mainframe.codepages import code_page
 from airflow_zaloni.mainframe.decoder import Spread, expand
+from airflow_zaloni.mainframe.errors import DecodeError
+from airflow_zaloni.mainframe.framing import Framer
+from airflow_zaloni.mainframe.options import ReaderOptions
 from airflow_zaloni.mainframe.reader import MainframeReader
 
 RNG = np.random.default_rng(19)
@@ -215,6 +218,55 @@ def test_vb_blocks_framed_one_record_per_step_come_out_in_file_order(
     rows = [r for b in decode_file(bytes(data), VB_BOOK, options) for r in b.to_pylist()]
     assert [(r["TEXT"], r["Record_Byte_Length"]) for r in rows] == expected
     assert [r["Record_Id"] for r in rows] == list(range(len(expected)))
+
+
+_LIES = st.sampled_from([0, 0, 0, 0, 1, -1, -7, 300, "zero", "cut"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.lists(st.tuples(st.integers(1, 40), _LIES), min_size=1, max_size=8), min_size=1, max_size=12),
+    st.booleans(),
+)
+def test_vb_walk_frames_what_the_per_record_path_frames_or_leaves_the_read_to_it(
+    blocks: list[list[tuple[int, int | str]]], big: bool
+) -> None:
+    """Record descriptor words may lie (a length too long or too short, zero, a header cut by its block's end): the
+    vectorised walk then frames exactly what the careful per-record path frames, or leaves the read to that path
+    (which names the problem). It never frames a block that the careful path refuses."""
+    data = bytearray()
+    for records in blocks:
+        block = bytearray()
+        for n, lie in records:
+            if lie == "cut":  # a header cut short by the block's end
+                block += b"\x00\x05"[: 1 + n % 2]
+                break
+            said = 0 if lie == "zero" else max(0, n + int(lie))
+            block += (said.to_bytes(2, "big") + b"\0\0" if big else b"\0\0" + said.to_bytes(2, "little")) + bytes(n)
+        data += (len(block).to_bytes(2, "big") + b"\0\0") + block
+    options = {"record_format": "VB", "is_rdw_big_endian": str(big).lower(), "is_bdw_big_endian": "true"}
+    framer = Framer(ReaderOptions.parse(options), 300)
+    # The careful path, block by block: each block's records (start, length), or None when it refuses the block.
+    careful: list[tuple[int, list[tuple[int, int]] | None]] = []
+    pos = 0
+    while pos < len(data):
+        end = pos + 4 + int.from_bytes(data[pos : pos + 2], "big")
+        starts: list[int] = []
+        lengths: list[int] = []
+        try:
+            framer._block_records(bytes(data), pos + 4, end, 0, 0, False, None, None, None, starts, lengths, [], [], "x")
+            careful.append((end, list(zip(starts, lengths))))
+        except DecodeError:
+            careful.append((end, None))
+        pos = end
+    fast = framer._vb_blocks_vectorised(bytes(data))
+    if fast is None:
+        return
+    used, starts_got, lengths_got = fast
+    covered = [records for end, records in careful if end <= used]
+    assert used == ([end for end, _ in careful if end <= used] or [0])[-1]
+    assert all(records is not None for records in covered)
+    assert list(zip(starts_got.tolist(), lengths_got.tolist())) == [r for records in covered for r in records or []]
 
 
 SEGMENTED = """\
