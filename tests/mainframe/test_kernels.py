@@ -253,8 +253,9 @@ def test_vb_walk_frames_what_the_per_record_path_frames_or_leaves_the_read_to_it
         end = pos + 4 + int.from_bytes(data[pos : pos + 2], "big")
         starts: list[int] = []
         lengths: list[int] = []
+        raw = bytes(data)
         try:
-            framer._block_records(bytes(data), pos + 4, end, 0, 0, False, None, None, None, starts, lengths, [], [], "x")
+            framer._block_records(raw, pos + 4, end, 0, 0, False, None, None, None, starts, lengths, [], [], "x")
             careful.append((end, list(zip(starts, lengths))))
         except DecodeError:
             careful.append((end, None))
