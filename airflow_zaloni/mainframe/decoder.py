@@ -433,8 +433,10 @@ class RecordDecoder:
         # strided slice as for fixed-length records. Bytes past a record's own length belong to the next record: the
         # decoder never reads them, every field checks the record's length (``avail``). With segment REDEFINES only
         # the bytes every record shares are gathered here; each segment's own bytes are gathered for its records.
-        # One byte wider, cut back by a view: see Rows.gather.
-        mat = gather_windows(buf, starts, self.shared_width + 1)[:, : self.shared_width]
+        # One byte wider, cut back by a view (see Rows.gather), unless one byte is shared (a segment id): a 1-byte
+        # window is copied as a byte, several times faster than an item of any other width.
+        pad = 1 if self.shared_width > 1 else 0
+        mat = gather_windows(buf, starts, self.shared_width + pad)[:, : self.shared_width]
         return Rows(mat, (buf, starts) if self.shared_width < w else None)
 
     def decode_matrix(
@@ -825,7 +827,7 @@ class Spread:
     present: np.ndarray  # row i holds one of the values
     validity: tuple[pa.Buffer | None, int]  # ``present`` as an Arrow validity buffer, and its null count
     upto: np.ndarray  # values at or before row i (the end offset of row i in a spread variable-length array)
-    source: np.ndarray  # the value row i takes (that of an earlier row where no value is present: masked null)
+    source: np.ndarray  # the value row i takes (an earlier row's where none is present: masked null; -1: clip it)
 
     @classmethod
     def of(cls, rows: np.ndarray, m: int) -> Spread:
@@ -839,8 +841,7 @@ class Spread:
         upto = np.cumsum(present, dtype=np.int32)  # (booleans summed into int64 take 10x longer)
         # Indexes of the platform's width: np.take converts any other on every call (once here, not per field).
         upto_idx = upto.astype(np.intp)
-        source = upto_idx - 1
-        np.maximum(source, 0, out=source)
+        source = upto_idx - 1  # -1 before the first value: gathered with mode="clip" (the first value, masked)
         return cls(len(present), present, K.validity_buffer(present), upto_idx, source)
 
 
@@ -863,18 +864,14 @@ def expand(arr: pa.Array, rows: np.ndarray, m: int, spread: Spread | None = None
     if not len(arr):
         return pa.nulls(m, arr.type)
     if arr.null_count:
-        valid = spread.present & K.bool_values(arr.is_valid())[spread.source]
+        valid = spread.present & np.take(K.bool_values(arr.is_valid()), spread.source, mode="clip")
         vbuf, nulls = K.validity_buffer(valid)
-        mask: pa.Array | None = K.np_array(~valid)
     else:
         vbuf, nulls = spread.validity
-        mask = None
     typ = arr.type
     if pa.types.is_struct(typ):
         children = [expand(arr.field(i), rows, m, spread) for i in range(typ.num_fields)]
-        if mask is None and nulls:
-            mask = K.np_array(~spread.present)
-        return pa.StructArray.from_arrays(children, fields=list(typ), mask=mask)
+        return pa.Array.from_buffers(typ, m, [vbuf], null_count=nulls, children=children)
     if pa.types.is_string(typ) or pa.types.is_binary(typ) or pa.types.is_list(typ):
         offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
         new_offsets = np.empty(m + 1, dtype=np.int32)
@@ -889,13 +886,13 @@ def expand(arr: pa.Array, rows: np.ndarray, m: int, spread: Spread | None = None
         width = typ.byte_width
         raw = np.frombuffer(arr.buffers()[1], dtype=np.uint8)[arr.offset * width : (arr.offset + len(arr)) * width]
         if width == 16:
-            values = np.take(raw.view(np.int64).reshape(-1, 2), spread.source, axis=0)  # two words a value
+            values = np.take(raw.view(np.int64).reshape(-1, 2), spread.source, axis=0, mode="clip")  # two words
         elif width in _WORDS:
-            values = np.take(raw.view(_WORDS[width]), spread.source)
+            values = np.take(raw.view(_WORDS[width]), spread.source, mode="clip")
         else:
-            values = raw.view(f"V{width}")[spread.source]  # whole values, one copy each
+            values = raw.view(f"V{width}")[np.maximum(spread.source, 0)]  # whole values, one copy each
         return pa.Array.from_buffers(typ, m, [vbuf, pa.py_buffer(values)], null_count=nulls)
-    return arr.take(K.np_array(spread.source, valid=spread.present))
+    return arr.take(K.np_array(np.maximum(spread.source, 0), valid=spread.present))
 
 
 def _bits(buf: pa.Buffer | None, m: int) -> np.ndarray:

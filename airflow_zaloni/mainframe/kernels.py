@@ -124,6 +124,7 @@ class Codes:
 
     def __init__(self, values: pa.Array) -> None:
         self._bytes: np.ndarray | None = None  # one byte per value, when every value is one ASCII character
+        self._per_byte: np.ndarray | None = None  # then how many values each byte is
         self._index: np.ndarray | None = None
         if _one_byte_words(values, self):
             return
@@ -152,9 +153,8 @@ class Codes:
         return np.array([w in wanted for w in self.words] + [False], dtype=bool)[self.index]
 
     def counts(self) -> dict[str | None, int]:
-        if self._bytes is not None:
-            per_byte = np.bincount(self._bytes, minlength=256)
-            return {w: int(per_byte[ord(w)]) for w in self.words if w is not None}
+        if self._per_byte is not None:
+            return {w: int(self._per_byte[ord(w)]) for w in self.words if w is not None}
         per = np.bincount(self.index, minlength=len(self.words) + 1)
         out: dict[str | None, int] = {w: int(c) for w, c in zip(self.words, per) if c}
         if per[-1]:
@@ -176,11 +176,13 @@ def _one_byte_words(values: pa.Array, codes: Codes) -> bool:
     if int(offsets[-1]) - int(offsets[0]) != m or not (np.diff(offsets) == 1).all():
         return False
     data = np.frombuffer(values.buffers()[2], dtype=np.uint8)[int(offsets[0]) : int(offsets[-1])]
-    present = np.flatnonzero(np.bincount(data, minlength=256))
+    per_byte = np.bincount(data, minlength=256)
+    present = np.flatnonzero(per_byte)
     if len(present) > _FEW_WORDS:
         return False
     codes.words = [chr(b) for b in sorted((int(b) for b in present), key=lambda b: int(np.argmax(data == b)))]
     codes._bytes = data
+    codes._per_byte = per_byte
     return True
 
 
@@ -317,6 +319,8 @@ def _ascii_text(
         if trim not in ("both", "right"):
             return None
         wider = _extended(mat, 0, 1)
+        if wider is None and s == 1:  # a 1-byte field (a segment id) ending its rows' memory: zero-extended to pairs
+            wider = mat.astype("<u2").view(np.uint8).reshape(m, 2)
         if wider is None:  # the field ends its rows' memory: copy it one byte wider
             wider = np.empty((m, width), dtype=np.uint8)
             wider[:, :s] = mat
