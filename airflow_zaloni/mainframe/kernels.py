@@ -214,7 +214,7 @@ def string_array(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray | None
         typ = pa.large_binary() if binary else pa.large_string()
         obuf = pa.py_buffer(offsets.astype(np.int64))
     else:
-        obuf = pa.py_buffer(offsets.astype(np.int32))
+        obuf = pa.py_buffer(offsets.astype(np.int32, copy=False))
     return pa.Array.from_buffers(typ, n, [vbuf, obuf, pa.py_buffer(np.ascontiguousarray(data))], null_count=nulls)
 
 
@@ -269,7 +269,12 @@ def _nonzero_rows(mat: np.ndarray) -> np.ndarray:
 
 @functools.lru_cache(maxsize=64)
 def _fixed_offsets(m: int, s: int) -> np.ndarray:
-    return np.arange(0, m * s + 1, s, dtype=np.int64) if s else np.zeros(m + 1, dtype=np.int64)
+    """Offsets of ``m`` strings of ``s`` bytes, as Arrow stores them (int32 unless too large): no conversion per
+    column. Shared by the arrays made from them, so never written to."""
+    dtype = np.int32 if m * s <= 2**31 - 1 else np.int64
+    out = np.arange(0, m * s + 1, s, dtype=dtype) if s else np.zeros(m + 1, dtype=dtype)
+    out.flags.writeable = False
+    return out
 
 
 def _utf8_encode(cp: np.ndarray, keep: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -313,14 +318,14 @@ def _ascii_text(
     m, s = mat.shape
     if m == 0 or s == 0 or mat.strides[1] != 1:
         return None
+    if s == 1:
+        return _ascii_chars(mat, page, trim, null_if_zero, mask)
     width = s + (s & 1)
     src = mat
     if width != s:
         if trim not in ("both", "right"):
             return None
         wider = _extended(mat, 0, 1)
-        if wider is None and s == 1:  # a 1-byte field (a segment id) ending its rows' memory: zero-extended to pairs
-            wider = mat.astype("<u2").view(np.uint8).reshape(m, 2)
         if wider is None:  # the field ends its rows' memory: copy it one byte wider
             wider = np.empty((m, width), dtype=np.uint8)
             wider[:, :s] = mat
@@ -355,6 +360,33 @@ def _ascii_text(
         width = s
     arr = string_array(_fixed_offsets(m, width), out.reshape(-1), _with_mask(valid, mask))
     return java_trim(arr, trim, ascii_only=True, no_controls=page.controls_are_whitespace)
+
+
+def _ascii_chars(
+    mat: np.ndarray, page: CodePage, trim: str, null_if_zero: bool, mask: np.ndarray | None
+) -> pa.Array | None:
+    """:func:`_ascii_text` of a 1-byte field (a segment id, a flag): one lookup per row through the single-byte table
+    (no pairs, no odd byte to drop), then the same searches of the output."""
+    m = mat.shape[0]
+    data = bytearray(m)
+    out = np.frombuffer(data, dtype=np.uint8)
+    np.take(page.byte_table, mat[:, 0], out=out, mode="clip")  # (mode="raise" buffers ``out``)
+    if data.find(b"\xff") >= 0:
+        if mask is None:
+            return None
+        out[~mask] = 0x20
+        if data.find(b"\xff") >= 0:
+            return None
+    valid = None
+    if data.find(bytes([ZERO_MARK])) >= 0:
+        marks = out == ZERO_MARK
+        if null_if_zero:
+            valid = ~marks
+        out[marks] = page.translate_table[0]
+    arr = string_array(_fixed_offsets(m, 1), out, _with_mask(valid, mask))
+    if trim in ("both", "left", "right") and bool((out <= 0x20).any()):
+        return java_trim(arr, trim, ascii_only=True, no_controls=page.controls_are_whitespace)
+    return arr
 
 
 def _extended(mat: np.ndarray, before: int, after: int) -> np.ndarray | None:

@@ -160,6 +160,34 @@ def test_odd_width_codes_without_blanks_keep_every_character_and_nothing_more(wh
     assert K.decode_text(mat, page, policy, True).to_pylist() == [bytes(r).decode("cp037") for r in mat]
 
 
+_JAVA_BLANKS = "".join(chr(c) for c in range(0x21))
+
+
+@pytest.mark.parametrize("policy", ["both", "right", "left", "none"])
+@pytest.mark.parametrize("nulls", [True, False])
+@pytest.mark.parametrize("accented", [False, True])
+def test_one_byte_fields_match_the_table_under_every_trimming_policy(policy: str, nulls: bool, accented: bool) -> None:
+    """1-byte fields (segment ids, flags) are looked up a byte at a time: letters, digits, spaces and zero bytes (and
+    a non-ASCII letter, which takes the general path) come out as the code page's table and Java's trim make them;
+    the rows of another segment (outside the mask) are null whatever bytes they hold."""
+    m = 400
+    page = code_page("cp037")
+    alphabet = "AT9 " + ("é" if accented else "")
+    choices = np.frombuffer(alphabet.encode("cp037") + b"\x00", dtype=np.uint8)
+    field = choices[RNG.integers(0, len(choices), (m, 1))]
+    mask = RNG.random(m) < 0.7
+    mat = field.copy()
+    mat[~mask, 0] = RNG.integers(0, 256, size=int((~mask).sum()))
+    trim = {"both": str.strip, "left": str.lstrip, "right": str.rstrip, "none": lambda v, _: v}[policy]
+
+    def want(raw: int) -> str | None:
+        return None if nulls and raw == 0 else trim(page.chars[raw], _JAVA_BLANKS)
+
+    assert K.decode_text(field, page, policy, nulls).to_pylist() == [want(int(b)) for b in field[:, 0]]
+    got = K.decode_text(mat, page, policy, nulls, mask=mask).to_pylist()
+    assert got == [want(int(b)) if keep else None for b, keep in zip(mat[:, 0], mask)]
+
+
 def test_text_of_other_rows_never_forces_the_slow_path_or_leaks() -> None:
     """Rows outside the mask (another segment's bytes) may hold any byte: they come out null, the others exact."""
     m = 200
