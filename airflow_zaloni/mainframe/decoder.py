@@ -209,6 +209,10 @@ class RecordDecoder:
         self.segment_node = self._segment_node()
         self.segment_maps = {k: v for k, v in opts.redefine_segment_id_map.items()}
         self._check_segment_maps()
+        #: The segment ids of each node that is a segment's REDEFINES (by node identity: looked up per column and batch).
+        self._segment_ids_of = {
+            id(n): self.segment_maps[_norm(n.name)] for n in copybook.walk() if _norm(n.name) in self.segment_maps
+        }
         self.prefix_cols = self._generated_fields()
         self.shared_width = self._shared_width()
 
@@ -587,13 +591,16 @@ class RecordDecoder:
         for col in cols:
             node = col.node
             valid = ctx.valid
-            if _norm(node.name) in self.segment_maps and self._segment_values is not None:
-                match = self.segment_codes().isin(self.segment_maps[_norm(node.name)])
-                valid = valid & (match if ctx.rec is self._top_rec else match[ctx.rec])
+            segment_ids = self._segment_ids_of.get(id(node))
+            if segment_ids is not None and self._segment_values is not None:
+                match = self.segment_codes().isin(segment_ids)
+                if ctx.rec is not self._top_rec:
+                    match = match[ctx.rec]
+                valid = match if ctx.all_valid() else valid & match
             if node.is_array:
                 arrays = self._decode_array(col, ctx, valid, corrupt)
-            elif (valid is not ctx.valid and np.count_nonzero(valid) < len(valid) * SUBSET_FRACTION) or (
-                ctx.rows.source is not None and self._is_segment_redefine(col)
+            elif (ctx.rows.source is not None and segment_ids is not None) or (
+                valid is not ctx.valid and np.count_nonzero(valid) < len(valid) * SUBSET_FRACTION
             ):
                 # A segment's redefine that under 70% of the rows carry: decode only those rows (the others hold
                 # other data); a more common one is decoded for all rows, the others masked to null.

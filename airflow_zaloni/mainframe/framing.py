@@ -630,10 +630,12 @@ class Framer:
                     count = len(vstarts)
                     range_done = False
                     if count:
-                        keep, range_done = self._select(vstarts - 4, vlengths, base, start, end)
                         vids = np.arange(rid, rid + count, dtype=np.int64)
-                        if keep.any():
-                            if not keep.all():
+                        keep = None
+                        if start is not None or end is not None or not plain_lengths:
+                            keep, range_done = self._select(vstarts - 4, vlengths, base, start, end)
+                        if keep is None or keep.any():
+                            if keep is not None and not keep.all():
                                 vstarts, vlengths, vids = vstarts[keep], vlengths[keep], vids[keep]
                             yield self._emit(
                                 memoryview(data)[:used],
