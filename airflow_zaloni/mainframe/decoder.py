@@ -626,7 +626,7 @@ class RecordDecoder:
             rows=Rows(ctx.rows.gather(rows, off, node.size)),
             avail=ctx.avail[rows] - off,
             valid=np.ones(len(rows), dtype=bool),
-            rec=ctx.rec[rows],
+            rec=rows if ctx.rec is self._top_rec else ctx.rec[rows],
             node=node if isinstance(node, Group) else ctx.node,
             parent=ctx,
             parent_rows=rows,

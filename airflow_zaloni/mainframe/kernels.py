@@ -853,22 +853,28 @@ def _packed_word(mat: np.ndarray, has_sign: bool) -> Numbers:
     present = word != 0
     if has_sign:
         sign = word & _U64(0x0F)
-        ok = (sign == 0x0C) | (sign == 0x0D) | (sign == 0x0F)
-        negative = sign == 0x0D
+        ok = (sign >= _U64(0x0C)) & (sign != _U64(0x0E))  # C, D or F
+        negative = sign == _U64(0x0D)
         digits = word >> _U64(4)
     else:
-        ok = np.ones(m, dtype=bool)
+        ok = None
         negative = None
         digits = word
-    # A nibble above 9 carries into the next one when 6 is added to every nibble (the top one is checked apart: its
-    # carry leaves the word).
-    carried = (digits + _NIBBLE_SIXES) ^ digits ^ _NIBBLE_SIXES
-    ok &= ((carried & _NIBBLE_CARRIES) == 0) & ((digits >> _U64(60)) <= 9)
+    # A nibble above 9 carries into the next one when 6 is added to every nibble: the carry into a nibble's low bit
+    # is that bit of (digits + 6...6) ^ digits (the sixes have it clear). The top nibble's carry leaves the word: it
+    # is checked apart, where it can be other than zero (8 unsigned bytes).
+    carried = digits + _NIBBLE_SIXES
+    carried ^= digits
+    carried &= _NIBBLE_CARRIES
+    good = carried == 0
+    if not has_sign and s == 8:
+        good &= (digits >> _U64(60)) <= 9
+    ok = good if ok is None else ok & good
     d = ((digits >> _U64(4)) & _LOW_NIBBLES) * _U64(10) + (digits & _LOW_NIBBLES)
     d = ((d >> _U64(8)) & _U64(0x00FF00FF00FF00FF)) * _U64(100) + (d & _U64(0x00FF00FF00FF00FF))
     d = ((d >> _U64(16)) & _U64(0x0000FFFF0000FFFF)) * _U64(10_000) + (d & _U64(0x0000FFFF0000FFFF))
     d = (d >> _U64(32)) * _U64(100_000_000) + (d & _U64(0xFFFFFFFF))
-    values = d.astype(np.int64)
+    values = d.view(np.int64)  # at most 16 digits: below 2**63
     if negative is not None:
         values = _negate(values, negative)
     return Numbers(values, ok & present, ~ok & present, max_digits=2 * s - 1 if has_sign else 2 * s)

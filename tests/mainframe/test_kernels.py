@@ -79,7 +79,8 @@ def packed_fields(m: int, s: int, has_sign: bool) -> np.ndarray:
     nib = RNG.integers(0, 10, size=(m, 2 * s)).astype(np.uint8)
     if has_sign:
         nib[:, -1] = RNG.choice([0x0C, 0x0D, 0x0F], size=m)
-    nib[RNG.random((m, 2 * s)) < 0.01] = 0x0B  # a few corrupt nibbles (sign or digit)
+    bad = RNG.random((m, 2 * s)) < 0.02  # a few corrupt nibbles (sign or digit), E among them (near C, D and F)
+    nib[bad] = RNG.choice([0x0A, 0x0B, 0x0E], size=int(bad.sum()))
     out = ((nib[:, 0::2] << 4) | nib[:, 1::2]).astype(np.uint8)
     out[:5] = 0  # nulls
     out[5:10] = RNG.integers(0, 256, size=(5, s), dtype=np.uint8)  # garbage
