@@ -7,6 +7,7 @@ arrays. OCCURS DEPENDING ON cuts each list to the counter's value (read from the
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -322,8 +323,9 @@ class RecordDecoder:
             out.append((f"Seg_Id{i}", pa.string()))
         return out
 
-    @property
+    @functools.cached_property
     def schema(self) -> pa.Schema:
+        """The batches' schema (made once: every batch is assembled against it)."""
         fields = [pa.field(n, t) for n, t in self.prefix_cols]
         fields += [pa.field(n, t) for n, t in self._fields_of(self.cols)]
         if self.opts.generate_corrupt_fields:
