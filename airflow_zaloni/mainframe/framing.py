@@ -793,7 +793,10 @@ class Framer:
             return None  # a walk that never ends (lengths of zero): the per-record path names the problem
         # Block x step, so that row-major order is file order: the header of each block's record at each step,
         # unclamped (a clamped head is below its block's end exactly when the unclamped one is).
-        walk = np.stack(heads, axis=1)
+        # Positions within the buffer fit 32 bits (half the bytes to move); records leave as int64.
+        small = np.dtype(np.int32 if n < 2**31 - 1 else np.int64)
+        walk: np.ndarray = np.stack(heads, axis=1, dtype=small, casting="unsafe")
+        e = e.astype(small)
         live = walk[:, :-1] < e[:, None]
         counts = np.count_nonzero(live, axis=1)  # records per block (each has one: a block is never empty)
         starts_all = walk[:, :-1][live]
@@ -808,7 +811,7 @@ class Framer:
         # A length of zero or less, a record running past its block (or a header cut by its end): irregular.
         if (lengths_all <= 0).any() or (ends[last] > e).any():
             return None
-        return pos, starts_all, lengths_all
+        return pos, starts_all.astype(np.int64), lengths_all.astype(np.int64)
 
     def _block_records(
         self,
