@@ -15,9 +15,9 @@ from airflow_zaloni.sources.twitter import (
     DEFAULT_PLACE_FIELDS,
     DEFAULT_TWEET_FIELDS,
     DEFAULT_USER_FIELDS,
-    ENDPOINTS,
     INCLUDE_KINDS,
     TwitterPostsSource,
+    endpoint_spec,
     include_kinds_for,
 )
 
@@ -109,8 +109,8 @@ class TwitterToLakeOperator(LakeIngestOperator):
                 lake_asset(zone, system, f"{dataset}_{INCLUDE_KINDS[kind].dataset_suffix}") for kind in kinds
             ]
         super().__init__(**kwargs)
-        if "{{" not in endpoint and endpoint not in ENDPOINTS:
-            raise ValueError(f"unknown X endpoint {endpoint!r}; choose one of {', '.join(ENDPOINTS)}")
+        if "{{" not in endpoint:
+            endpoint_spec(endpoint)  # an unknown endpoint fails when the DAG is parsed, not when the task runs
         self.twitter_conn_id = twitter_conn_id
         self.endpoint = endpoint
         self.query = query
