@@ -48,6 +48,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from airflow_zaloni.lake.errors import LakeError
+from airflow_zaloni.lake.job_files import stream_job_files
 from airflow_zaloni.lake.paths import QUARANTINE_SUFFIX, DatasetRef, validate_partition
 from airflow_zaloni.lake.promote_plan import (
     DELETED_COL,
@@ -581,7 +582,6 @@ def publish_spark_output(
     The Parquet files are streamed batch by batch through the lake writer (bounded memory, checksums, manifests
     with the job's counts). ``task`` is recorded as in :func:`promote`.
     """
-    import pyarrow.dataset as pads
     import pyarrow.fs as pafs
 
     output = str(spec["output"]).rstrip("/")
@@ -604,12 +604,7 @@ def publish_spark_output(
     by_partition = {p["partition"]: p for p in report["by_partition"]}
 
     def copy(folder: str, writer: Any) -> None:
-        try:
-            data = pads.dataset(folder, filesystem=fs, format="parquet", exclude_invalid_files=True)
-        except FileNotFoundError:
-            return  # Spark writes no folder for an empty result of a DataFrame with no partitions
-        for batch in data.to_batches(batch_size=batch_rows):
-            writer.write_batch(batch.select(writer.schema.names))
+        stream_job_files(writer, fs, folder, batch_rows=batch_rows)
 
     with lake.transaction(run_id=run_id, try_number=try_number, producer=producer) as txn:
         for item in spec["partitions"]:
