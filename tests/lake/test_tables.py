@@ -15,7 +15,7 @@ import pytest
 
 from airflow_zaloni.cli import main as zaloni
 from airflow_zaloni.lake import CommitConflictError, DatasetRef, Lake, LakeError
-from airflow_zaloni.lake.tables import PARTITION_COLUMN, live_data_files, not_a_table_reason
+from airflow_zaloni.lake.tables import PARTITION_COLUMN, ensure_namespace, live_data_files, not_a_table_reason
 from tests.lake.test_lake_on_hdfs import ingest
 from tests.servers.postgres import PostgresServer, postgres_server  # noqa: F401  (fixture)
 from tests.sources_for_tests import CounterSource
@@ -299,3 +299,27 @@ def test_a_snapshot_naming_replaced_files_is_read_through_the_manifests(lake_roo
     paths = lake.data_files(REF, D1)  # what an engine (DuckDB, Spark) is handed: files that are there
     assert paths and all(Path(p).exists() for p in paths)
     assert any("disagree" in p for p in lake.verify())
+
+
+def test_a_namespace_another_writer_creates_meanwhile_is_not_an_error(tmp_path: Path) -> None:
+    """Writers of two datasets of one new system both find its namespace missing; the slower one still commits."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    class LookedTooEarly(SqlCatalog):
+        """Its first look for the namespace happened just before the other writer's insert."""
+
+        looked = False
+
+        def namespace_exists(self, namespace: str | tuple[str, ...]) -> bool:
+            if not self.looked:
+                self.looked = True
+                return False
+            return super().namespace_exists(namespace)
+
+    options = {"uri": f"sqlite:///{tmp_path / 'catalog.db'}", "warehouse": f"file://{tmp_path}"}
+    SqlCatalog("zaloni", **options).create_namespace(("raw", "load"))
+    late = LookedTooEarly("zaloni", **options)
+    ensure_namespace(late, ("raw", "load"))
+    assert late.namespace_exists(("raw", "load"))
+    with pytest.raises(Exception, match="Empty namespace"):
+        ensure_namespace(SqlCatalog("zaloni", **options), ())
