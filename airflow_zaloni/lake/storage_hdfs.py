@@ -9,7 +9,6 @@ as every Hadoop client does (``HADOOP_CONF_DIR``: the nameservice, its NameNodes
 
 from __future__ import annotations
 
-import errno
 import json
 from typing import IO, Any
 from urllib.parse import SplitResult
@@ -116,17 +115,8 @@ class NativeHDFSStorage(NameNodeStorage):
             f.write(data)
 
     def _rename(self, src: str, dst: str, *, overwrite: bool) -> None:
-        what = f"rename {src} -> {dst}"
-        try:
-            self.client.rename(src, dst, overwrite)
-        except FileExistsError as exc:
-            raise FileExistsError(errno.EEXIST, f"{what}: the target exists", dst) from exc
-        except FileNotFoundError as exc:
-            raise FileNotFoundError(
-                errno.ENOENT, f"{what}: the source or the target's parent folder is missing ({_first_line(exc)})", src
-            ) from exc
+        self.client.rename(src, dst, overwrite)
 
-
-def _first_line(exc: BaseException) -> str:
-    """hdfs-native puts the NameNode's Java stack trace in the message: its first line is the reason."""
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    def _reason(self, exc: BaseException) -> str:
+        """hdfs-native puts the NameNode's Java stack trace in the message: its first line is the reason."""
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -34,7 +34,7 @@ class NameNodeStorage(FsspecStorage):
 
     A subclass gives the NameNode's primitives: :meth:`_info` (a file status, ``FileNotFoundError`` when absent),
     :meth:`_create_new` (a new file, failing if it exists) and :meth:`_rename` (``rename2``, with or without
-    OVERWRITE, raising ``FileExistsError``/``FileNotFoundError`` naming the cause).
+    OVERWRITE, raising ``FileExistsError``/``FileNotFoundError`` as the client does; :meth:`_move` words them).
     """
 
     def _info(self, path: str) -> Any:
@@ -45,6 +45,24 @@ class NameNodeStorage(FsspecStorage):
 
     def _rename(self, src: str, dst: str, *, overwrite: bool) -> None:
         raise NotImplementedError
+
+    def _reason(self, exc: BaseException) -> str:
+        """The NameNode's reason in a client's exception, for a message."""
+        return str(exc)
+
+    def _move(self, src: str, dst: str, *, overwrite: bool) -> None:
+        """:meth:`_rename`, its failures naming the cause the same way whatever the client."""
+        what = f"rename {src} -> {dst}"
+        try:
+            self._rename(src, dst, overwrite=overwrite)
+        except FileExistsError as exc:
+            raise FileExistsError(errno.EEXIST, f"{what}: the target exists ({self._reason(exc)})", dst) from exc
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(
+                errno.ENOENT,
+                f"{what}: the source or the target's parent folder is missing ({self._reason(exc)})",
+                src,
+            ) from exc
 
     # fsspec's exists/isdir answer "no" on *any* error; during a NameNode failover that would make the journal skip
     # a rename and then delete the staged partition. Only "not found" means no here.
@@ -58,12 +76,12 @@ class NameNodeStorage(FsspecStorage):
     def rename(self, src: str, dst: str) -> None:
         """Rename ``src`` to ``dst`` in one NameNode ``rename2`` without OVERWRITE: fails, naming the cause, rather
         than merge into ``dst`` or do nothing."""
-        self._rename(src, dst, overwrite=False)
+        self._move(src, dst, overwrite=False)
 
     def create_exclusive(self, path: str, data: bytes) -> bool:
         tmp = self._create_temporary(path, data)
         try:
-            self._rename(tmp, path, overwrite=False)
+            self._move(tmp, path, overwrite=False)
         except FileExistsError:
             self.remove(tmp)
             return False
@@ -75,7 +93,7 @@ class NameNodeStorage(FsspecStorage):
     def write_atomic(self, path: str, data: bytes) -> None:
         tmp = self._create_temporary(path, data)
         try:
-            self._rename(tmp, path, overwrite=True)
+            self._move(tmp, path, overwrite=True)
         except BaseException:
             self.remove(tmp)
             raise
@@ -143,16 +161,8 @@ class WebHDFSStorage(NameNodeStorage):
                     raise
 
     def _rename(self, src: str, dst: str, *, overwrite: bool) -> None:
-        what = f"rename {src} -> {dst}"
         options = "OVERWRITE" if overwrite else "NONE"
-        try:
-            response = self.fs._call("RENAME", method="put", path=src, destination=dst, renameoptions=options)
-        except FileExistsError as exc:
-            raise FileExistsError(errno.EEXIST, f"{what}: the target exists ({exc})", dst) from exc
-        except FileNotFoundError as exc:
-            raise FileNotFoundError(
-                errno.ENOENT, f"{what}: the source or the target's parent folder is missing ({exc})", src
-            ) from exc
+        response = self.fs._call("RENAME", method="put", path=src, destination=dst, renameoptions=options)
         # rename2 answers 200 with an empty body; a NameNode that ignored renameoptions would answer the old
         # {"boolean": ...} form, whose false means nothing was renamed.
         if response.content.strip():
@@ -161,7 +171,7 @@ class WebHDFSStorage(NameNodeStorage):
             except ValueError:
                 done = True
             if done is False:
-                raise LakeError(f"{what}: the NameNode did nothing (RENAME answered false)")
+                raise LakeError(f"rename {src} -> {dst}: the NameNode did nothing (RENAME answered false)")
 
 
 def temporary_name(path: str) -> str:
