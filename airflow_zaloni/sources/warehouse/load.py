@@ -19,6 +19,7 @@ import contextlib
 import decimal
 import io
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -34,59 +35,90 @@ LoadMode = Literal["append", "replace", "upsert"]
 INSERT_CHUNK_ROWS = 10_000
 
 
+@dataclass(frozen=True)
+class _TypeNames:
+    """What one family of databases calls the column type that holds each kind of Arrow value."""
+
+    integers: dict[int, str]  # by bit width; wider ones are BIGINT
+    unsigned: str  # appended to the integer type of an unsigned Arrow integer
+    float32: str
+    float64: str
+    decimal: str  # followed by (precision,scale)
+    timestamp: str
+    zoned_timestamp: str
+    time: str
+    durations_as_time: bool  # else a duration is text
+    binary: str
+    key_binary: str  # a binary column of the primary key
+    text: str
+    key_text: str  # a text column of the primary key
+
+
+_STANDARD = _TypeNames(
+    integers={8: "SMALLINT", 16: "SMALLINT", 32: "INTEGER"},
+    unsigned="",
+    float32="REAL",
+    float64="DOUBLE PRECISION",
+    decimal="NUMERIC",
+    timestamp="TIMESTAMP",
+    zoned_timestamp="TIMESTAMP WITH TIME ZONE",
+    time="TIME",
+    durations_as_time=False,
+    binary="BLOB",
+    key_binary="BLOB",
+    text="TEXT",
+    key_text="TEXT",
+)
+_POSTGRES = replace(_STANDARD, binary="BYTEA", key_binary="BYTEA")
+# MySQL/MariaDB: unsigned integers keep their range, timestamps their microseconds (zoned ones as UTC DATETIME(6):
+# TIMESTAMP stops in 2038), durations are TIME, and a key column is bounded (MySQL indexes no unbounded TEXT/BLOB).
+_MYSQL = _TypeNames(
+    integers={8: "TINYINT", 16: "SMALLINT", 32: "INT"},
+    unsigned=" UNSIGNED",
+    float32="FLOAT",
+    float64="DOUBLE",
+    decimal="DECIMAL",
+    timestamp="DATETIME(6)",
+    zoned_timestamp="DATETIME(6)",
+    time="TIME(6)",
+    durations_as_time=True,
+    binary="LONGBLOB",
+    key_binary="VARBINARY(255)",
+    text="LONGTEXT",
+    key_text="VARCHAR(255)",
+)
+
+
 def sql_type(arrow_type: pa.DataType, dialect: SqlDialect, *, key: bool = False) -> str:
     """A column type for ``CREATE TABLE`` that holds ``arrow_type`` without loss (text when nothing fits).
 
     ``key``: the column is part of the primary key (MySQL indexes no unbounded TEXT: a key string is VARCHAR(255)).
     """
-    postgres = dialect.name in ("postgresql", "postgres")
     if dialect.name == "mysql":
-        return _mysql_type(arrow_type, key)
-    if pa.types.is_boolean(arrow_type):
+        names = _MYSQL
+    else:
+        names = _POSTGRES if dialect.name in ("postgresql", "postgres") else _STANDARD
+    t = arrow_type
+    if pa.types.is_boolean(t):
         return "BOOLEAN"
-    if pa.types.is_integer(arrow_type):
-        return {8: "SMALLINT", 16: "SMALLINT", 32: "INTEGER"}.get(arrow_type.bit_width, "BIGINT")
-    if pa.types.is_float32(arrow_type):
-        return "REAL"
-    if pa.types.is_floating(arrow_type):
-        return "DOUBLE PRECISION"
-    if pa.types.is_decimal(arrow_type):
-        return f"NUMERIC({arrow_type.precision},{arrow_type.scale})"
-    if pa.types.is_date(arrow_type):
+    if pa.types.is_integer(t):
+        integer = names.integers.get(t.bit_width, "BIGINT")
+        return integer + names.unsigned if pa.types.is_unsigned_integer(t) else integer
+    if pa.types.is_float32(t):
+        return names.float32
+    if pa.types.is_floating(t):
+        return names.float64
+    if pa.types.is_decimal(t):
+        return f"{names.decimal}({t.precision},{t.scale})"
+    if pa.types.is_date(t):
         return "DATE"
-    if pa.types.is_timestamp(arrow_type):
-        return "TIMESTAMP WITH TIME ZONE" if arrow_type.tz else "TIMESTAMP"
-    if pa.types.is_time(arrow_type):
-        return "TIME"
-    if pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type):
-        return "BYTEA" if postgres else "BLOB"
-    return "TEXT"
-
-
-def _mysql_type(arrow_type: pa.DataType, key: bool) -> str:
-    """MySQL/MariaDB: unsigned integers keep their range, timestamps their microseconds (zoned ones as UTC
-    ``DATETIME(6)``: TIMESTAMP stops in 2038), durations are TIME."""
-    if pa.types.is_unsigned_integer(arrow_type):
-        return {8: "TINYINT", 16: "SMALLINT", 32: "INT"}.get(arrow_type.bit_width, "BIGINT") + " UNSIGNED"
-    if pa.types.is_integer(arrow_type):
-        return {8: "TINYINT", 16: "SMALLINT", 32: "INT"}.get(arrow_type.bit_width, "BIGINT")
-    if pa.types.is_boolean(arrow_type):
-        return "BOOLEAN"
-    if pa.types.is_float32(arrow_type):
-        return "FLOAT"
-    if pa.types.is_floating(arrow_type):
-        return "DOUBLE"
-    if pa.types.is_decimal(arrow_type):
-        return f"DECIMAL({arrow_type.precision},{arrow_type.scale})"
-    if pa.types.is_date(arrow_type):
-        return "DATE"
-    if pa.types.is_timestamp(arrow_type):
-        return "DATETIME(6)"
-    if pa.types.is_time(arrow_type) or pa.types.is_duration(arrow_type):
-        return "TIME(6)"
-    if pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type):
-        return "VARBINARY(255)" if key else "LONGBLOB"
-    return "VARCHAR(255)" if key else "LONGTEXT"
+    if pa.types.is_timestamp(t):
+        return names.zoned_timestamp if t.tz else names.timestamp
+    if pa.types.is_time(t) or (names.durations_as_time and pa.types.is_duration(t)):
+        return names.time
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return names.key_binary if key else names.binary
+    return names.key_text if key else names.text
 
 
 def _table_columns(conn: Any, dialect: SqlDialect, table: str) -> list[str] | None:
