@@ -65,9 +65,9 @@ from airflow_zaloni.lake.promote_plan import (
     checked_sql,
     counts_sql,
     dataset_checks_sql,
-    key_rule,
     merge_sql,
     passed_sql,
+    promotion_rules,
     quarantine_sql,
     record_dataset_checks,
     reserved_columns,
@@ -236,18 +236,14 @@ def promote(
     if missing:
         have = ", ".join(sorted(committed)) or "none"
         raise LakeError(f"{source} has no committed partition {', '.join(missing)} (committed: {have})")
-    rule_set = parse_rules(rules)
-    if cdc is not None and not any(r.name == "cdc_key_not_null" for r in rule_set):
-        rule_set.append(key_rule(cdc))
-    quarantine = quarantine or DatasetRef(target.zone, target.system, target.name + QUARANTINE_SUFFIX)
+    rule_set, row_rules, dataset_rules = promotion_rules(rules, cdc)
+    quarantine = quarantine or target.quarantine
     if target == source or quarantine in (source, target):
         raise LakeError(f"source {source}, target {target} and quarantine {quarantine} must be different datasets")
     out_partition = validate_partition(target_partition or parts[-1])
     if cdc is None and target_partition not in (None, *parts):
         raise LakeError("target_partition applies to change capture only; without a key each partition keeps its name")
 
-    row_rules = [r for r in rule_set if isinstance(r, RowRule)]
-    dataset_rules = [r for r in rule_set if isinstance(r, DatasetRule)]
     report: dict[str, Any] = {
         "source": source.key,
         "target": target.key,
@@ -278,10 +274,9 @@ def promote(
                 if reasons:
                     _fail(reasons, report, tallies, rule_set)
                 say(f"{source} {part}: {tally.rows_in} rows in; checking {len(row_rules)} row rule(s)")
-                q_schema = schema.append(pa.field(FAILED_RULES_COLUMN, pa.list_(pa.string()))).append(
-                    pa.field(PARTITION_COLUMN, pa.string())
+                q_writer = txn.writer(
+                    quarantine, part, schema=_quarantine_schema(schema), source=_describe(lake, source, part)
                 )
-                q_writer = txn.writer(quarantine, part, schema=q_schema, source=_describe(lake, source, part))
                 p_writer = None
                 if cdc is None:
                     p_writer = txn.writer(target, part, schema=schema, source=_describe(lake, source, part))
@@ -317,6 +312,13 @@ def promote(
         engine.close()
     report["txn_id"] = txn.txn_id
     return report
+
+
+def _quarantine_schema(schema: pa.Schema) -> pa.Schema:
+    """The quarantine's columns: the source's, the names of the rules a row broke, and its source partition."""
+    return schema.append(pa.field(FAILED_RULES_COLUMN, pa.list_(pa.string()))).append(
+        pa.field(PARTITION_COLUMN, pa.string())
+    )
 
 
 def _record_task(writer: Any, task: Mapping[str, Any] | None) -> None:
@@ -553,7 +555,7 @@ def spark_spec(
     return {
         "source": source.key,
         "target": target.key,
-        "quarantine": (quarantine or DatasetRef(target.zone, target.system, target.name + QUARANTINE_SUFFIX)).key,
+        "quarantine": (quarantine or target.quarantine).key,
         "partitions": [{"partition": p, "paths": [url(f) for f in lake.data_files(source, p)]} for p in parts],
         "target_partition": out_partition,
         "base": base,
@@ -612,10 +614,9 @@ def publish_spark_output(
             schema = lake.schema(source, part)
             if schema is None:
                 raise LakeError(f"{source} {part}: the manifest records no schema")
-            q_schema = schema.append(pa.field(FAILED_RULES_COLUMN, pa.list_(pa.string()))).append(
-                pa.field(PARTITION_COLUMN, pa.string())
+            q_writer = txn.writer(
+                quarantine, part, schema=_quarantine_schema(schema), source=_describe(lake, source, part)
             )
-            q_writer = txn.writer(quarantine, part, schema=q_schema, source=_describe(lake, source, part))
             copy(f"{out_path}/quarantine/{part}", q_writer)
             q_writer.extra["quality"] = by_partition.get(part, {})
             _record_task(q_writer, task)
