@@ -40,7 +40,8 @@ class FileWatch:
         """The watch that ``task``'s attributes of the same names describe: ``FilePatternSensor`` and
         ``FileToLakeOperator`` take the same folder, pattern and trigger-file parameters, so that the sensor waits
         for the files the operator lands. An attribute the task lacks keeps its default."""
-        return cls(**{f.name: getattr(task, f.name, f.default) for f in fields(cls)})
+        given: dict[str, Any] = {f.name: getattr(task, f.name) for f in fields(cls) if hasattr(task, f.name)}
+        return cls(**given)
 
     def selection(self, fs: FileSystem, folder: str, *, exclude: Sequence[str] = (), **settings: Any) -> FileIngest:
         """The files of ``folder`` on ``fs`` that match, old enough, never the trigger file nor ``exclude``; as a
