@@ -226,24 +226,10 @@ def promote(
     """
     say = progress or log.info
     started = time.monotonic()
-    parts = [validate_partition(p) for p in partitions]
-    if not parts:
-        raise LakeError(f"{source}: no partition to promote")
-    if len(set(parts)) != len(parts):
-        raise LakeError(f"{source}: partition listed twice in {parts}")
-    committed = set(lake.partitions(source))
-    missing = [p for p in parts if p not in committed]
-    if missing:
-        have = ", ".join(sorted(committed)) or "none"
-        raise LakeError(f"{source} has no committed partition {', '.join(missing)} (committed: {have})")
+    parts, quarantine, out_partition = _checked_datasets(
+        lake, source, partitions, target, quarantine, cdc, target_partition
+    )
     rule_set, row_rules, dataset_rules = promotion_rules(rules, cdc)
-    quarantine = quarantine or target.quarantine
-    if target == source or quarantine in (source, target):
-        raise LakeError(f"source {source}, target {target} and quarantine {quarantine} must be different datasets")
-    out_partition = validate_partition(target_partition or parts[-1])
-    if cdc is None and target_partition not in (None, *parts):
-        raise LakeError("target_partition applies to change capture only; without a key each partition keeps its name")
-
     report: dict[str, Any] = {
         "source": source.key,
         "target": target.key,
@@ -312,6 +298,36 @@ def promote(
         engine.close()
     report["txn_id"] = txn.txn_id
     return report
+
+
+def _checked_datasets(
+    lake: Lake,
+    source: DatasetRef,
+    partitions: Sequence[str],
+    target: DatasetRef,
+    quarantine: DatasetRef | None,
+    cdc: ChangeCapture | None,
+    target_partition: str | None,
+) -> tuple[list[str], DatasetRef, str]:
+    """What a promotion reads and writes, checked before any engine starts: the committed source partitions, the
+    quarantine dataset (default: the target's) and the partition of the target (change capture's snapshot)."""
+    parts = [validate_partition(p) for p in partitions]
+    if not parts:
+        raise LakeError(f"{source}: no partition to promote")
+    if len(set(parts)) != len(parts):
+        raise LakeError(f"{source}: partition listed twice in {parts}")
+    committed = set(lake.partitions(source))
+    missing = [p for p in parts if p not in committed]
+    if missing:
+        have = ", ".join(sorted(committed)) or "none"
+        raise LakeError(f"{source} has no committed partition {', '.join(missing)} (committed: {have})")
+    quarantine = quarantine or target.quarantine
+    if target == source or quarantine in (source, target):
+        raise LakeError(f"source {source}, target {target} and quarantine {quarantine} must be different datasets")
+    out_partition = validate_partition(target_partition or parts[-1])
+    if cdc is None and target_partition not in (None, *parts):
+        raise LakeError("target_partition applies to change capture only; without a key each partition keeps its name")
+    return parts, quarantine, out_partition
 
 
 def _quarantine_schema(schema: pa.Schema) -> pa.Schema:
@@ -538,15 +554,17 @@ def spark_spec(
     ``path_prefix`` makes lake paths visible to Spark (``hdfs://namenode:8020`` for a ``webhdfs://`` lake; local
     lakes get ``file://``).
     """
-    parts = [validate_partition(p) for p in partitions]
-    parse_rules(rules)  # fail here, in the task, rather than in the cluster
+    # fail here, in the task, rather than in the cluster
+    parts, quarantine, out_partition = _checked_datasets(
+        lake, source, partitions, target, quarantine, cdc, target_partition
+    )
+    parse_rules(rules)
 
     def url(path: str) -> str:
         if path_prefix:
             return path_prefix.rstrip("/") + path
         return f"file://{path}" if lake.storage.protocol == "file" else path
 
-    out_partition = validate_partition(target_partition or parts[-1])
     base = None
     if cdc is not None:
         earlier = [p for p in lake.partitions(target) if p < out_partition]
@@ -555,7 +573,7 @@ def spark_spec(
     return {
         "source": source.key,
         "target": target.key,
-        "quarantine": (quarantine or target.quarantine).key,
+        "quarantine": quarantine.key,
         "partitions": [{"partition": p, "paths": [url(f) for f in lake.data_files(source, p)]} for p in parts],
         "target_partition": out_partition,
         "base": base,
