@@ -1,9 +1,10 @@
-"""Generate the small EBCDIC sample that ``example_dags/mainframe_ingest.py`` lands: a copybook and a data set.
+"""Generate the small EBCDIC data set that ``example_dags/mainframe_ingest.py`` lands (layout: ``customers.cpy``).
 
 Run ``python example_dags/data/make_sample.py`` to write ``CUSTOMERS.DAT`` next to this script, in the layout of the
-copybook ``customers.cpy`` beside it (deterministic: the same bytes every time). ``CUSTOMERS.DAT`` is a fixed-length (RECFM=FB, LRECL=50) file of 200
-customer records in code page 037, with the field types a mainframe file really mixes: zoned decimal, text, packed
-decimal (COMP-3), big-endian binary (COMP) and a signed zoned amount with an overpunched sign.
+copybook ``customers.cpy`` beside it (deterministic: the same bytes every time). ``CUSTOMERS.DAT`` is a fixed-length
+(RECFM=FB, LRECL=50) file of 200 customer records in code page 037, with the field types a mainframe file really
+mixes: zoned decimal, text, packed decimal (COMP-3), big-endian binary (COMP) and a signed zoned amount with an
+overpunched sign.
 
 The encoders are importable (tests build their own data with them).
 """
