@@ -177,10 +177,8 @@ def load_batches(
     try:
         if mode == "replace":
             _execute(conn, f"DELETE FROM {target}")
-        if engines.driver_of(conn) == "psycopg":
-            rows = _copy_postgres(conn, dialect, target, schema, batches, mode, key)
-        else:
-            rows = _insert_many(conn, dialect, target, schema, batches, mode, key)
+        load = _Load(conn, dialect, target, schema, mode, key)
+        rows = _copy_postgres(load, batches) if engines.driver_of(conn) == "psycopg" else _insert_many(load, batches)
         conn.commit()
     except Exception as exc:
         with contextlib.suppress(Exception):
@@ -202,11 +200,31 @@ def _execute(conn: Any, sql: str, params: Sequence[Any] | None = None) -> None:
         cur.close()
 
 
-def _upsert_tail(dialect: SqlDialect, schema: pa.Schema, key: Sequence[str]) -> str:
-    q = dialect.quote_identifier
-    updates = [n for n in schema.names if n not in key]
-    action = "DO NOTHING" if not updates else "DO UPDATE SET " + ", ".join(f"{q(n)} = excluded.{q(n)}" for n in updates)
-    return f" ON CONFLICT ({', '.join(q(k) for k in key)}) {action}"
+@dataclass(frozen=True)
+class _Load:
+    """One load, as both ways of moving its rows (COPY on PostgreSQL, ``executemany`` elsewhere) need it."""
+
+    conn: Any
+    dialect: SqlDialect
+    target: str  # the table, quoted
+    schema: pa.Schema
+    mode: LoadMode
+    key: Sequence[str]
+
+    @property
+    def columns(self) -> str:
+        """The dataset's columns, quoted, for a column list."""
+        return ", ".join(self.dialect.quote_identifier(n) for n in self.schema.names)
+
+    def upsert_tail(self) -> str:
+        """``ON CONFLICT (key) DO UPDATE`` (PostgreSQL, SQLite): the new values replace the old row's (``DO NOTHING``
+        when every column is key)."""
+        q = self.dialect.quote_identifier
+        updates = [n for n in self.schema.names if n not in self.key]
+        action = (
+            "DO NOTHING" if not updates else "DO UPDATE SET " + ", ".join(f"{q(n)} = excluded.{q(n)}" for n in updates)
+        )
+        return f" ON CONFLICT ({', '.join(q(k) for k in self.key)}) {action}"
 
 
 # --------------------------------------------------------------------------------------------------- PostgreSQL
@@ -224,20 +242,11 @@ def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
 
-def _copy_postgres(
-    conn: Any,
-    dialect: SqlDialect,
-    target: str,
-    schema: pa.Schema,
-    batches: Iterable[pa.RecordBatch],
-    mode: LoadMode,
-    key: Sequence[str],
-) -> int:
-    q = dialect.quote_identifier
-    cols = ", ".join(q(n) for n in schema.names)
+def _copy_postgres(load: _Load, batches: Iterable[pa.RecordBatch]) -> int:
+    conn, target, schema, cols = load.conn, load.target, load.schema, load.columns
     copy_into = target
-    if mode == "upsert":
-        copy_into = q("zaloni_load")
+    if load.mode == "upsert":
+        copy_into = load.dialect.quote_identifier("zaloni_load")
         _execute(conn, f"CREATE TEMPORARY TABLE {copy_into} (LIKE {target} INCLUDING DEFAULTS) ON COMMIT DROP")
     options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
     rows = 0
@@ -249,10 +258,8 @@ def _copy_postgres(
             pacsv.write_csv(_csv_ready(batch.select(schema.names)), buffer, options)
             copy.write(buffer.getbuffer())
             rows += batch.num_rows
-    if mode == "upsert":
-        _execute(
-            conn, f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {copy_into}{_upsert_tail(dialect, schema, key)}"
-        )
+    if load.mode == "upsert":
+        _execute(conn, f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {copy_into}{load.upsert_tail()}")
     return rows
 
 
@@ -273,26 +280,18 @@ def _python_rows(batch: pa.RecordBatch, sqlite: bool, mysql_session: bool = Fals
     return list(zip(*columns))
 
 
-def _insert_many(
-    conn: Any,
-    dialect: SqlDialect,
-    target: str,
-    schema: pa.Schema,
-    batches: Iterable[pa.RecordBatch],
-    mode: LoadMode,
-    key: Sequence[str],
-) -> int:
-    q = dialect.quote_identifier
+def _insert_many(load: _Load, batches: Iterable[pa.RecordBatch]) -> int:
+    conn, dialect, target, schema, key = load.conn, load.dialect, load.target, load.schema, load.key
     sqlite = engines.driver_of(conn) == "sqlite3"
     on_mysql = mysql.is_mysql(conn)
-    cols = ", ".join(q(n) for n in schema.names)
     marks = ", ".join([dialect.placeholder] * len(schema.names))
-    insert = f"INSERT INTO {target} ({cols}) VALUES ({marks})"
+    insert = f"INSERT INTO {target} ({load.columns}) VALUES ({marks})"
     delete = None
-    if mode == "upsert":
+    if load.mode == "upsert":
         if sqlite:
-            insert += _upsert_tail(dialect, schema, key)
+            insert += load.upsert_tail()
         else:
+            q = dialect.quote_identifier
             delete = f"DELETE FROM {target} WHERE " + " AND ".join(f"{q(k)} = {dialect.placeholder}" for k in key)
     rows = 0
     cur = engines.cursor(conn)
