@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_zaloni.sources.files.watch import FileWatch
+from airflow_zaloni.sources.files.watch import FileWatch, seconds
 from airflow_zaloni.triggers.files import FilePatternTrigger
 
 if TYPE_CHECKING:
@@ -62,21 +62,12 @@ class FilePatternSensor(BaseSensorOperator):
         self.regex = regex
         self.recursive = recursive
         self.min_files = min_files
-        self.min_age = min_age.total_seconds() if isinstance(min_age, timedelta) else float(min_age)
+        self.min_age = seconds(min_age)
         self.trigger_file = trigger_file
         self.deferrable = deferrable
 
     def _watch(self) -> FileWatch:
-        return FileWatch(
-            source=self.source,
-            conn_id=self.conn_id,
-            pattern=self.pattern,
-            regex=self.regex,
-            recursive=self.recursive,
-            min_files=self.min_files,
-            min_age=self.min_age,
-            trigger_file=self.trigger_file,
-        )
+        return FileWatch.of(self)
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
