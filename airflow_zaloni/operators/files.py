@@ -198,16 +198,16 @@ class FileToLakeOperator(LakeIngestOperator):
             raise SourceError(f"{self.task_id}: zone='landing' holds the bytes; decoded data needs another zone")
         self._fs, folder = connect(self.source, self.conn_id)
         self._folder = folder
-        exclude = self.exclude
+        archived: tuple[str, ...] = ()  # the watch excludes self.exclude
         archive = self._archive = archive_path(self.archive_folder, folder)
         if archive and self.completion == "move":
             inside = posixpath.relpath(posixpath.normpath(archive), posixpath.normpath(folder))
             if not inside.startswith(".."):
-                exclude = (*exclude, f"{inside}/*")  # archived files must not come back as new ones
+                archived = (f"{inside}/*",)  # archived files must not come back as new ones
         files = FileWatch.of(self).selection(
             self._fs,
             folder,
-            exclude=exclude,
+            exclude=archived,
             min_size=self.min_size,
             max_size=self.max_size,
             max_files=self.max_files,

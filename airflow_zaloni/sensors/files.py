@@ -36,6 +36,9 @@ class FilePatternSensor(BaseSensorOperator):
     :param min_files: how many matching files make the folder ready.
     :param min_age: only count files modified at least this long ago (seconds or timedelta).
     :param trigger_file: a marker (relative path such as ``_SUCCESS``) that must exist as well. (templated)
+    :param exclude: globs of relative paths never counted, as ``FileToLakeOperator``'s ``exclude``: with
+        ``recursive=True`` and the operator archiving into a folder inside ``source`` (``archive_folder="archive"``),
+        give ``exclude=["archive/*"]``, else the archived files count as new ones.
     :param deferrable: wait in the triggerer (default) or poke.
     """
 
@@ -52,6 +55,7 @@ class FilePatternSensor(BaseSensorOperator):
         min_files: int = 1,
         min_age: float | timedelta = 0,
         trigger_file: str | None = None,
+        exclude: Sequence[str] = (),
         deferrable: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -64,6 +68,7 @@ class FilePatternSensor(BaseSensorOperator):
         self.min_files = min_files
         self.min_age = seconds(min_age)
         self.trigger_file = trigger_file
+        self.exclude = tuple(exclude)
         self.deferrable = deferrable
 
     def _watch(self) -> FileWatch:

@@ -34,6 +34,7 @@ class FileWatch:
     min_files: int = 1
     min_age: float = 0.0
     trigger_file: str | None = None
+    exclude: tuple[str, ...] = ()  # globs of relative paths never counted (an archive folder inside the drop)
 
     @classmethod
     def of(cls, task: Any) -> FileWatch:
@@ -41,11 +42,13 @@ class FileWatch:
         ``FileToLakeOperator`` take the same folder, pattern and trigger-file parameters, so that the sensor waits
         for the files the operator lands. An attribute the task lacks keeps its default."""
         given: dict[str, Any] = {f.name: getattr(task, f.name) for f in fields(cls) if hasattr(task, f.name)}
-        return cls(**given)
+        return cls(**{**given, "exclude": tuple(given.get("exclude", ()))})
 
     def selection(self, fs: FileSystem, folder: str, *, exclude: Sequence[str] = (), **settings: Any) -> FileIngest:
-        """The files of ``folder`` on ``fs`` that match, old enough, never the trigger file nor ``exclude``; as a
-        :class:`FileIngest` that ``settings`` (its other fields) complete for landing them."""
+        """The files of ``folder`` on ``fs`` that match, old enough, never the trigger file nor the watch's or
+        the given ``exclude``; as a :class:`FileIngest` that ``settings`` (its other fields) complete for landing
+        them."""
+        exclude = (*self.exclude, *exclude, *([self.trigger_file] if self.trigger_file else []))
         return FileIngest(
             fs=fs,
             folder=folder,
@@ -54,7 +57,7 @@ class FileWatch:
             regex=self.regex,
             recursive=self.recursive,
             min_age=self.min_age,
-            exclude=(*exclude, self.trigger_file) if self.trigger_file else tuple(exclude),
+            exclude=exclude,
             **settings,
         )
 

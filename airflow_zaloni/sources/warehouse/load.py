@@ -173,11 +173,10 @@ def load_batches(
         absent = [n for n in schema.names if n not in existing]
         if absent:
             raise SourceError(f"table {table!r} has no column(s) {absent} (it has {existing})")
-    rows = 0
+    load = _Load(conn, dialect, target, schema, mode, key)
     try:
         if mode == "replace":
             _execute(conn, f"DELETE FROM {target}")
-        load = _Load(conn, dialect, target, schema, mode, key)
         rows = _copy_postgres(load, batches) if engines.driver_of(conn) == "psycopg" else _insert_many(load, batches)
         conn.commit()
     except Exception as exc:
@@ -185,7 +184,7 @@ def load_batches(
             conn.rollback()
         if isinstance(exc, SourceError):
             raise
-        raise SourceError(f"loading {table!r} ({mode}) failed after {rows} rows, rolled back: {exc}") from exc
+        raise SourceError(f"loading {table!r} ({mode}) failed after {load.sent} rows, rolled back: {exc}") from exc
     return rows
 
 
@@ -200,7 +199,7 @@ def _execute(conn: Any, sql: str, params: Sequence[Any] | None = None) -> None:
         cur.close()
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Load:
     """One load, as both ways of moving its rows (COPY on PostgreSQL, ``executemany`` elsewhere) need it."""
 
@@ -210,6 +209,7 @@ class _Load:
     schema: pa.Schema
     mode: LoadMode
     key: Sequence[str]
+    sent: int = 0  # rows handed to the database so far: what an error says was rolled back
 
     @property
     def columns(self) -> str:
@@ -249,7 +249,6 @@ def _copy_postgres(load: _Load, batches: Iterable[pa.RecordBatch]) -> int:
         copy_into = load.dialect.quote_identifier("zaloni_load")
         _execute(conn, f"CREATE TEMPORARY TABLE {copy_into} (LIKE {target} INCLUDING DEFAULTS) ON COMMIT DROP")
     options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
-    rows = 0
     with conn.cursor() as cur, cur.copy(f"COPY {copy_into} ({cols}) FROM STDIN (FORMAT csv)") as copy:
         for batch in batches:
             if batch.num_rows == 0:
@@ -257,10 +256,10 @@ def _copy_postgres(load: _Load, batches: Iterable[pa.RecordBatch]) -> int:
             buffer = io.BytesIO()
             pacsv.write_csv(_csv_ready(batch.select(schema.names)), buffer, options)
             copy.write(buffer.getbuffer())
-            rows += batch.num_rows
+            load.sent += batch.num_rows
     if load.mode == "upsert":
         _execute(conn, f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {copy_into}{load.upsert_tail()}")
-    return rows
+    return load.sent
 
 
 # --------------------------------------------------------------------------------------------------- any DB-API
@@ -293,7 +292,6 @@ def _insert_many(load: _Load, batches: Iterable[pa.RecordBatch]) -> int:
         else:
             q = dialect.quote_identifier
             delete = f"DELETE FROM {target} WHERE " + " AND ".join(f"{q(k)} = {dialect.placeholder}" for k in key)
-    rows = 0
     cur = engines.cursor(conn)
     try:
         for batch in batches:
@@ -302,7 +300,7 @@ def _insert_many(load: _Load, batches: Iterable[pa.RecordBatch]) -> int:
                 if delete is not None:
                     cur.executemany(delete, _python_rows(chunk.select(list(key)), sqlite, on_mysql))
                 cur.executemany(insert, _python_rows(chunk, sqlite, on_mysql))
-                rows += chunk.num_rows
+                load.sent += chunk.num_rows
     finally:
         cur.close()
-    return rows
+    return load.sent
