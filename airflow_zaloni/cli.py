@@ -18,6 +18,7 @@ from typing import Any
 from airflow_zaloni import config
 from airflow_zaloni.lake import DatasetRef, Lake, LakeError
 from airflow_zaloni.lake.catalog import catalog
+from airflow_zaloni.plugins import lake_format
 from airflow_zaloni.utils.formatting import human_size, utc_time
 
 
@@ -49,7 +50,7 @@ def lake_ls(args: argparse.Namespace) -> int:
             "-" if d.rows is None else f"{d.rows:,}",
             human_size(d.bytes),
             utc_time(d.last_commit),
-            "" if d.watermark is None else str(d.watermark),
+            "" if d.watermark is None else lake_format.watermark(d)["text"],  # times as the Lake view shows them
             _table_cell(d.table, d.files_only),
         )
         for d in datasets
