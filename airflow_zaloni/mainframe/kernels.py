@@ -336,20 +336,9 @@ def _ascii_text(
     np.take(page.pair_table, src.view(np.uint16), out=out.view(np.uint16), mode="clip")
     if width != s:
         out[:, s] = 0x20
-    if data.find(b"\xff") >= 0:
-        # A non-ASCII character: the general path encodes UTF-8, unless it lies only in rows outside ``mask`` (another
-        # segment's bytes under a REDEFINES), which become null: blank those and look again.
-        if mask is None:
-            return None
-        out[~mask] = 0x20
-        if data.find(b"\xff") >= 0:
-            return None
-    valid = None
-    if data.find(bytes([ZERO_MARK])) >= 0:
-        marks = out == ZERO_MARK
-        if null_if_zero:
-            valid = ~marks[:, :s].all(axis=1)
-        out[marks] = page.translate_table[0]
+    ascii_only, valid = _searched(data, out, s, page, null_if_zero, mask)
+    if not ascii_only:
+        return None
     if trim in ("both", "left", "right"):
         # Trim only the ends where some row has whitespace (two column checks; codes and ids often have none).
         left = trim != "right" and bool((out[:, 0] <= 0x20).any())
@@ -362,6 +351,28 @@ def _ascii_text(
     return java_trim(arr, trim, ascii_only=True, no_controls=page.controls_are_whitespace)
 
 
+def _searched(
+    data: bytearray, out: np.ndarray, s: int, page: CodePage, null_if_zero: bool, mask: np.ndarray | None
+) -> tuple[bool, np.ndarray | None]:
+    """Search the translated text (``out``: rows x width over ``data``, ``s`` bytes of each row a field's) with
+    ``memchr``: returns False when a non-ASCII character lies in a row that counts (the general path then encodes
+    UTF-8), else True and the rows that are not all-zero with ``null_if_zero`` (None: every row). Rows outside
+    ``mask`` (another segment's bytes under a REDEFINES) become null: they are blanked, not searched."""
+    if data.find(b"\xff") >= 0:
+        if mask is None:
+            return False, None
+        out[~mask] = 0x20
+        if data.find(b"\xff") >= 0:
+            return False, None
+    valid = None
+    if data.find(bytes([ZERO_MARK])) >= 0:
+        marks = out == ZERO_MARK
+        if null_if_zero:
+            valid = ~marks[:, :s].all(axis=1)
+        out[marks] = page.translate_table[0]
+    return True, valid
+
+
 def _ascii_chars(
     mat: np.ndarray, page: CodePage, trim: str, null_if_zero: bool, mask: np.ndarray | None
 ) -> pa.Array | None:
@@ -369,21 +380,12 @@ def _ascii_chars(
     (no pairs, no odd byte to drop), then the same searches of the output."""
     m = mat.shape[0]
     data = bytearray(m)
-    out = np.frombuffer(data, dtype=np.uint8)
-    np.take(page.byte_table, mat[:, 0], out=out, mode="clip")  # (mode="raise" buffers ``out``)
-    if data.find(b"\xff") >= 0:
-        if mask is None:
-            return None
-        out[~mask] = 0x20
-        if data.find(b"\xff") >= 0:
-            return None
-    valid = None
-    if data.find(bytes([ZERO_MARK])) >= 0:
-        marks = out == ZERO_MARK
-        if null_if_zero:
-            valid = ~marks
-        out[marks] = page.translate_table[0]
-    arr = string_array(_fixed_offsets(m, 1), out, _with_mask(valid, mask))
+    out = np.frombuffer(data, dtype=np.uint8).reshape(m, 1)
+    np.take(page.byte_table, mat[:, 0], out=out[:, 0], mode="clip")  # (mode="raise" buffers ``out``)
+    ascii_only, valid = _searched(data, out, 1, page, null_if_zero, mask)
+    if not ascii_only:
+        return None
+    arr = string_array(_fixed_offsets(m, 1), out.reshape(-1), _with_mask(valid, mask))
     if trim in ("both", "left", "right") and bool((out <= 0x20).any()):
         return java_trim(arr, trim, ascii_only=True, no_controls=page.controls_are_whitespace)
     return arr
