@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 from airflow_zaloni.lake.errors import LakeError
 from airflow_zaloni.lake.manifest import MANIFEST_NAME, schema_from_json
 from airflow_zaloni.lake.paths import DatasetRef
+from airflow_zaloni.lake.table_history import HOUSEKEEPING_PROPERTIES, expire_snapshots, merging_overwrite
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -220,6 +221,32 @@ def live_data_files(table: Table, snapshot: Any) -> list[DataFile]:
     return files
 
 
+def partition_data_files(table: Table, snapshot: Any, partitions: set[str]) -> list[DataFile]:
+    """The data files of ``partitions`` in a snapshot (empty ones included), reading only the manifests whose
+    partition summaries can hold one of them: a commit into new partitions reads no manifest at all."""
+    if not partitions:
+        return []
+    from pyiceberg.expressions import In
+    from pyiceberg.expressions.visitors import inclusive_projection, manifest_evaluator
+    from pyiceberg.manifest import DataFileContent
+
+    row_filter = In(PARTITION_COLUMN, partitions)  # type: ignore[call-arg, arg-type]  # pydantic __new__
+    evaluators: dict[int, Any] = {}
+    files = []
+    for manifest in snapshot.manifests(table.io):
+        spec_id = manifest.partition_spec_id
+        if spec_id not in evaluators:
+            spec, schema = table.specs()[spec_id], table.schema()
+            evaluators[spec_id] = manifest_evaluator(spec, schema, inclusive_projection(schema, spec)(row_filter))
+        if not evaluators[spec_id](manifest):
+            continue
+        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
+            data_file = entry.data_file
+            if data_file.content == DataFileContent.DATA and str(data_file.partition[0]) in partitions:
+                files.append(data_file)
+    return files
+
+
 def snapshot_info(table: Table, snapshot_id: int | None = None) -> dict[str, Any] | None:
     """Id, time, operation and the lake's summary properties of a snapshot (the current one by default)."""
     snapshot = snapshot_of(table, snapshot_id)
@@ -303,9 +330,7 @@ def _commit_one(lake: Lake, catalog: Catalog, ref: DatasetRef, entry: dict[str, 
     txn_id = entry["properties"]["zaloni.txn-id"]
     for _attempt in range(5):
         table = load_table(lake, ref)
-        if table is not None and any(
-            s.summary is not None and s.summary["zaloni.txn-id"] == txn_id for s in table.snapshots()
-        ):
+        if table is not None and _holds(lake, ref, table, txn_id):
             return  # committed before (a roll-forward repeats this step)
         existing: dict[str, list[dict[str, Any]]] = {}
         schemas = _schemas(entry["schemas"])
@@ -343,6 +368,18 @@ def _commit_one(lake: Lake, catalog: Catalog, ref: DatasetRef, entry: dict[str, 
             _not_a_table(lake, catalog, ref, table, str(exc))
             return
     raise LakeError(f"{ref}: the table commit of transaction {txn_id} kept conflicting with other writers")
+
+
+def _holds(lake: Lake, ref: DatasetRef, table: Table, txn_id: str) -> bool:
+    """Whether the table holds transaction ``txn_id`` already.
+
+    The retained snapshots say so (a roll-forward comes before any later lake commit, so the transaction's snapshot
+    is among the newest: table_history.py keeps 20 at least), and so does the dataset's ``_state.json``: the
+    journal writes it after the table commits.
+    """
+    if any(s.summary is not None and s.summary.get("zaloni.txn-id") == txn_id for s in table.snapshots()):
+        return True
+    return bool((lake.state(ref).get("last_commit") or {}).get("txn_id") == txn_id)
 
 
 class _SchemaMismatch(LakeError):
@@ -404,6 +441,7 @@ def _create(lake: Lake, catalog: Catalog, ref: DatasetRef, schemas: list[pa.Sche
             "write.metadata.path": f"{location}/{METADATA_DIR}",
             "write.metadata.delete-after-commit.enabled": "true",
             "write.metadata.previous-versions-max": "50",
+            **HOUSEKEEPING_PROPERTIES,
             "zaloni.dataset": ref.key,
             "zaloni.partition-column": PARTITION_COLUMN,
         },
@@ -444,6 +482,19 @@ def _evolve(table: Table, schemas: list[pa.Schema]) -> Table:
     return table
 
 
+def _changes_schema(table: Table, schemas: list[pa.Schema]) -> bool:
+    """Whether a commit's schemas add a column or change a type (else the schema update, a commit of its own that
+    copies the table's metadata a few times, is skipped). Nested types always count as a change: evolving is safe."""
+    from pyiceberg.io.pyarrow import _ConvertToIcebergWithoutIDs, visit_pyarrow
+    from pyiceberg.types import PrimitiveType
+
+    current = {f.name: f.field_type for f in table.schema().fields}
+    wanted: Any = visit_pyarrow(_iceberg_schema(schemas), _ConvertToIcebergWithoutIDs())
+    return any(
+        not isinstance(f.field_type, PrimitiveType) or current.get(f.name) != f.field_type for f in wanted.fields
+    )
+
+
 def _snapshot(
     lake: Lake,
     table: Table,
@@ -451,25 +502,31 @@ def _snapshot(
     existing: dict[str, list[dict[str, Any]]],
     schemas: list[pa.Schema],
 ) -> None:
-    if schemas and entry["schemas"]:
+    if schemas and entry["schemas"] and _changes_schema(table, _schemas(entry["schemas"])):
         table = _evolve(table, _schemas(entry["schemas"]))
     dataset_path = entry["path"]
     replaced = set(entry["partitions"])
     old = []
     snapshot = table.current_snapshot()
     if snapshot is not None:
-        old = [f for f in live_data_files(table, snapshot) if str(f.partition[0]) in replaced]
+        old = partition_data_files(table, snapshot, replaced)
     added = [(p, f) for p, files in [*existing.items(), *entry["partitions"].items()] for f in files]
     if not old and not added:
         return  # nothing changes in the table (a watermark-only commit): no snapshot
     with table.transaction() as tx:
-        metadata = tx.table_metadata
-        with tx.update_snapshot(snapshot_properties=entry["properties"]).overwrite() as producer:
+        missing = {k: v for k, v in HOUSEKEEPING_PROPERTIES.items() if k not in tx.table_metadata.properties}
+        if missing:  # a table created before these properties: from now on its manifests merge too
+            tx.set_properties(missing)
+        metadata = tx.table_metadata  # a copy of the whole metadata each time it is read: read once
+        with merging_overwrite(tx, metadata, table.io, entry["properties"]) as producer:
             for data_file in old:
                 producer.delete_data_file(data_file)
             for partition, f in added:
                 path = f"{dataset_path}/{partition}/{f['path']}"
                 producer.append_data_file(_data_file(lake, metadata, path, partition, f["bytes"]))
+        expired_lists = expire_snapshots(tx)
+    for path in expired_lists:  # committed: nothing names the expired snapshots' manifest lists any more
+        table.io.delete(path)
 
 
 def _data_file(lake: Lake, metadata: Any, path: str, partition: str, size: int) -> DataFile:

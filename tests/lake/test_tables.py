@@ -9,12 +9,15 @@ import sys
 import textwrap
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pyarrow as pa
 import pytest
+from pyiceberg.io.pyarrow import PyArrowFileIO
 
 from airflow_zaloni.cli import main as zaloni
 from airflow_zaloni.lake import CommitConflictError, DatasetRef, Lake, LakeError
+from airflow_zaloni.lake.table_history import MANIFESTS_TO_MERGE, SNAPSHOTS_TO_KEEP
 from airflow_zaloni.lake.tables import PARTITION_COLUMN, live_data_files, not_a_table_reason
 from tests.lake.test_lake_on_hdfs import ingest
 from tests.servers.postgres import PostgresServer, postgres_server  # noqa: F401  (fixture)
@@ -299,3 +302,45 @@ def test_a_snapshot_naming_replaced_files_is_read_through_the_manifests(lake_roo
     paths = lake.data_files(REF, D1)  # what an engine (DuckDB, Spark) is handed: files that are there
     assert paths and all(Path(p).exists() for p in paths)
     assert any("disagree" in p for p in lake.verify())
+
+
+class CountingFileIO(PyArrowFileIO):
+    """pyiceberg's local FileIO, counting the manifests it opens (``py-io-impl`` of the test's catalog)."""
+
+    manifests_read: ClassVar[list[str]] = []
+
+    def new_input(self, location: str) -> Any:
+        name = location.rsplit("/", 1)[-1]
+        if name.endswith(".avro") and not name.startswith("snap-"):  # snap-*.avro are manifest lists
+            CountingFileIO.manifests_read.append(name)
+        return super().new_input(location)
+
+
+def test_a_commit_reads_a_bounded_number_of_manifests_however_long_the_history(lake_root: Path) -> None:
+    """Without merged manifests and expired snapshots each commit added a manifest and a snapshot, and re-read
+    every manifest: its work grew with the table's history. The work is counted here, not timed."""
+    io = f"{CountingFileIO.__module__}.{CountingFileIO.__qualname__}"
+    lake = Lake(str(lake_root), catalog={"type": "sql", "py-io-impl": io})
+    days = [f"dt=2026-{1 + n // 28:02d}-{1 + n % 28:02d}" for n in range(40)]
+    reads = []
+    for n, day in enumerate(days):
+        CountingFileIO.manifests_read.clear()
+        land(lake, n * 10, n * 10 + 10, day, f"new-{n}")
+        reads.append(len(CountingFileIO.manifests_read))
+    for n in (0, 20, 39):  # re-runs replace old and recent partitions
+        CountingFileIO.manifests_read.clear()
+        land(lake, n * 10, n * 10 + 5, days[n], f"rerun-{n}")
+        reads.append(len(CountingFileIO.manifests_read))
+
+    table = lake.table(REF)
+    assert table is not None
+    # a commit into a new partition reads none, or the MANIFESTS_TO_MERGE it merges; a re-run reads the manifests
+    # that can hold its partition (three times: ours, pyiceberg's deletes and its rewrite) and what it merges
+    assert max(reads[:40]) <= MANIFESTS_TO_MERGE and reads.count(0) >= 30, reads
+    assert max(reads[40:]) <= 2 * MANIFESTS_TO_MERGE, reads
+    assert len(table.current_snapshot().manifests(table.io)) <= MANIFESTS_TO_MERGE
+    summaries = [s.summary["zaloni.txn-id"] for s in table.snapshots()]
+    assert len(summaries) == SNAPSHOTS_TO_KEEP  # the newest ones: time travel reaches the last 20 commits
+    ids = scan_ids(lake)
+    assert len(ids) == 40 and ids[days[20]] == list(range(201, 206)) and ids[days[1]] == list(range(11, 21))
+    assert lake.verify() == []
