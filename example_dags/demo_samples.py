@@ -34,13 +34,29 @@ def warehouse_path() -> Path:
 
 
 def define_demo_connections() -> None:
-    """The demo's own connections; connections of the same id defined in Airflow take precedence."""
-    os.environ.setdefault(
-        f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}", json.dumps({"conn_type": "sqlite", "host": str(warehouse_path())})
-    )
-    os.environ.setdefault(
-        f"AIRFLOW_CONN_{SPARK_CONN_ID.upper()}", json.dumps({"conn_type": "spark", "host": "local[2]"})
-    )
+    """The demo's own connections; connections of the same id defined in Airflow take precedence.
+
+    A connection the demo defined earlier in this process (it carries ``zaloni_demo`` in its extra) is defined
+    again, so that it follows the demo directory when ``$ZALONI_DEMO_DIR`` or ``$AIRFLOW_HOME`` changed since:
+    otherwise the warehouse task would grow one SQLite file while the ingest reads another.
+    """
+    _define_demo_connection(WAREHOUSE_CONN_ID, {"conn_type": "sqlite", "host": str(warehouse_path())})
+    _define_demo_connection(SPARK_CONN_ID, {"conn_type": "spark", "host": "local[2]"})
+
+
+def _define_demo_connection(conn_id: str, conn: dict[str, object]) -> None:
+    name = f"AIRFLOW_CONN_{conn_id.upper()}"
+    current = os.environ.get(name)
+    if current is None or _defined_by_demo(current):
+        os.environ[name] = json.dumps({**conn, "extra": {"zaloni_demo": True}})
+
+
+def _defined_by_demo(value: str) -> bool:
+    try:
+        conn = json.loads(value)
+    except ValueError:
+        return False  # a URI: someone else's connection
+    return isinstance(conn, dict) and isinstance(conn.get("extra"), dict) and conn["extra"].get("zaloni_demo") is True
 
 
 def write_drop_files(drop: Path, *, files: int = 3, rows: int = 1000) -> list[str]:

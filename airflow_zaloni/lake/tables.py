@@ -425,12 +425,26 @@ def _iceberg_schema(schemas: list[pa.Schema]) -> pa.Schema:
     return pa.schema(list(fields.values()))
 
 
+def ensure_namespace(catalog: Catalog, namespace: tuple[str, ...]) -> None:
+    """Create ``namespace`` unless it exists, also when another writer creates it at the same moment.
+
+    Writers of different datasets of one system hold different dataset locks, so two of them can both find the
+    namespace missing; the SQL catalog then answers the slower one with its database's unique-key error rather
+    than ``NamespaceAlreadyExistsError``. Whoever created it, the namespace exists afterwards, which is all a
+    commit needs.
+    """
+    try:
+        catalog.create_namespace_if_not_exists(namespace)
+    except Exception:
+        if not catalog.namespace_exists(namespace):
+            raise
+
+
 def _create(lake: Lake, catalog: Catalog, ref: DatasetRef, schemas: list[pa.Schema]) -> Table:
     from pyiceberg.table.name_mapping import create_mapping_from_schema
     from pyiceberg.transforms import IdentityTransform
 
-    namespace = table_identifier(ref)[:2]
-    catalog.create_namespace_if_not_exists(namespace)
+    ensure_namespace(catalog, table_identifier(ref)[:2])
     arrow = _iceberg_schema(schemas)
     location = lake_uri(lake, lake.dataset_path(ref))
     table = catalog.create_table(

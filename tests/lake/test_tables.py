@@ -18,7 +18,7 @@ from pyiceberg.io.pyarrow import PyArrowFileIO
 from airflow_zaloni.cli import main as zaloni
 from airflow_zaloni.lake import CommitConflictError, DatasetRef, Lake, LakeError
 from airflow_zaloni.lake.table_history import MANIFESTS_TO_MERGE, SNAPSHOTS_TO_KEEP
-from airflow_zaloni.lake.tables import PARTITION_COLUMN, live_data_files, not_a_table_reason
+from airflow_zaloni.lake.tables import PARTITION_COLUMN, ensure_namespace, live_data_files, not_a_table_reason
 from tests.lake.test_lake_on_hdfs import ingest
 from tests.servers.postgres import PostgresServer, postgres_server  # noqa: F401  (fixture)
 from tests.sources_for_tests import CounterSource
@@ -344,3 +344,27 @@ def test_a_commit_reads_a_bounded_number_of_manifests_however_long_the_history(l
     ids = scan_ids(lake)
     assert len(ids) == 40 and ids[days[20]] == list(range(201, 206)) and ids[days[1]] == list(range(11, 21))
     assert lake.verify() == []
+
+
+def test_a_namespace_another_writer_creates_meanwhile_is_not_an_error(tmp_path: Path) -> None:
+    """Writers of two datasets of one new system both find its namespace missing; the slower one still commits."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    class LookedTooEarly(SqlCatalog):
+        """Its first look for the namespace happened just before the other writer's insert."""
+
+        looked = False
+
+        def namespace_exists(self, namespace: str | tuple[str, ...]) -> bool:
+            if not self.looked:
+                self.looked = True
+                return False
+            return super().namespace_exists(namespace)
+
+    options = {"uri": f"sqlite:///{tmp_path / 'catalog.db'}", "warehouse": f"file://{tmp_path}"}
+    SqlCatalog("zaloni", **options).create_namespace(("raw", "load"))
+    late = LookedTooEarly("zaloni", **options)
+    ensure_namespace(late, ("raw", "load"))
+    assert late.namespace_exists(("raw", "load"))
+    with pytest.raises(Exception, match="Empty namespace"):
+        ensure_namespace(SqlCatalog("zaloni", **options), ())
