@@ -80,6 +80,10 @@ def is_local_root(root: str) -> bool:
     return scheme in ("", "file") or len(scheme) == 1
 
 
+#: ``py-io-impl`` of the tables of a lake on HDFS (a class path: pyiceberg imports it in the catalog's process).
+LAKE_FILE_IO = "airflow_zaloni.lake.iceberg_io.LakeFileIO"
+
+
 def file_io_impl(root: str) -> str | None:
     """The pyiceberg FileIO class (``py-io-impl``) for a lake root, or ``None`` for pyiceberg's default.
 
@@ -89,10 +93,6 @@ def file_io_impl(root: str) -> str | None:
     if urlsplit(root).scheme in ("webhdfs", "swebhdfs", "hdfs"):
         return LAKE_FILE_IO
     return None
-
-
-#: ``py-io-impl`` of the tables of a lake on HDFS (a class path: pyiceberg imports it in the catalog's process).
-LAKE_FILE_IO = "airflow_zaloni.lake.iceberg_io.LakeFileIO"
 
 
 #: Schemes pyiceberg's own FileIOs reach (PyArrowFileIO / FsspecFileIO).

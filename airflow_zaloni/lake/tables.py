@@ -42,7 +42,15 @@ import pyarrow.parquet as pq
 from airflow_zaloni.lake.errors import LakeError
 from airflow_zaloni.lake.manifest import MANIFEST_NAME, schema_from_json
 from airflow_zaloni.lake.paths import DatasetRef
-from airflow_zaloni.lake.table_history import HOUSEKEEPING_PROPERTIES, expire_snapshots, merging_overwrite
+from airflow_zaloni.lake.table_history import (
+    HOUSEKEEPING_PROPERTIES,
+    MAX_SNAPSHOT_AGE_MS,
+    MIN_SNAPSHOTS_TO_KEEP,
+    commit_properties,
+    expire_snapshots,
+    merging_overwrite,
+    recorded_txn_ids,
+)
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -180,7 +188,10 @@ def snapshot_of(table: Table, snapshot_id: int | None) -> Any:
     snapshot = table.snapshot_by_id(snapshot_id)
     if snapshot is None:
         known = ", ".join(str(s.snapshot_id) for s in table.snapshots()[-10:]) or "none"
-        raise LakeError(f"table {'.'.join(table.name())} has no snapshot {snapshot_id} (latest: {known})")
+        raise LakeError(
+            f"table {'.'.join(table.name())} has no snapshot {snapshot_id} (latest: {known}; older ones expire, "
+            f"see the table's {MIN_SNAPSHOTS_TO_KEEP} and {MAX_SNAPSHOT_AGE_MS})"
+        )
     return snapshot
 
 
@@ -330,7 +341,7 @@ def _commit_one(lake: Lake, catalog: Catalog, ref: DatasetRef, entry: dict[str, 
     txn_id = entry["properties"]["zaloni.txn-id"]
     for _attempt in range(5):
         table = load_table(lake, ref)
-        if table is not None and _holds(lake, ref, table, txn_id):
+        if table is not None and _holds(table, txn_id):
             return  # committed before (a roll-forward repeats this step)
         existing: dict[str, list[dict[str, Any]]] = {}
         schemas = _schemas(entry["schemas"])
@@ -370,16 +381,13 @@ def _commit_one(lake: Lake, catalog: Catalog, ref: DatasetRef, entry: dict[str, 
     raise LakeError(f"{ref}: the table commit of transaction {txn_id} kept conflicting with other writers")
 
 
-def _holds(lake: Lake, ref: DatasetRef, table: Table, txn_id: str) -> bool:
-    """Whether the table holds transaction ``txn_id`` already.
-
-    The retained snapshots say so (a roll-forward comes before any later lake commit, so the transaction's snapshot
-    is among the newest: table_history.py keeps 20 at least), and so does the dataset's ``_state.json``: the
-    journal writes it after the table commits.
-    """
-    if any(s.summary is not None and s.summary.get("zaloni.txn-id") == txn_id for s in table.snapshots()):
+def _holds(table: Table, txn_id: str) -> bool:
+    """Whether the table holds transaction ``txn_id`` already: the table property that each lake commit adds its id
+    to says so even after the transaction's snapshot expired (table_history.py), a kept snapshot's summary for a
+    commit made before that property existed."""
+    if txn_id in recorded_txn_ids(table.properties):
         return True
-    return bool((lake.state(ref).get("last_commit") or {}).get("txn_id") == txn_id)
+    return any(s.summary is not None and s.summary.get("zaloni.txn-id") == txn_id for s in table.snapshots())
 
 
 class _SchemaMismatch(LakeError):
@@ -528,9 +536,8 @@ def _snapshot(
     if not old and not added:
         return  # nothing changes in the table (a watermark-only commit): no snapshot
     with table.transaction() as tx:
-        missing = {k: v for k, v in HOUSEKEEPING_PROPERTIES.items() if k not in tx.table_metadata.properties}
-        if missing:  # a table created before these properties: from now on its manifests merge too
-            tx.set_properties(missing)
+        # the transaction id recorded in the same commit as the snapshot (see _holds)
+        tx.set_properties(commit_properties(table.properties, entry["properties"]["zaloni.txn-id"]))
         metadata = tx.table_metadata  # a copy of the whole metadata each time it is read: read once
         with merging_overwrite(tx, metadata, table.io, entry["properties"]) as producer:
             for data_file in old:
@@ -538,9 +545,13 @@ def _snapshot(
             for partition, f in added:
                 path = f"{dataset_path}/{partition}/{f['path']}"
                 producer.append_data_file(_data_file(lake, metadata, path, partition, f["bytes"]))
-        expired_lists = expire_snapshots(tx)
-    for path in expired_lists:  # committed: nothing names the expired snapshots' manifest lists any more
-        table.io.delete(path)
+        unnamed = expire_snapshots(tx, table.io)
+    # committed: nothing names these files any more (one left behind is only litter)
+    for path in [*producer.merged_away, *unnamed]:
+        try:
+            table.io.delete(path)
+        except OSError as exc:
+            log.warning("%s: cannot delete %s, which no snapshot names any more: %s", dataset_path, path, exc)
 
 
 def _data_file(lake: Lake, metadata: Any, path: str, partition: str, size: int) -> DataFile:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
@@ -130,6 +131,37 @@ def test_a_transaction_over_two_tables_rolls_forward_and_commits_each_once(lake_
         assert [s.summary["zaloni.txn-id"] for s in lake.table(ref).snapshots()] == ["txn-posts-users"]
         assert scan_ids(lake, ref) == {D1: [1, 2, 3]}
     assert lake.verify() == []
+
+
+def test_a_roll_forward_after_its_snapshot_expired_does_not_commit_again(lake_root: Path) -> None:
+    """The worker that committed the posts table died on another edge node before the users table; until its
+    journal counts as abandoned (``stale_after``) the posts partition is re-run more often than the table keeps
+    snapshots. The roll-forward must still know the posts table holds the transaction: committing it again would
+    put back the files those re-runs replaced (deleted since) in place of theirs."""
+    blocker = lake_root / "raw/x/users/_iceberg/metadata"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("in the way")
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, str(lake_root)], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert child.returncode != 0
+    lake = Lake(str(lake_root))
+    posts, users = DatasetRef("raw", "x", "posts"), DatasetRef("raw", "x", "users")
+    journal_path = lake_root / "_zaloni/txn/txn-posts-users.json"
+    journal = json.loads(journal_path.read_text())
+    journal["owner"] = {"host": "edge-2", "pid": 1, "txn_id": "txn-posts-users", "created": time.time()}
+    journal_path.write_text(json.dumps(journal))
+    for n in range(SNAPSHOTS_TO_KEEP + 5):
+        with lake.transaction(run_id=f"rerun-{n}") as txn:
+            txn.writer(posts, D1).write_table(pa.table({"id": [100 + n]}))
+    table = lake.table(posts)
+    assert "txn-posts-users" not in [s.summary["zaloni.txn-id"] for s in table.snapshots()]  # expired
+
+    blocker.unlink()
+    assert Lake(str(lake_root), stale_after=0).recover() == ["txn-posts-users"]
+    assert lake.table(posts).current_snapshot() == table.current_snapshot()  # no second commit of posts
+    assert scan_ids(lake, posts) == {D1: [100 + SNAPSHOTS_TO_KEEP + 4]}
+    assert scan_ids(lake, users) == {D1: [1, 2, 3]}
 
 
 def test_columns_iceberg_cannot_hold_keep_the_dataset_as_files(lake_root: Path, capsys: pytest.CaptureFixture) -> None:
@@ -317,16 +349,18 @@ class CountingFileIO(PyArrowFileIO):
 
 
 def test_a_commit_reads_a_bounded_number_of_manifests_however_long_the_history(lake_root: Path) -> None:
-    """Without merged manifests and expired snapshots each commit added a manifest and a snapshot, and re-read
-    every manifest: its work grew with the table's history. The work is counted here, not timed."""
+    """Without merged manifests and expired snapshots each commit added a manifest and a snapshot, re-read every
+    manifest and rewrote a metadata file that grew by a snapshot: its work grew with the table's history. The work
+    is counted here, not timed."""
     io = f"{CountingFileIO.__module__}.{CountingFileIO.__qualname__}"
     lake = Lake(str(lake_root), catalog={"type": "sql", "py-io-impl": io})
     days = [f"dt=2026-{1 + n // 28:02d}-{1 + n % 28:02d}" for n in range(40)]
-    reads = []
+    reads, metadata_bytes = [], []
     for n, day in enumerate(days):
         CountingFileIO.manifests_read.clear()
         land(lake, n * 10, n * 10 + 10, day, f"new-{n}")
         reads.append(len(CountingFileIO.manifests_read))
+        metadata_bytes.append(Path(lake.table(REF).metadata_location.removeprefix("file://")).stat().st_size)
     for n in (0, 20, 39):  # re-runs replace old and recent partitions
         CountingFileIO.manifests_read.clear()
         land(lake, n * 10, n * 10 + 5, days[n], f"rerun-{n}")
@@ -341,6 +375,14 @@ def test_a_commit_reads_a_bounded_number_of_manifests_however_long_the_history(l
     assert len(table.current_snapshot().manifests(table.io)) <= MANIFESTS_TO_MERGE
     summaries = [s.summary["zaloni.txn-id"] for s in table.snapshots()]
     assert len(summaries) == SNAPSHOTS_TO_KEEP  # the newest ones: time travel reaches the last 20 commits
+    # the metadata file a commit rewrites: commits 21-40 grow it by far less than commits 1-20 did (what grows yet is
+    # bounded too: the metadata log, 50 entries, and the table's last 100 transaction ids)
+    assert metadata_bytes[39] - metadata_bytes[19] < (metadata_bytes[19] - metadata_bytes[0]) / 3, metadata_bytes
+    # and the table's folder holds no manifest or manifest list that nothing names (merged or expired ones)
+    named = {s.manifest_list for s in table.snapshots()}
+    named |= {m.manifest_path for s in table.snapshots() for m in s.manifests(table.io)}
+    folder = Path(table.metadata_location.removeprefix("file://")).parent
+    assert {f"file://{p}" for p in folder.glob("*.avro")} == named
     ids = scan_ids(lake)
     assert len(ids) == 40 and ids[days[20]] == list(range(201, 206)) and ids[days[1]] == list(range(11, 21))
     assert lake.verify() == []
