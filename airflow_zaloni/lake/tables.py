@@ -13,8 +13,9 @@ direct folder readers -- pyarrow, Spark reading a path -- away from it).
   deletes the replaced partitions' files and adds the new ones (:func:`commit_tables`). The snapshot summary carries
   ``zaloni.txn-id``, ``zaloni.run-id``, ``zaloni.try-number``, ``zaloni.watermark-before``/``-after`` (JSON),
   ``zaloni.source``, ``zaloni.producer``, ``zaloni.partitions`` and the files' sha256 (``zaloni.files-sha256``, or
-  a digest of them and ``zaloni.manifests`` when there are many). A roll-forward finds a snapshot with its
-  ``zaloni.txn-id`` and skips it: each table commit happens once.
+  a digest of them and ``zaloni.manifests`` when there are many). The same Iceberg commit adds the transaction id
+  to the table property ``zaloni.txn-ids``; a roll-forward that finds its id there (or in a kept snapshot) skips
+  the table: each table commit happens once, also after its snapshot expired (``table_history.py``).
 - **First commit.** The table is created with everything the dataset already holds: partitions committed before
   (a lake of the layout before tables) are registered in the same first snapshot, so the table and the manifests
   always agree. ``zaloni lake migrate`` does the same for a dataset without a new commit.
