@@ -12,12 +12,13 @@ import argparse
 import contextlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from airflow_zaloni import config
 from airflow_zaloni.lake import DatasetRef, Lake, LakeError
 from airflow_zaloni.lake.catalog import catalog
+from airflow_zaloni.plugins import lake_format
 from airflow_zaloni.utils.formatting import human_size, utc_time
 
 
@@ -49,7 +50,7 @@ def lake_ls(args: argparse.Namespace) -> int:
             "-" if d.rows is None else f"{d.rows:,}",
             human_size(d.bytes),
             utc_time(d.last_commit),
-            "" if d.watermark is None else str(d.watermark),
+            "" if d.watermark is None else lake_format.watermark(d)["text"],  # times as the Lake view shows them
             _table_cell(d.table, d.files_only),
         )
         for d in datasets
@@ -196,38 +197,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     lake = commands.add_parser("lake", help="list, show and verify the datasets of a lake")
     lake_commands = lake.add_subparsers(dest="lake_command", required=True)
-    ls = lake_commands.add_parser("ls", help="datasets by zone with partitions, rows, bytes, last commit")
-    ls.add_argument("root", help="lake root: a path or URI")
-    ls.add_argument("--conn-id", help=CONN_HELP)
+
+    def lake_command(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        """A ``zaloni lake`` subcommand: every one reads a lake given by its root and the connection of its store."""
+        command = lake_commands.add_parser(name, help=help)
+        command.add_argument("root", help="lake root: a path or URI")
+        command.add_argument("--conn-id", help=CONN_HELP)
+        command.set_defaults(func=func)
+        return command
+
+    ls = lake_command("ls", lake_ls, "datasets by zone with partitions, rows, bytes, last commit")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
-    ls.set_defaults(func=lake_ls)
-    show = lake_commands.add_parser("show", help="manifest and schema of a dataset's partition")
-    show.add_argument("root", help="lake root: a path or URI")
-    show.add_argument("--conn-id", help=CONN_HELP)
+    show = lake_command("show", lake_show, "manifest and schema of a dataset's partition")
     show.add_argument("dataset", help="zone/system/name")
     show.add_argument("--partition", help="partition to show (default: the latest)")
     show.add_argument("--json", action="store_true", help="print the manifest as JSON")
     show.add_argument("--snapshot", type=int, help="an earlier snapshot of the dataset's table (time travel)")
-    show.set_defaults(func=lake_show)
-    snapshots = lake_commands.add_parser("snapshots", help="the snapshots of a dataset's Iceberg table")
-    snapshots.add_argument("root", help="lake root: a path or URI")
-    snapshots.add_argument("--conn-id", help=CONN_HELP)
+    snapshots = lake_command("snapshots", lake_snapshots, "the snapshots of a dataset's Iceberg table")
     snapshots.add_argument("dataset", help="zone/system/name")
     snapshots.add_argument("--json", action="store_true", help="machine-readable output")
-    snapshots.set_defaults(func=lake_snapshots)
-    migrate = lake_commands.add_parser(
-        "migrate", help="register the datasets of a lake of the layout before tables as Iceberg tables"
+    migrate = lake_command(
+        "migrate", lake_migrate, "register the datasets of a lake of the layout before tables as Iceberg tables"
     )
-    migrate.add_argument("root", help="lake root: a path or URI")
-    migrate.add_argument("--conn-id", help=CONN_HELP)
     migrate.add_argument("dataset", nargs="*", help="only these datasets (zone/system/name)")
-    migrate.set_defaults(func=lake_migrate)
-    verify = lake_commands.add_parser("verify", help="re-read every file and check it against its manifest")
-    verify.add_argument("root", help="lake root: a path or URI")
-    verify.add_argument("--conn-id", help=CONN_HELP)
+    verify = lake_command("verify", lake_verify, "re-read every file and check it against its manifest")
     verify.add_argument("dataset", nargs="*", help="only these datasets (zone/system/name)")
     verify.add_argument("--snapshot", type=int, help="check the files of this snapshot of the (one) dataset's table")
-    verify.set_defaults(func=lake_verify)
 
     try:
         from airflow_zaloni.mainframe.cli import register

@@ -42,6 +42,19 @@ def test_ls_lists_datasets_with_partitions_rows_and_watermark(lake_root: Path) -
     assert entry["schema"][0] == {"name": "id", "type": "int64", "nullable": True}
     table = zaloni("lake", "ls", str(lake_root))
     assert "test/orders" in table.stdout and "ROWS" in table.stdout
+    assert "  250  " in table.stdout.split("\n")[1]  # an id stays as it is (no separators)
+
+
+def test_ls_shows_a_file_ledger_watermark_as_a_time(lake_root: Path) -> None:
+    lake = Lake(str(lake_root))
+    ledger = DatasetRef("landing", "drop", "orders.files")  # what FileToLakeOperator keeps: newest mtime, epoch
+    batch = pa.record_batch({"path": ["a.csv"]})
+    with lake.transaction(run_id="r", try_number=1) as txn:
+        txn.writer(ledger, "dt=2026-11-25", schema=batch.schema).write_batch(batch)
+        txn.set_watermark(ledger, 1764000000.25)
+    table = zaloni("lake", "ls", str(lake_root))
+    assert table.returncode == 0, table.stderr
+    assert "2025-11-24 16:00:00 UTC" in table.stdout and "1764000000.25" not in table.stdout
 
 
 def test_show_prints_manifest_and_schema(lake_root: Path) -> None:

@@ -8,11 +8,13 @@ open. So:
    derived from the task run (the same for every try, so a retry that reattaches to the running job finds it);
 2. the job writes its Parquet files there (``df.write.mode("overwrite").parquet(path)``);
 3. when the job has succeeded, :meth:`JobOutput.commit` reopens the transaction by its id, adopts the Parquet files
-   the job wrote (rows and schema from each file's footer, size and sha256 read back, all files of one schema) and
-   commits: the partition is published whole, with its manifest, or not at all.
+   the job wrote (:func:`airflow_zaloni.lake.job_files.adopt_job_files`: rows and schema from each file's footer,
+   size and sha256 read back, all files of one schema) and commits: the partition is published whole, with its
+   manifest, or not at all.
 
 Airflow-free. (This is the minimal API the lake lacked for external writers; it only uses the lake's public API:
-``Transaction(txn_id=...)``, ``LakeWriter.staging_dir``, ``LakeWriter.files`` and ``rows``.)
+``Transaction(txn_id=...)``, ``LakeWriter.staging_dir``, ``LakeWriter.files`` and ``rows``, and the lake's rule of
+which files of a job's folder are data, shared with :func:`airflow_zaloni.lake.promote.publish_spark_output`.)
 """
 
 from __future__ import annotations
@@ -21,14 +23,8 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-import pyarrow.parquet as pq
-
-from airflow_zaloni.lake import DatasetRef, Lake, LakeError, LakeWriter, Transaction
-
-
-def _is_data_file(name: str) -> bool:
-    # Spark also writes _SUCCESS and .crc side files; readers (and the lake) ignore hidden files
-    return name.endswith(".parquet") and not name.startswith(("_", "."))
+from airflow_zaloni.lake import DatasetRef, Lake, LakeWriter, Transaction
+from airflow_zaloni.lake.job_files import adopt_job_files
 
 
 class JobOutput:
@@ -114,30 +110,4 @@ class JobOutput:
             raise
 
     def _adopt(self, writer: LakeWriter) -> None:
-        storage = self.lake.storage
-        folder = writer.staging_dir
-        names = sorted(n for n in storage.listdir(folder) if _is_data_file(n))
-        if not names:
-            raise LakeError(
-                f"{self.ref} {self.partition}: the job wrote no Parquet files into {folder} "
-                f"(found: {sorted(storage.listdir(folder)) or 'nothing'}); nothing is published"
-            )
-        for name in names:
-            path = f"{folder}/{name}"
-            with storage.open_read(path) as f:
-                parquet = pq.ParquetFile(f)
-                schema, rows = parquet.schema_arrow, parquet.metadata.num_rows
-            if writer.schema is None:
-                writer.schema = schema
-            elif not schema.equals(writer.schema, check_metadata=False):
-                raise LakeError(
-                    f"{self.ref} {self.partition}: {name} has schema {schema} but {names[0]} has {writer.schema}; "
-                    "nothing is published"
-                )
-            digest, size = hashlib.sha256(), 0
-            with storage.open_read(path) as f:
-                while chunk := f.read(8 << 20):
-                    digest.update(chunk)
-                    size += len(chunk)
-            writer.files.append({"path": name, "rows": rows, "bytes": size, "sha256": digest.hexdigest()})
-            writer.rows += rows
+        adopt_job_files(writer, self.lake.storage.arrow_filesystem(), what=f"{self.ref} {self.partition}")

@@ -9,7 +9,14 @@ from __future__ import annotations
 from airflow_zaloni.lake.errors import CommitConflictError, LakeError
 from airflow_zaloni.lake.lake import Lake
 from airflow_zaloni.lake.manifest import MANIFEST_NAME, STATE_NAME
-from airflow_zaloni.lake.paths import ZONES, DatasetRef, partition_for_interval, validate_name, validate_partition
+from airflow_zaloni.lake.paths import (
+    ZONES,
+    DatasetRef,
+    partition_for_interval,
+    partition_of_run,
+    validate_name,
+    validate_partition,
+)
 from airflow_zaloni.lake.transaction import Transaction
 from airflow_zaloni.lake.writer import LakeFileWriter, LakeWriter
 
@@ -25,6 +32,7 @@ __all__ = [
     "LakeWriter",
     "Transaction",
     "partition_for_interval",
+    "partition_of_run",
     "validate_name",
     "validate_partition",
 ]

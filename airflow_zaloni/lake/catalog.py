@@ -99,11 +99,7 @@ def summarize(lake: Lake, ref: DatasetRef, *, now: float | None = None, collect_
         source = manifest.get("source") or source
     state = lake.state(ref)
     last = state.get("last_commit", {}).get("committed_at")
-    quarantine = (
-        DatasetRef(ref.zone, ref.system, ref.name + QUARANTINE_SUFFIX)
-        if not ref.name.endswith(QUARANTINE_SUFFIX)
-        else None
-    )
+    quarantine = ref.quarantine if not ref.name.endswith(QUARANTINE_SUFFIX) else None
     quarantined = None
     quarantine_parts = lake.partitions(quarantine) if quarantine is not None else []
     if quarantine is not None and quarantine_parts:

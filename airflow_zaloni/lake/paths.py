@@ -8,8 +8,10 @@ path segments on HDFS and object stores: a name that could climb out of the lake
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from airflow_zaloni.lake.errors import LakeError
 
@@ -74,6 +76,11 @@ class DatasetRef:
     def with_zone(self, zone: str) -> DatasetRef:
         return DatasetRef(zone, self.system, self.name)
 
+    @property
+    def quarantine(self) -> DatasetRef:
+        """Where the rows of this dataset that broke its rules go: same zone and system, ``<name>__quarantine``."""
+        return DatasetRef(self.zone, self.system, self.name + QUARANTINE_SUFFIX)
+
     def __str__(self) -> str:
         return self.key
 
@@ -94,3 +101,11 @@ def partition_for_interval(start: datetime | None, end: datetime | None = None, 
     if start_utc.time() == datetime.min.time() and (end is None or (end - start) >= timedelta(days=1)):
         return f"dt={start_utc:%Y-%m-%d}"
     return f"dt={start_utc:%Y-%m-%dT%H-%M-%SZ}"
+
+
+def partition_of_run(context: Mapping[str, Any]) -> str:
+    """The partition an Airflow run writes by default: :func:`partition_for_interval` of its data interval, from
+    the task's context (a plain mapping here, so the lake needs no Airflow)."""
+    return partition_for_interval(
+        context.get("data_interval_start"), context.get("data_interval_end"), run_id=context.get("run_id")
+    )

@@ -48,6 +48,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from airflow_zaloni.lake.errors import LakeError
+from airflow_zaloni.lake.job_files import stream_job_files
 from airflow_zaloni.lake.paths import QUARANTINE_SUFFIX, DatasetRef, validate_partition
 from airflow_zaloni.lake.promote_plan import (
     DELETED_COL,
@@ -64,9 +65,9 @@ from airflow_zaloni.lake.promote_plan import (
     checked_sql,
     counts_sql,
     dataset_checks_sql,
-    key_rule,
     merge_sql,
     passed_sql,
+    promotion_rules,
     quarantine_sql,
     record_dataset_checks,
     reserved_columns,
@@ -225,28 +226,10 @@ def promote(
     """
     say = progress or log.info
     started = time.monotonic()
-    parts = [validate_partition(p) for p in partitions]
-    if not parts:
-        raise LakeError(f"{source}: no partition to promote")
-    if len(set(parts)) != len(parts):
-        raise LakeError(f"{source}: partition listed twice in {parts}")
-    committed = set(lake.partitions(source))
-    missing = [p for p in parts if p not in committed]
-    if missing:
-        have = ", ".join(sorted(committed)) or "none"
-        raise LakeError(f"{source} has no committed partition {', '.join(missing)} (committed: {have})")
-    rule_set = parse_rules(rules)
-    if cdc is not None and not any(r.name == "cdc_key_not_null" for r in rule_set):
-        rule_set.append(key_rule(cdc))
-    quarantine = quarantine or DatasetRef(target.zone, target.system, target.name + QUARANTINE_SUFFIX)
-    if target == source or quarantine in (source, target):
-        raise LakeError(f"source {source}, target {target} and quarantine {quarantine} must be different datasets")
-    out_partition = validate_partition(target_partition or parts[-1])
-    if cdc is None and target_partition not in (None, *parts):
-        raise LakeError("target_partition applies to change capture only; without a key each partition keeps its name")
-
-    row_rules = [r for r in rule_set if isinstance(r, RowRule)]
-    dataset_rules = [r for r in rule_set if isinstance(r, DatasetRule)]
+    parts, quarantine, out_partition = _checked_datasets(
+        lake, source, partitions, target, quarantine, cdc, target_partition
+    )
+    rule_set, row_rules, dataset_rules = promotion_rules(rules, cdc)
     report: dict[str, Any] = {
         "source": source.key,
         "target": target.key,
@@ -277,10 +260,9 @@ def promote(
                 if reasons:
                     _fail(reasons, report, tallies, rule_set)
                 say(f"{source} {part}: {tally.rows_in} rows in; checking {len(row_rules)} row rule(s)")
-                q_schema = schema.append(pa.field(FAILED_RULES_COLUMN, pa.list_(pa.string()))).append(
-                    pa.field(PARTITION_COLUMN, pa.string())
+                q_writer = txn.writer(
+                    quarantine, part, schema=_quarantine_schema(schema), source=_describe(lake, source, part)
                 )
-                q_writer = txn.writer(quarantine, part, schema=q_schema, source=_describe(lake, source, part))
                 p_writer = None
                 if cdc is None:
                     p_writer = txn.writer(target, part, schema=schema, source=_describe(lake, source, part))
@@ -316,6 +298,43 @@ def promote(
         engine.close()
     report["txn_id"] = txn.txn_id
     return report
+
+
+def _checked_datasets(
+    lake: Lake,
+    source: DatasetRef,
+    partitions: Sequence[str],
+    target: DatasetRef,
+    quarantine: DatasetRef | None,
+    cdc: ChangeCapture | None,
+    target_partition: str | None,
+) -> tuple[list[str], DatasetRef, str]:
+    """What a promotion reads and writes, checked before any engine starts: the committed source partitions, the
+    quarantine dataset (default: the target's) and the partition of the target (change capture's snapshot)."""
+    parts = [validate_partition(p) for p in partitions]
+    if not parts:
+        raise LakeError(f"{source}: no partition to promote")
+    if len(set(parts)) != len(parts):
+        raise LakeError(f"{source}: partition listed twice in {parts}")
+    committed = set(lake.partitions(source))
+    missing = [p for p in parts if p not in committed]
+    if missing:
+        have = ", ".join(sorted(committed)) or "none"
+        raise LakeError(f"{source} has no committed partition {', '.join(missing)} (committed: {have})")
+    quarantine = quarantine or target.quarantine
+    if target == source or quarantine in (source, target):
+        raise LakeError(f"source {source}, target {target} and quarantine {quarantine} must be different datasets")
+    out_partition = validate_partition(target_partition or parts[-1])
+    if cdc is None and target_partition not in (None, *parts):
+        raise LakeError("target_partition applies to change capture only; without a key each partition keeps its name")
+    return parts, quarantine, out_partition
+
+
+def _quarantine_schema(schema: pa.Schema) -> pa.Schema:
+    """The quarantine's columns: the source's, the names of the rules a row broke, and its source partition."""
+    return schema.append(pa.field(FAILED_RULES_COLUMN, pa.list_(pa.string()))).append(
+        pa.field(PARTITION_COLUMN, pa.string())
+    )
 
 
 def _record_task(writer: Any, task: Mapping[str, Any] | None) -> None:
@@ -535,15 +554,17 @@ def spark_spec(
     ``path_prefix`` makes lake paths visible to Spark (``hdfs://namenode:8020`` for a ``webhdfs://`` lake; local
     lakes get ``file://``).
     """
-    parts = [validate_partition(p) for p in partitions]
-    parse_rules(rules)  # fail here, in the task, rather than in the cluster
+    # fail here, in the task, rather than in the cluster
+    parts, quarantine, out_partition = _checked_datasets(
+        lake, source, partitions, target, quarantine, cdc, target_partition
+    )
+    parse_rules(rules)
 
     def url(path: str) -> str:
         if path_prefix:
             return path_prefix.rstrip("/") + path
         return f"file://{path}" if lake.storage.protocol == "file" else path
 
-    out_partition = validate_partition(target_partition or parts[-1])
     base = None
     if cdc is not None:
         earlier = [p for p in lake.partitions(target) if p < out_partition]
@@ -552,7 +573,7 @@ def spark_spec(
     return {
         "source": source.key,
         "target": target.key,
-        "quarantine": (quarantine or DatasetRef(target.zone, target.system, target.name + QUARANTINE_SUFFIX)).key,
+        "quarantine": quarantine.key,
         "partitions": [{"partition": p, "paths": [url(f) for f in lake.data_files(source, p)]} for p in parts],
         "target_partition": out_partition,
         "base": base,
@@ -581,7 +602,6 @@ def publish_spark_output(
     The Parquet files are streamed batch by batch through the lake writer (bounded memory, checksums, manifests
     with the job's counts). ``task`` is recorded as in :func:`promote`.
     """
-    import pyarrow.dataset as pads
     import pyarrow.fs as pafs
 
     output = str(spec["output"]).rstrip("/")
@@ -604,12 +624,7 @@ def publish_spark_output(
     by_partition = {p["partition"]: p for p in report["by_partition"]}
 
     def copy(folder: str, writer: Any) -> None:
-        try:
-            data = pads.dataset(folder, filesystem=fs, format="parquet", exclude_invalid_files=True)
-        except FileNotFoundError:
-            return  # Spark writes no folder for an empty result of a DataFrame with no partitions
-        for batch in data.to_batches(batch_size=batch_rows):
-            writer.write_batch(batch.select(writer.schema.names))
+        stream_job_files(writer, fs, folder, batch_rows=batch_rows)
 
     with lake.transaction(run_id=run_id, try_number=try_number, producer=producer) as txn:
         for item in spec["partitions"]:
@@ -617,10 +632,9 @@ def publish_spark_output(
             schema = lake.schema(source, part)
             if schema is None:
                 raise LakeError(f"{source} {part}: the manifest records no schema")
-            q_schema = schema.append(pa.field(FAILED_RULES_COLUMN, pa.list_(pa.string()))).append(
-                pa.field(PARTITION_COLUMN, pa.string())
+            q_writer = txn.writer(
+                quarantine, part, schema=_quarantine_schema(schema), source=_describe(lake, source, part)
             )
-            q_writer = txn.writer(quarantine, part, schema=q_schema, source=_describe(lake, source, part))
             copy(f"{out_path}/quarantine/{part}", q_writer)
             q_writer.extra["quality"] = by_partition.get(part, {})
             _record_task(q_writer, task)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_zaloni.lake.quality import DatasetRule, NotNull, RowRule, Rule, RuleError, SqlDialect
+from airflow_zaloni.lake.quality import DatasetRule, NotNull, RowRule, Rule, RuleError, SqlDialect, parse_rules
 
 #: Prefix of internal column names; user columns starting with it are refused so they cannot collide.
 INTERNAL = "__zq_"
@@ -75,6 +75,19 @@ class ChangeCapture:
 def key_rule(cdc: ChangeCapture) -> NotNull:
     """Rows without a key cannot take part in change capture: they are quarantined by this implicit rule."""
     return NotNull(column=list(cdc.key), name="cdc_key_not_null")
+
+
+def promotion_rules(
+    rules: Sequence[Rule | Mapping[str, Any]], cdc: ChangeCapture | None
+) -> tuple[list[Rule], list[RowRule], list[DatasetRule]]:
+    """The rules of a promotion, parsed, with change capture's :func:`key_rule` unless the rules name it already:
+    all of them, the row rules and the dataset rules."""
+    rule_set = parse_rules(rules)
+    if cdc is not None and not any(r.name == "cdc_key_not_null" for r in rule_set):
+        rule_set.append(key_rule(cdc))
+    row_rules = [r for r in rule_set if isinstance(r, RowRule)]
+    dataset_rules = [r for r in rule_set if isinstance(r, DatasetRule)]
+    return rule_set, row_rules, dataset_rules
 
 
 # ------------------------------------------------------------------------------------------------------- checking

@@ -41,15 +41,15 @@ from airflow_zaloni.lake.promote_plan import (
     checked_sql,
     counts_sql,
     dataset_checks_sql,
-    key_rule,
     merge_sql,
     passed_sql,
+    promotion_rules,
     quarantine_sql,
     record_dataset_checks,
     select_list,
     totals,
 )
-from airflow_zaloni.lake.quality import SPARK, DatasetRule, RowRule, check_columns, parse_rules
+from airflow_zaloni.lake.quality import SPARK, check_columns
 
 EXIT_THRESHOLD = 2
 
@@ -79,12 +79,8 @@ def _view(spark: Any, name: str, paths: Sequence[str]) -> list[str]:
 def run(spark: Any, spec: dict[str, Any]) -> dict[str, Any]:
     """Run the promotion described by ``spec``; returns the report (also written to ``<output>/report``)."""
     d = SPARK
-    rules = parse_rules(spec.get("rules") or [])
     cdc = ChangeCapture(**spec["cdc"]) if spec.get("cdc") else None
-    if cdc is not None and not any(r.name == "cdc_key_not_null" for r in rules):
-        rules.append(key_rule(cdc))
-    row_rules = [r for r in rules if isinstance(r, RowRule)]
-    dataset_rules = [r for r in rules if isinstance(r, DatasetRule)]
+    rules, row_rules, dataset_rules = promotion_rules(spec.get("rules") or [], cdc)
     reference = spec.get("reference_time")
     reference_time = dt.datetime.fromisoformat(reference) if reference else None
     output = spec["output"].rstrip("/")

@@ -9,14 +9,13 @@ as every Hadoop client does (``HADOOP_CONF_DIR``: the nameservice, its NameNodes
 
 from __future__ import annotations
 
-import errno
 import json
 from typing import IO, Any
 from urllib.parse import SplitResult
 
 from airflow_zaloni.lake.errors import LakeError
-from airflow_zaloni.lake.storage import FsspecStorage, Storage
-from airflow_zaloni.lake.storage_webhdfs import WebHDFSStorage, temporary_name
+from airflow_zaloni.lake.storage import Storage
+from airflow_zaloni.lake.storage_webhdfs import NameNodeStorage, WebHDFSStorage
 from airflow_zaloni.lake.webhdfs_fs import get_fs, parse_namenodes
 
 
@@ -36,7 +35,7 @@ def open_hdfs_storage(url: SplitResult, storage_options: dict[str, Any] | None =
     return WebHDFSStorage(get_fs(None, options), url.path or "/")
 
 
-class NativeHDFSStorage(FsspecStorage):
+class NativeHDFSStorage(NameNodeStorage):
     """Storage of an ``hdfs://`` lake root through ``hdfs-native`` (HDFS RPC)."""
 
     def __init__(self, fs: Any, base: str) -> None:
@@ -64,16 +63,9 @@ class NativeHDFSStorage(FsspecStorage):
             ) from exc
         return cls(fs, url.path or "/")
 
-    def exists(self, path: str) -> bool:
-        try:
-            self.client.get_file_info(path)
-        except FileNotFoundError:
-            return False
-        return True
-
     def isdir(self, path: str) -> bool:
         try:
-            return bool(self.client.get_file_info(path).isdir)
+            return bool(self._info(path).isdir)
         except FileNotFoundError:
             return False
 
@@ -95,40 +87,16 @@ class NativeHDFSStorage(FsspecStorage):
         return self.client.read(path)  # type: ignore[no-any-return]
 
     def size(self, path: str) -> int:
-        return int(self.client.get_file_info(path).length)
+        return int(self._info(path).length)
 
     def mtime(self, path: str) -> float:
-        return float(self.client.get_file_info(path).modification_time) / 1000.0
+        return float(self._info(path).modification_time) / 1000.0
 
     def remove(self, path: str) -> None:
         try:
             self.client.delete(path, True)
         except FileNotFoundError:
             pass
-
-    def rename(self, src: str, dst: str) -> None:
-        """One NameNode ``rename2`` without OVERWRITE: fails, naming the cause, rather than merge or do nothing."""
-        self._rename(src, dst, overwrite=False)
-
-    def create_exclusive(self, path: str, data: bytes) -> bool:
-        tmp = self._create_temporary(path, data)
-        try:
-            self._rename(tmp, path, overwrite=False)
-        except FileExistsError:
-            self.remove(tmp)
-            return False
-        except BaseException:
-            self.remove(tmp)
-            raise
-        return True
-
-    def write_atomic(self, path: str, data: bytes) -> None:
-        tmp = self._create_temporary(path, data)
-        try:
-            self._rename(tmp, path, overwrite=True)
-        except BaseException:
-            self.remove(tmp)
-            raise
 
     def read_json(self, path: str) -> Any:
         try:
@@ -137,26 +105,18 @@ class NativeHDFSStorage(FsspecStorage):
             return None
 
     # -- internals ---------------------------------------------------------------------------------------------
-    def _create_temporary(self, path: str, data: bytes) -> str:
+    def _info(self, path: str) -> Any:
+        return self.client.get_file_info(path)
+
+    def _create_new(self, path: str, data: bytes) -> None:
         from hdfs_native import WriteOptions
 
-        tmp = temporary_name(path)
-        with self.client.create(tmp, WriteOptions(overwrite=False, create_parent=True)) as f:
+        with self.client.create(path, WriteOptions(overwrite=False, create_parent=True)) as f:
             f.write(data)
-        return tmp
 
     def _rename(self, src: str, dst: str, *, overwrite: bool) -> None:
-        what = f"rename {src} -> {dst}"
-        try:
-            self.client.rename(src, dst, overwrite)
-        except FileExistsError as exc:
-            raise FileExistsError(errno.EEXIST, f"{what}: the target exists", dst) from exc
-        except FileNotFoundError as exc:
-            raise FileNotFoundError(
-                errno.ENOENT, f"{what}: the source or the target's parent folder is missing ({_first_line(exc)})", src
-            ) from exc
+        self.client.rename(src, dst, overwrite)
 
-
-def _first_line(exc: BaseException) -> str:
-    """hdfs-native puts the NameNode's Java stack trace in the message: its first line is the reason."""
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    def _reason(self, exc: BaseException) -> str:
+        """hdfs-native puts the NameNode's Java stack trace in the message: its first line is the reason."""
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -29,7 +29,82 @@ from airflow_zaloni.lake.storage import FsspecStorage
 from airflow_zaloni.lake.webhdfs_fs import HAWebHDFS, StandbyError, WebHDFSUpload
 
 
-class WebHDFSStorage(FsspecStorage):
+class NameNodeStorage(FsspecStorage):
+    """The commit protocol's operations on HDFS, whatever the client (WebHDFS REST or native RPC).
+
+    A subclass gives the NameNode's primitives: :meth:`_info` (a file status, ``FileNotFoundError`` when absent),
+    :meth:`_create_new` (a new file, failing if it exists) and :meth:`_rename` (``rename2``, with or without
+    OVERWRITE, raising ``FileExistsError``/``FileNotFoundError`` as the client does; :meth:`_move` words them).
+    """
+
+    def _info(self, path: str) -> Any:
+        raise NotImplementedError
+
+    def _create_new(self, path: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _rename(self, src: str, dst: str, *, overwrite: bool) -> None:
+        raise NotImplementedError
+
+    def _reason(self, exc: BaseException) -> str:
+        """The NameNode's reason in a client's exception, for a message."""
+        return str(exc)
+
+    def _move(self, src: str, dst: str, *, overwrite: bool) -> None:
+        """:meth:`_rename`, its failures naming the cause the same way whatever the client."""
+        what = f"rename {src} -> {dst}"
+        try:
+            self._rename(src, dst, overwrite=overwrite)
+        except FileExistsError as exc:
+            raise FileExistsError(errno.EEXIST, f"{what}: the target exists ({self._reason(exc)})", dst) from exc
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(
+                errno.ENOENT,
+                f"{what}: the source or the target's parent folder is missing ({self._reason(exc)})",
+                src,
+            ) from exc
+
+    # fsspec's exists/isdir answer "no" on *any* error; during a NameNode failover that would make the journal skip
+    # a rename and then delete the staged partition. Only "not found" means no here.
+    def exists(self, path: str) -> bool:
+        try:
+            self._info(path)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def rename(self, src: str, dst: str) -> None:
+        """Rename ``src`` to ``dst`` in one NameNode ``rename2`` without OVERWRITE: fails, naming the cause, rather
+        than merge into ``dst`` or do nothing."""
+        self._move(src, dst, overwrite=False)
+
+    def create_exclusive(self, path: str, data: bytes) -> bool:
+        tmp = self._create_temporary(path, data)
+        try:
+            self._move(tmp, path, overwrite=False)
+        except FileExistsError:
+            self.remove(tmp)
+            return False
+        except BaseException:
+            self.remove(tmp)
+            raise
+        return True
+
+    def write_atomic(self, path: str, data: bytes) -> None:
+        tmp = self._create_temporary(path, data)
+        try:
+            self._move(tmp, path, overwrite=True)
+        except BaseException:
+            self.remove(tmp)
+            raise
+
+    def _create_temporary(self, path: str, data: bytes) -> str:
+        tmp = temporary_name(path)
+        self._create_new(tmp, data)
+        return tmp
+
+
+class WebHDFSStorage(NameNodeStorage):
     """Storage of a ``webhdfs://`` lake root (an :class:`~airflow_zaloni.lake.webhdfs_fs.HAWebHDFS` filesystem)."""
 
     fs: HAWebHDFS
@@ -38,18 +113,9 @@ class WebHDFSStorage(FsspecStorage):
         super().__init__(fs, base)
         self.protocol = "webhdfs"
 
-    # fsspec's exists/isdir/listdir answer "no" on *any* error; during a NameNode failover that would make the
-    # journal skip a rename and then delete the staged partition. Only "not found" means no here.
-    def exists(self, path: str) -> bool:
-        try:
-            self.fs.info(path)
-        except FileNotFoundError:
-            return False
-        return True
-
     def isdir(self, path: str) -> bool:
         try:
-            return bool(self.fs.info(path)["type"] == "directory")
+            return bool(self._info(path)["type"] == "directory")
         except FileNotFoundError:
             return False
 
@@ -72,38 +138,15 @@ class WebHDFSStorage(FsspecStorage):
     def open_write(self, path: str) -> IO[bytes]:
         return WebHDFSUpload(self.fs, path, overwrite=True)  # type: ignore[return-value]
 
-    def rename(self, src: str, dst: str) -> None:
-        """Rename ``src`` to ``dst`` in one NameNode step; fails rather than merge if ``dst`` exists."""
-        self._rename(src, dst, "NONE")
-
-    def create_exclusive(self, path: str, data: bytes) -> bool:
-        tmp = temporary_name(path)
-        self._create(tmp, data)
-        try:
-            self._rename(tmp, path, "NONE")
-        except FileExistsError:
-            self.remove(tmp)
-            return False
-        except BaseException:
-            self.remove(tmp)
-            raise
-        return True
-
-    def write_atomic(self, path: str, data: bytes) -> None:
-        tmp = temporary_name(path)
-        self._create(tmp, data)
-        try:
-            self._rename(tmp, path, "OVERWRITE")
-        except BaseException:
-            self.remove(tmp)
-            raise
-
     def remove(self, path: str) -> None:
         # One DELETE; it answers {"boolean": false} when there was nothing to delete, which is what remove() wants.
         self.fs._call("DELETE", method="delete", path=path, recursive="true")
 
     # -- internals ---------------------------------------------------------------------------------------------
-    def _create(self, path: str, data: bytes) -> None:
+    def _info(self, path: str) -> Any:
+        return self.fs.info(path)
+
+    def _create_new(self, path: str, data: bytes) -> None:
         """A new small file; fails if ``path`` exists (every temporary name is unique, so that would be a bug).
 
         The bytes are at hand, so an upload that a failover interrupted (a standby NameNode) is simply sent again.
@@ -117,16 +160,9 @@ class WebHDFSStorage(FsspecStorage):
                 if attempt == 2:
                     raise
 
-    def _rename(self, src: str, dst: str, options: str) -> None:
-        what = f"rename {src} -> {dst}"
-        try:
-            response = self.fs._call("RENAME", method="put", path=src, destination=dst, renameoptions=options)
-        except FileExistsError as exc:
-            raise FileExistsError(errno.EEXIST, f"{what}: the target exists ({exc})", dst) from exc
-        except FileNotFoundError as exc:
-            raise FileNotFoundError(
-                errno.ENOENT, f"{what}: the source or the target's parent folder is missing ({exc})", src
-            ) from exc
+    def _rename(self, src: str, dst: str, *, overwrite: bool) -> None:
+        options = "OVERWRITE" if overwrite else "NONE"
+        response = self.fs._call("RENAME", method="put", path=src, destination=dst, renameoptions=options)
         # rename2 answers 200 with an empty body; a NameNode that ignored renameoptions would answer the old
         # {"boolean": ...} form, whose false means nothing was renamed.
         if response.content.strip():
@@ -135,7 +171,7 @@ class WebHDFSStorage(FsspecStorage):
             except ValueError:
                 done = True
             if done is False:
-                raise LakeError(f"{what}: the NameNode did nothing (RENAME answered false)")
+                raise LakeError(f"rename {src} -> {dst}: the NameNode did nothing (RENAME answered false)")
 
 
 def temporary_name(path: str) -> str:

@@ -257,30 +257,6 @@ class _Reader:
         self.consumed += n
 
 
-def _chunk(
-    buf: bytes | memoryview,
-    starts: list[int] | np.ndarray,
-    lengths: list[int] | np.ndarray,
-    record_ids: list[int] | np.ndarray,
-    file_offsets: list[int] | np.ndarray,
-    byte_lengths: list[int] | np.ndarray,
-    file_id: int,
-    name: str,
-    fixed: int | None = None,
-) -> Chunk:
-    return Chunk(
-        buf=np.frombuffer(buf, dtype=np.uint8),
-        starts=np.asarray(starts, dtype=np.int64),
-        lengths=np.asarray(lengths, dtype=np.int64),
-        record_ids=np.asarray(record_ids, dtype=np.int64),
-        file_offsets=np.asarray(file_offsets, dtype=np.int64),
-        byte_lengths=np.asarray(byte_lengths, dtype=np.int64),
-        file_id=file_id,
-        file_name=name,
-        fixed_stride=fixed,
-    )
-
-
 class Framer:
     """Frames the records of one file according to the reader options."""
 
@@ -410,18 +386,9 @@ class Framer:
             base = reader.consumed
             reader.advance(n * length)
             ids = np.arange(rid, rid + n, dtype=np.int64)
-            starts = np.arange(n, dtype=np.int64) * length + o.record_start_offset
-            yield _chunk(
-                buf,
-                starts,
-                np.full(n, payload, dtype=np.int64),
-                ids,
-                base + np.arange(n, dtype=np.int64) * length,
-                np.full(n, length, dtype=np.int64),
-                file_id,
-                name,
-                fixed=length,
-            )
+            positions = np.arange(n, dtype=np.int64) * length
+            lengths = np.full(n, length, dtype=np.int64)
+            yield self._emit(buf, positions, lengths, ids, base + positions, lengths, file_id, name, fixed=length)
             rid += n
 
     def _fixed_blocks(
@@ -491,7 +458,10 @@ class Framer:
         blens: list[int] | np.ndarray,
         file_id: int,
         name: str,
+        fixed: int | None = None,
     ) -> Chunk:
+        """The chunk of framed records: ``starts``/``lengths`` span whole records, of which the copybook sees what
+        record_start_offset and record_end_offset leave; ``fixed`` is the stride of fixed-length records."""
         o = self.opts
         raw = np.asarray(lengths, dtype=np.int64)
         st = np.asarray(starts, dtype=np.int64)
@@ -508,8 +478,17 @@ class Framer:
                     offset=int(np.asarray(offs)[k]),
                 )
             st = st + np.minimum(raw, o.record_start_offset)  # a short text line has no bytes for the copybook
-        ln = raw - skip
-        return _chunk(buf, st, np.maximum(ln, 0), ids, offs, blens, file_id, name)
+        return Chunk(
+            buf=np.frombuffer(buf, dtype=np.uint8),
+            starts=st,
+            lengths=np.maximum(raw - skip, 0),
+            record_ids=np.asarray(ids, dtype=np.int64),
+            file_offsets=np.asarray(offs, dtype=np.int64),
+            byte_lengths=np.asarray(blens, dtype=np.int64),
+            file_id=file_id,
+            file_name=name,
+            fixed_stride=fixed,
+        )
 
     def _keep(self, length: int) -> bool:
         return self.opts.minimum_record_length <= length <= self.opts.maximum_record_length

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset, BaseOperator
 
 from airflow_zaloni import config
-from airflow_zaloni.lake import DatasetRef, Lake, LakeWriter, Transaction, partition_for_interval
+from airflow_zaloni.lake import DatasetRef, Lake, LakeWriter, Transaction, partition_of_run
 from airflow_zaloni.utils.progress import ProgressLogger
 
 if TYPE_CHECKING:
@@ -49,7 +49,8 @@ def task_record(context: Context) -> dict[str, Any]:
     return record
 
 
-def _templated(*values: Any) -> bool:
+def templated(*values: Any) -> bool:
+    """Whether any of ``values`` is a Jinja template, known only when the task runs (so no Asset can name it yet)."""
     return any(isinstance(v, str) and "{{" in v for v in values)
 
 
@@ -92,7 +93,7 @@ class LakeIngestOperator(BaseOperator):
         system = system or self.default_system
         if fanout:
             kwargs.setdefault("outlets", [])  # the commit task announces the dataset, not each part
-        if "outlets" not in kwargs and not _templated(dataset, zone, system):
+        if "outlets" not in kwargs and not templated(dataset, zone, system):
             kwargs["outlets"] = [lake_asset(zone, system, dataset)]
         super().__init__(**kwargs)
         self.dataset = dataset
@@ -158,9 +159,7 @@ class LakeIngestOperator(BaseOperator):
     # -- Airflow ---------------------------------------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
         lake = self.get_lake()
-        partition = self.partition or partition_for_interval(
-            context.get("data_interval_start"), context.get("data_interval_end"), run_id=context.get("run_id")
-        )
+        partition = self.partition or partition_of_run(context)
         ti = context.get("ti")
         producer = f"{type(self).__module__}.{type(self).__name__}"
         self._task_record = task_record(context)

@@ -12,19 +12,16 @@ import pyarrow as pa
 from airflow_zaloni.lake import DatasetRef
 from airflow_zaloni.operators.base import LakeIngestOperator
 from airflow_zaloni.sources.base import SourceError
-from airflow_zaloni.sources.files import FileIngest, FixedField, FormatOptions, complete
+from airflow_zaloni.sources.files import FixedField, FormatOptions, complete
 from airflow_zaloni.sources.files.client import FileSystem, RemoteFile, connect
 from airflow_zaloni.sources.files.formats import arrow_type
 from airflow_zaloni.sources.files.ingest import IngestResult, validate_strategy
+from airflow_zaloni.sources.files.watch import FileWatch, seconds
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_zaloni.lake import Transaction
-
-
-def _seconds(value: float | timedelta) -> float:
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 def schema_from(value: pa.Schema | dict[str, str] | None) -> pa.Schema | None:
@@ -149,7 +146,7 @@ class FileToLakeOperator(LakeIngestOperator):
         self.pattern = pattern
         self.regex = regex
         self.recursive = recursive
-        self.min_age = _seconds(min_age)
+        self.min_age = seconds(min_age)
         self.min_size = min_size
         self.max_size = max_size
         self.max_files = max_files
@@ -201,24 +198,19 @@ class FileToLakeOperator(LakeIngestOperator):
             raise SourceError(f"{self.task_id}: zone='landing' holds the bytes; decoded data needs another zone")
         self._fs, folder = connect(self.source, self.conn_id)
         self._folder = folder
-        exclude = (*self.exclude, self.trigger_file) if self.trigger_file else self.exclude
+        archived: tuple[str, ...] = ()  # the watch excludes self.exclude
         archive = self._archive = archive_path(self.archive_folder, folder)
         if archive and self.completion == "move":
             inside = posixpath.relpath(posixpath.normpath(archive), posixpath.normpath(folder))
             if not inside.startswith(".."):
-                exclude = (*exclude, f"{inside}/*")  # archived files must not come back as new ones
-        files = FileIngest(
-            fs=self._fs,
-            folder=folder,
-            location=self.source,
-            pattern=self.pattern,
-            regex=self.regex,
-            recursive=self.recursive,
-            min_age=self.min_age,
+                archived = (f"{inside}/*",)  # archived files must not come back as new ones
+        files = FileWatch.of(self).selection(
+            self._fs,
+            folder,
+            exclude=archived,
             min_size=self.min_size,
             max_size=self.max_size,
             max_files=self.max_files,
-            exclude=exclude,
             options=self.format_options(),
             schema=schema_from(self.schema),
             schema_drift=self.schema_drift,

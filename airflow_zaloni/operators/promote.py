@@ -13,17 +13,13 @@ from airflow.sdk import Asset, BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_zaloni import config
-from airflow_zaloni.lake import DatasetRef, Lake, partition_for_interval
+from airflow_zaloni.lake import DatasetRef, Lake, partition_of_run
 from airflow_zaloni.lake.promote import QUARANTINE_SUFFIX, ChangeCapture, QualityError, promote
 from airflow_zaloni.lake.quality import Rule
-from airflow_zaloni.operators.base import lake_asset, task_record
+from airflow_zaloni.operators.base import lake_asset, task_record, templated
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-
-def _templated(*values: Any) -> bool:
-    return any(isinstance(v, str) and "{{" in v for v in values)
 
 
 class LakePromoteOperator(BaseOperator):
@@ -107,9 +103,9 @@ class LakePromoteOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         target_name = target_dataset or dataset
-        if "outlets" not in kwargs and not _templated(target_name, to_zone, system):
+        if "outlets" not in kwargs and not templated(target_name, to_zone, system):
             kwargs["outlets"] = [lake_asset(to_zone, system, target_name)]
-        if "inlets" not in kwargs and not _templated(dataset, from_zone, system):
+        if "inlets" not in kwargs and not templated(dataset, from_zone, system):
             kwargs["inlets"] = [lake_asset(from_zone, system, dataset)]
         super().__init__(**kwargs)
         if key is None and (order_by or delete_column):
@@ -155,11 +151,7 @@ class LakePromoteOperator(BaseOperator):
         if self.partitions:
             parts = self.partitions.split(",") if isinstance(self.partitions, str) else list(self.partitions)
             return [p.strip() for p in parts if p.strip()]
-        return [
-            partition_for_interval(
-                context.get("data_interval_start"), context.get("data_interval_end"), run_id=context.get("run_id")
-            )
-        ]
+        return [partition_of_run(context)]
 
     def _change_capture(self) -> ChangeCapture | None:
         if not self.key:

@@ -15,7 +15,7 @@ from airflow_zaloni.hooks.spark import ACTIVE_DRIVER_STATES, SparkDriverNotFound
 from airflow_zaloni.hooks.yarn import ACTIVE_STATES, YarnApplicationNotFound, YarnHook
 from airflow_zaloni.jobs.output import JobOutput
 from airflow_zaloni.jobs.status import push_tracking_url, report_event, wait_for_job
-from airflow_zaloni.lake import DatasetRef, partition_for_interval
+from airflow_zaloni.lake import DatasetRef, partition_of_run
 from airflow_zaloni.links import JobTrackingLink
 from airflow_zaloni.operators.base import task_record
 from airflow_zaloni.triggers.spark import SparkDriverTrigger
@@ -191,9 +191,7 @@ class SparkJobOperator(ResumableJobMixin, BaseOperator):
         parts = self.lake_output.strip("/").split("/")
         if len(parts) != 3:
             raise ValueError(f"{self.task_id}: lake_output must be zone/system/name, got {self.lake_output!r}")
-        partition = self.lake_partition or partition_for_interval(
-            context.get("data_interval_start"), context.get("data_interval_end"), run_id=context.get("run_id")
-        )
+        partition = self.lake_partition or partition_of_run(context)
         ti = context.get("ti")
         run_key = "/".join(
             str(x) for x in (self.dag_id, self.task_id, context.get("run_id"), getattr(ti, "map_index", -1))

@@ -8,16 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_zaloni.hooks.twitter import TwitterHook
 from airflow_zaloni.lake import DatasetRef
-from airflow_zaloni.operators.base import LakeIngestOperator, lake_asset
+from airflow_zaloni.operators.base import LakeIngestOperator, lake_asset, templated
 from airflow_zaloni.sources.twitter import (
     DEFAULT_EXPANSIONS,
     DEFAULT_MEDIA_FIELDS,
     DEFAULT_PLACE_FIELDS,
     DEFAULT_TWEET_FIELDS,
     DEFAULT_USER_FIELDS,
-    ENDPOINTS,
     INCLUDE_KINDS,
     TwitterPostsSource,
+    endpoint_spec,
     include_kinds_for,
 )
 
@@ -104,13 +104,13 @@ class TwitterToLakeOperator(LakeIngestOperator):
         zone = kwargs.get("zone", "raw")
         system = kwargs.get("system") or self.default_system
         kinds = include_kinds_for(expansions)
-        if "outlets" not in kwargs and not any("{{" in str(v) for v in (dataset, zone, system)):
+        if "outlets" not in kwargs and not templated(dataset, zone, system):
             kwargs["outlets"] = [lake_asset(zone, system, dataset)] + [
                 lake_asset(zone, system, f"{dataset}_{INCLUDE_KINDS[kind].dataset_suffix}") for kind in kinds
             ]
         super().__init__(**kwargs)
-        if "{{" not in endpoint and endpoint not in ENDPOINTS:
-            raise ValueError(f"unknown X endpoint {endpoint!r}; choose one of {', '.join(ENDPOINTS)}")
+        if not templated(endpoint):
+            endpoint_spec(endpoint)  # an unknown endpoint fails when the DAG is parsed, not when the task runs
         self.twitter_conn_id = twitter_conn_id
         self.endpoint = endpoint
         self.query = query

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook, BaseOperator
 
-from airflow_zaloni.lake import DatasetRef, Lake, Transaction, partition_for_interval
+from airflow_zaloni.lake import DatasetRef, Lake, Transaction, partition_of_run
 from airflow_zaloni.operators.base import LakeIngestOperator
 from airflow_zaloni.sources.base import SourceError
 from airflow_zaloni.sources.warehouse import SqlDialect, WarehouseSource
@@ -331,9 +331,7 @@ class SqlSplitPlanOperator(BaseOperator):
         lower = upper = None
         if self.incremental_column:
             lake = config.open_lake(self.lake_root, self.lake_conn_id)
-            partition = self.partition or partition_for_interval(
-                context.get("data_interval_start"), context.get("data_interval_end"), run_id=context.get("run_id")
-            )
+            partition = self.partition or partition_of_run(context)
             lower, upper = lake.incremental_window(DatasetRef(self.zone, self.system, self.dataset), partition)
         hook = get_db_hook(self.conn_id)
         source = WarehouseSource(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_zaloni.sources.files.watch import FileWatch
+from airflow_zaloni.sources.files.watch import FileWatch, seconds
 from airflow_zaloni.triggers.files import FilePatternTrigger
 
 if TYPE_CHECKING:
@@ -36,6 +36,9 @@ class FilePatternSensor(BaseSensorOperator):
     :param min_files: how many matching files make the folder ready.
     :param min_age: only count files modified at least this long ago (seconds or timedelta).
     :param trigger_file: a marker (relative path such as ``_SUCCESS``) that must exist as well. (templated)
+    :param exclude: globs of relative paths never counted, as ``FileToLakeOperator``'s ``exclude``: with
+        ``recursive=True`` and the operator archiving into a folder inside ``source`` (``archive_folder="archive"``),
+        give ``exclude=["archive/*"]``, else the archived files count as new ones.
     :param deferrable: wait in the triggerer (default) or poke.
     """
 
@@ -52,6 +55,7 @@ class FilePatternSensor(BaseSensorOperator):
         min_files: int = 1,
         min_age: float | timedelta = 0,
         trigger_file: str | None = None,
+        exclude: Sequence[str] = (),
         deferrable: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -62,21 +66,13 @@ class FilePatternSensor(BaseSensorOperator):
         self.regex = regex
         self.recursive = recursive
         self.min_files = min_files
-        self.min_age = min_age.total_seconds() if isinstance(min_age, timedelta) else float(min_age)
+        self.min_age = seconds(min_age)
         self.trigger_file = trigger_file
+        self.exclude = tuple(exclude)
         self.deferrable = deferrable
 
     def _watch(self) -> FileWatch:
-        return FileWatch(
-            source=self.source,
-            conn_id=self.conn_id,
-            pattern=self.pattern,
-            regex=self.regex,
-            recursive=self.recursive,
-            min_files=self.min_files,
-            min_age=self.min_age,
-            trigger_file=self.trigger_file,
-        )
+        return FileWatch.of(self)
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:

@@ -11,7 +11,7 @@ from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
 from airflow_zaloni import config
-from airflow_zaloni.lake import DatasetRef, partition_for_interval, validate_partition
+from airflow_zaloni.lake import DatasetRef, partition_of_run, validate_partition
 from airflow_zaloni.triggers.lake import LakeDatasetTrigger, committed_partition
 
 if TYPE_CHECKING:
@@ -64,9 +64,7 @@ class LakeDatasetSensor(BaseSensorOperator):
     def _target(self, context: Context) -> tuple[str, str | None, DatasetRef, str]:
         """Root, connection, dataset and partition waited for (resolved here: the triggerer reads no config)."""
         ref = DatasetRef(self.zone, self.system, self.dataset)
-        partition = self.partition or partition_for_interval(
-            context.get("data_interval_start"), context.get("data_interval_end"), run_id=context.get("run_id")
-        )
+        partition = self.partition or partition_of_run(context)
         root = self.lake_root or config.lake_root()
         return root, config.lake_conn_id(root, self.lake_conn_id), ref, validate_partition(partition)
 

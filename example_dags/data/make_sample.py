@@ -1,9 +1,10 @@
-"""Generate the small EBCDIC sample that ``example_dags/mainframe_ingest.py`` lands: a copybook and a data set.
+"""Generate the small EBCDIC data set that ``example_dags/mainframe_ingest.py`` lands (layout: ``customers.cpy``).
 
-Run ``python example_dags/data/make_sample.py`` to write ``customers.cpy`` and ``CUSTOMERS.DAT`` next to this script
-(deterministic: the same bytes every time). ``CUSTOMERS.DAT`` is a fixed-length (RECFM=FB, LRECL=50) file of 200
-customer records in code page 037, with the field types a mainframe file really mixes: zoned decimal, text, packed
-decimal (COMP-3), big-endian binary (COMP) and a signed zoned amount with an overpunched sign.
+Run ``python example_dags/data/make_sample.py`` to write ``CUSTOMERS.DAT`` next to this script, in the layout of the
+copybook ``customers.cpy`` beside it (deterministic: the same bytes every time). ``CUSTOMERS.DAT`` is a fixed-length
+(RECFM=FB, LRECL=50) file of 200 customer records in code page 037, with the field types a mainframe file really
+mixes: zoned decimal, text, packed decimal (COMP-3), big-endian binary (COMP) and a signed zoned amount with an
+overpunched sign.
 
 The encoders are importable (tests build their own data with them).
 """
@@ -17,18 +18,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RECORDS = 200
 
-COPYBOOK = """\
-      * Customer master record, RECFM=FB LRECL=50.
-       01  CUSTOMER-RECORD.
-           05  CUST-ID             PIC 9(6).
-           05  CUST-NAME           PIC X(20).
-           05  BALANCE             PIC S9(7)V99 COMP-3.
-           05  VISITS              PIC S9(4) COMP.
-           05  LAST-AMOUNT         PIC S9(5)V99.
-           05  OPENED-YEAR         PIC 9(4).
-           05  SEGMENT-CODE        PIC X(1).
-           05  FILLER              PIC X(5).
-"""
+#: The record layout; the data below follows it field by field (customers.cpy is its one home).
+COPYBOOK = (HERE / "customers.cpy").read_text()
 LRECL = 50
 
 _FIRST = ["ANNA", "BERND", "CARLA", "DIETER", "EMMA", "FRANZ", "GRETA", "HUGO", "IRMA", "JONAS"]
@@ -81,7 +72,7 @@ def customer(i: int, rng: random.Random) -> bytes:
 
 
 def make(folder: Path = HERE, records: int = RECORDS, seed: int = 42) -> tuple[Path, Path]:
-    """Write ``customers.cpy`` and ``CUSTOMERS.DAT`` into ``folder``; returns their paths."""
+    """Write ``CUSTOMERS.DAT`` and a copy of ``customers.cpy`` into ``folder``; returns their paths."""
     rng = random.Random(seed)
     copybook = folder / "customers.cpy"
     data = folder / "CUSTOMERS.DAT"

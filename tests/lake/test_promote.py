@@ -19,6 +19,7 @@ from airflow_zaloni.lake.promote import (
     ChangeCapture,
     QualityError,
     promote,
+    spark_spec,
 )
 from airflow_zaloni.lake.quality import RuleError
 
@@ -243,6 +244,24 @@ def test_bad_input_is_named(lake_root: Path) -> None:
     with pytest.raises(LakeError, match=r"column name\(s\) \['_dq_partition'\] are reserved"):
         promote(lake, source=RAW, partitions=[D2], target=TRUSTED)
     assert lake.partitions(TRUSTED) == [] and lake.partitions(QUARANTINE) == []
+
+
+def test_the_spark_spec_refuses_the_bad_input_that_promote_refuses(lake_root: Path, tmp_path: Path) -> None:
+    """Before the cluster is asked: a Spark job handed an uncommitted partition or its own source as target would
+    fail there (or overwrite the source) instead of naming the mistake in the task."""
+    lake = Lake(str(lake_root))
+    land(lake, RAW, D1, sample())
+    out = str(tmp_path / "out")
+    with pytest.raises(LakeError, match=r"raw/shop/orders has no committed partition dt=2026-01-09"):
+        spark_spec(lake, source=RAW, partitions=["dt=2026-01-09"], target=TRUSTED, output=out)
+    with pytest.raises(LakeError, match="must be different datasets"):
+        spark_spec(lake, source=RAW, partitions=[D1], target=RAW, output=out)
+    with pytest.raises(LakeError, match="partition listed twice"):
+        spark_spec(lake, source=RAW, partitions=[D1, D1], target=TRUSTED, output=out)
+    with pytest.raises(LakeError, match="target_partition applies to change capture only"):
+        spark_spec(lake, source=RAW, partitions=[D1], target=TRUSTED, target_partition="dt=2030-01-01", output=out)
+    spec = spark_spec(lake, source=RAW, partitions=[D1], target=TRUSTED, output=out)
+    assert spec["quarantine"] == QUARANTINE.key and [p["partition"] for p in spec["partitions"]] == [D1]
 
 
 # ------------------------------------------------------------------------------------------------- change capture

@@ -95,6 +95,22 @@ def test_poke_mode_ignores_empty_files_and_odd_names(ftp: FTPServerInfo) -> None
     assert result and result.xcom_value == ["a.csv"]  # type: ignore[union-attr]
 
 
+def test_files_the_operator_archived_inside_the_drop_are_not_new_ones(ftp: FTPServerInfo) -> None:
+    # FileToLakeOperator(completion="move", archive_folder="archive", recursive=True) moved yesterday's batch into
+    # in/archive/; the sensor watching the same drop recursively must wait for today's batch, also once deferred.
+    (ftp.root / "in" / "archive").mkdir()
+    (ftp.root / "in" / "archive" / "old.csv").write_bytes(b"id\n1\n")
+    watch = {"source": "ftp://drop_ftp@/in", "pattern": "*.csv", "recursive": True, "exclude": ["archive/*"]}
+    sensor = FilePatternSensor(task_id="wait", deferrable=False, **watch)  # type: ignore[arg-type]
+    assert sensor.poke({}) is False  # type: ignore[arg-type]
+    with pytest.raises(TaskDeferred) as deferred:
+        FilePatternSensor(task_id="wait", poke_interval=0.2, timeout=1, **watch).execute({})  # type: ignore[arg-type]
+    assert asyncio.run(first_event(deferred.value.trigger))["status"] == "timeout"
+    (ftp.root / "in" / "new.csv").write_bytes(b"id\n2\n")
+    result = sensor.poke({})  # type: ignore[arg-type]
+    assert result and result.xcom_value == ["new.csv"]  # type: ignore[union-attr]
+
+
 @pytest.mark.usefixtures("airflow_db")
 def test_sensor_defers_in_a_dag_run_until_the_batch_is_complete(ftp: FTPServerInfo) -> None:
     from tests.airflow_helpers import run_dag

@@ -55,6 +55,7 @@ __all__ = [
     "IncludedObjectsSource",
     "IncludesCollector",
     "TwitterPostsSource",
+    "endpoint_spec",
     "include_kinds_for",
 ]
 
@@ -81,6 +82,14 @@ ENDPOINTS: dict[str, Endpoint] = {
     "mentions": Endpoint("get_users_mentions", "user", 5, 100, True, True),
     "list_posts": Endpoint("get_list_tweets", "list", 1, 100, False, False),
 }
+
+
+def endpoint_spec(endpoint: str) -> Endpoint:
+    """The endpoint named ``endpoint``; a ``ValueError`` listing the known ones otherwise."""
+    if endpoint not in ENDPOINTS:
+        raise ValueError(f"unknown X endpoint {endpoint!r}; choose one of {', '.join(ENDPOINTS)}")
+    return ENDPOINTS[endpoint]
+
 
 DEFAULT_TWEET_FIELDS = (
     "attachments",
@@ -273,10 +282,8 @@ class TwitterPostsSource:
         user_auth: bool = False,
         batch_rows: int = DEFAULT_BATCH_ROWS,
     ) -> None:
-        if endpoint not in ENDPOINTS:
-            raise ValueError(f"unknown X endpoint {endpoint!r}; choose one of {', '.join(ENDPOINTS)}")
+        self._spec = spec = endpoint_spec(endpoint)
         self.endpoint = endpoint
-        self._spec = spec = ENDPOINTS[endpoint]
         needed = {"query": query, "user": user, "list": list_id}[spec.target]
         if not needed or not str(needed).strip():
             raise ValueError(f"endpoint {endpoint!r} needs {'list_id' if spec.target == 'list' else spec.target}=")

@@ -19,6 +19,7 @@ import contextlib
 import decimal
 import io
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -34,59 +35,90 @@ LoadMode = Literal["append", "replace", "upsert"]
 INSERT_CHUNK_ROWS = 10_000
 
 
+@dataclass(frozen=True)
+class _TypeNames:
+    """What one family of databases calls the column type that holds each kind of Arrow value."""
+
+    integers: dict[int, str]  # by bit width; wider ones are BIGINT
+    unsigned: str  # appended to the integer type of an unsigned Arrow integer
+    float32: str
+    float64: str
+    decimal: str  # followed by (precision,scale)
+    timestamp: str
+    zoned_timestamp: str
+    time: str
+    durations_as_time: bool  # else a duration is text
+    binary: str
+    key_binary: str  # a binary column of the primary key
+    text: str
+    key_text: str  # a text column of the primary key
+
+
+_STANDARD = _TypeNames(
+    integers={8: "SMALLINT", 16: "SMALLINT", 32: "INTEGER"},
+    unsigned="",
+    float32="REAL",
+    float64="DOUBLE PRECISION",
+    decimal="NUMERIC",
+    timestamp="TIMESTAMP",
+    zoned_timestamp="TIMESTAMP WITH TIME ZONE",
+    time="TIME",
+    durations_as_time=False,
+    binary="BLOB",
+    key_binary="BLOB",
+    text="TEXT",
+    key_text="TEXT",
+)
+_POSTGRES = replace(_STANDARD, binary="BYTEA", key_binary="BYTEA")
+# MySQL/MariaDB: unsigned integers keep their range, timestamps their microseconds (zoned ones as UTC DATETIME(6):
+# TIMESTAMP stops in 2038), durations are TIME, and a key column is bounded (MySQL indexes no unbounded TEXT/BLOB).
+_MYSQL = _TypeNames(
+    integers={8: "TINYINT", 16: "SMALLINT", 32: "INT"},
+    unsigned=" UNSIGNED",
+    float32="FLOAT",
+    float64="DOUBLE",
+    decimal="DECIMAL",
+    timestamp="DATETIME(6)",
+    zoned_timestamp="DATETIME(6)",
+    time="TIME(6)",
+    durations_as_time=True,
+    binary="LONGBLOB",
+    key_binary="VARBINARY(255)",
+    text="LONGTEXT",
+    key_text="VARCHAR(255)",
+)
+
+
 def sql_type(arrow_type: pa.DataType, dialect: SqlDialect, *, key: bool = False) -> str:
     """A column type for ``CREATE TABLE`` that holds ``arrow_type`` without loss (text when nothing fits).
 
     ``key``: the column is part of the primary key (MySQL indexes no unbounded TEXT: a key string is VARCHAR(255)).
     """
-    postgres = dialect.name in ("postgresql", "postgres")
     if dialect.name == "mysql":
-        return _mysql_type(arrow_type, key)
-    if pa.types.is_boolean(arrow_type):
+        names = _MYSQL
+    else:
+        names = _POSTGRES if dialect.name in ("postgresql", "postgres") else _STANDARD
+    t = arrow_type
+    if pa.types.is_boolean(t):
         return "BOOLEAN"
-    if pa.types.is_integer(arrow_type):
-        return {8: "SMALLINT", 16: "SMALLINT", 32: "INTEGER"}.get(arrow_type.bit_width, "BIGINT")
-    if pa.types.is_float32(arrow_type):
-        return "REAL"
-    if pa.types.is_floating(arrow_type):
-        return "DOUBLE PRECISION"
-    if pa.types.is_decimal(arrow_type):
-        return f"NUMERIC({arrow_type.precision},{arrow_type.scale})"
-    if pa.types.is_date(arrow_type):
+    if pa.types.is_integer(t):
+        integer = names.integers.get(t.bit_width, "BIGINT")
+        return integer + names.unsigned if pa.types.is_unsigned_integer(t) else integer
+    if pa.types.is_float32(t):
+        return names.float32
+    if pa.types.is_floating(t):
+        return names.float64
+    if pa.types.is_decimal(t):
+        return f"{names.decimal}({t.precision},{t.scale})"
+    if pa.types.is_date(t):
         return "DATE"
-    if pa.types.is_timestamp(arrow_type):
-        return "TIMESTAMP WITH TIME ZONE" if arrow_type.tz else "TIMESTAMP"
-    if pa.types.is_time(arrow_type):
-        return "TIME"
-    if pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type):
-        return "BYTEA" if postgres else "BLOB"
-    return "TEXT"
-
-
-def _mysql_type(arrow_type: pa.DataType, key: bool) -> str:
-    """MySQL/MariaDB: unsigned integers keep their range, timestamps their microseconds (zoned ones as UTC
-    ``DATETIME(6)``: TIMESTAMP stops in 2038), durations are TIME."""
-    if pa.types.is_unsigned_integer(arrow_type):
-        return {8: "TINYINT", 16: "SMALLINT", 32: "INT"}.get(arrow_type.bit_width, "BIGINT") + " UNSIGNED"
-    if pa.types.is_integer(arrow_type):
-        return {8: "TINYINT", 16: "SMALLINT", 32: "INT"}.get(arrow_type.bit_width, "BIGINT")
-    if pa.types.is_boolean(arrow_type):
-        return "BOOLEAN"
-    if pa.types.is_float32(arrow_type):
-        return "FLOAT"
-    if pa.types.is_floating(arrow_type):
-        return "DOUBLE"
-    if pa.types.is_decimal(arrow_type):
-        return f"DECIMAL({arrow_type.precision},{arrow_type.scale})"
-    if pa.types.is_date(arrow_type):
-        return "DATE"
-    if pa.types.is_timestamp(arrow_type):
-        return "DATETIME(6)"
-    if pa.types.is_time(arrow_type) or pa.types.is_duration(arrow_type):
-        return "TIME(6)"
-    if pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type):
-        return "VARBINARY(255)" if key else "LONGBLOB"
-    return "VARCHAR(255)" if key else "LONGTEXT"
+    if pa.types.is_timestamp(t):
+        return names.zoned_timestamp if t.tz else names.timestamp
+    if pa.types.is_time(t) or (names.durations_as_time and pa.types.is_duration(t)):
+        return names.time
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return names.key_binary if key else names.binary
+    return names.key_text if key else names.text
 
 
 def _table_columns(conn: Any, dialect: SqlDialect, table: str) -> list[str] | None:
@@ -141,21 +173,18 @@ def load_batches(
         absent = [n for n in schema.names if n not in existing]
         if absent:
             raise SourceError(f"table {table!r} has no column(s) {absent} (it has {existing})")
-    rows = 0
+    load = _Load(conn, dialect, target, schema, mode, key)
     try:
         if mode == "replace":
             _execute(conn, f"DELETE FROM {target}")
-        if engines.driver_of(conn) == "psycopg":
-            rows = _copy_postgres(conn, dialect, target, schema, batches, mode, key)
-        else:
-            rows = _insert_many(conn, dialect, target, schema, batches, mode, key)
+        rows = _copy_postgres(load, batches) if engines.driver_of(conn) == "psycopg" else _insert_many(load, batches)
         conn.commit()
     except Exception as exc:
         with contextlib.suppress(Exception):
             conn.rollback()
         if isinstance(exc, SourceError):
             raise
-        raise SourceError(f"loading {table!r} ({mode}) failed after {rows} rows, rolled back: {exc}") from exc
+        raise SourceError(f"loading {table!r} ({mode}) failed after {load.sent} rows, rolled back: {exc}") from exc
     return rows
 
 
@@ -170,11 +199,32 @@ def _execute(conn: Any, sql: str, params: Sequence[Any] | None = None) -> None:
         cur.close()
 
 
-def _upsert_tail(dialect: SqlDialect, schema: pa.Schema, key: Sequence[str]) -> str:
-    q = dialect.quote_identifier
-    updates = [n for n in schema.names if n not in key]
-    action = "DO NOTHING" if not updates else "DO UPDATE SET " + ", ".join(f"{q(n)} = excluded.{q(n)}" for n in updates)
-    return f" ON CONFLICT ({', '.join(q(k) for k in key)}) {action}"
+@dataclass
+class _Load:
+    """One load, as both ways of moving its rows (COPY on PostgreSQL, ``executemany`` elsewhere) need it."""
+
+    conn: Any
+    dialect: SqlDialect
+    target: str  # the table, quoted
+    schema: pa.Schema
+    mode: LoadMode
+    key: Sequence[str]
+    sent: int = 0  # rows handed to the database so far: what an error says was rolled back
+
+    @property
+    def columns(self) -> str:
+        """The dataset's columns, quoted, for a column list."""
+        return ", ".join(self.dialect.quote_identifier(n) for n in self.schema.names)
+
+    def upsert_tail(self) -> str:
+        """``ON CONFLICT (key) DO UPDATE`` (PostgreSQL, SQLite): the new values replace the old row's (``DO NOTHING``
+        when every column is key)."""
+        q = self.dialect.quote_identifier
+        updates = [n for n in self.schema.names if n not in self.key]
+        action = (
+            "DO NOTHING" if not updates else "DO UPDATE SET " + ", ".join(f"{q(n)} = excluded.{q(n)}" for n in updates)
+        )
+        return f" ON CONFLICT ({', '.join(q(k) for k in self.key)}) {action}"
 
 
 # --------------------------------------------------------------------------------------------------- PostgreSQL
@@ -192,23 +242,13 @@ def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
 
-def _copy_postgres(
-    conn: Any,
-    dialect: SqlDialect,
-    target: str,
-    schema: pa.Schema,
-    batches: Iterable[pa.RecordBatch],
-    mode: LoadMode,
-    key: Sequence[str],
-) -> int:
-    q = dialect.quote_identifier
-    cols = ", ".join(q(n) for n in schema.names)
+def _copy_postgres(load: _Load, batches: Iterable[pa.RecordBatch]) -> int:
+    conn, target, schema, cols = load.conn, load.target, load.schema, load.columns
     copy_into = target
-    if mode == "upsert":
-        copy_into = q("zaloni_load")
+    if load.mode == "upsert":
+        copy_into = load.dialect.quote_identifier("zaloni_load")
         _execute(conn, f"CREATE TEMPORARY TABLE {copy_into} (LIKE {target} INCLUDING DEFAULTS) ON COMMIT DROP")
     options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
-    rows = 0
     with conn.cursor() as cur, cur.copy(f"COPY {copy_into} ({cols}) FROM STDIN (FORMAT csv)") as copy:
         for batch in batches:
             if batch.num_rows == 0:
@@ -216,12 +256,10 @@ def _copy_postgres(
             buffer = io.BytesIO()
             pacsv.write_csv(_csv_ready(batch.select(schema.names)), buffer, options)
             copy.write(buffer.getbuffer())
-            rows += batch.num_rows
-    if mode == "upsert":
-        _execute(
-            conn, f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {copy_into}{_upsert_tail(dialect, schema, key)}"
-        )
-    return rows
+            load.sent += batch.num_rows
+    if load.mode == "upsert":
+        _execute(conn, f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {copy_into}{load.upsert_tail()}")
+    return load.sent
 
 
 # --------------------------------------------------------------------------------------------------- any DB-API
@@ -241,28 +279,19 @@ def _python_rows(batch: pa.RecordBatch, sqlite: bool, mysql_session: bool = Fals
     return list(zip(*columns))
 
 
-def _insert_many(
-    conn: Any,
-    dialect: SqlDialect,
-    target: str,
-    schema: pa.Schema,
-    batches: Iterable[pa.RecordBatch],
-    mode: LoadMode,
-    key: Sequence[str],
-) -> int:
-    q = dialect.quote_identifier
+def _insert_many(load: _Load, batches: Iterable[pa.RecordBatch]) -> int:
+    conn, dialect, target, schema, key = load.conn, load.dialect, load.target, load.schema, load.key
     sqlite = engines.driver_of(conn) == "sqlite3"
     on_mysql = mysql.is_mysql(conn)
-    cols = ", ".join(q(n) for n in schema.names)
     marks = ", ".join([dialect.placeholder] * len(schema.names))
-    insert = f"INSERT INTO {target} ({cols}) VALUES ({marks})"
+    insert = f"INSERT INTO {target} ({load.columns}) VALUES ({marks})"
     delete = None
-    if mode == "upsert":
+    if load.mode == "upsert":
         if sqlite:
-            insert += _upsert_tail(dialect, schema, key)
+            insert += load.upsert_tail()
         else:
+            q = dialect.quote_identifier
             delete = f"DELETE FROM {target} WHERE " + " AND ".join(f"{q(k)} = {dialect.placeholder}" for k in key)
-    rows = 0
     cur = engines.cursor(conn)
     try:
         for batch in batches:
@@ -271,7 +300,7 @@ def _insert_many(
                 if delete is not None:
                     cur.executemany(delete, _python_rows(chunk.select(list(key)), sqlite, on_mysql))
                 cur.executemany(insert, _python_rows(chunk, sqlite, on_mysql))
-                rows += chunk.num_rows
+                load.sent += chunk.num_rows
     finally:
         cur.close()
-    return rows
+    return load.sent

@@ -274,6 +274,14 @@ public final class LocalHadoop {
     props.put("resourcemanager_rpc", addr(rmPorts[0][0]) + "," + addr(rmPorts[1][0]));
     props.put("jobhistory_http", addr(jhsHttp));
     props.put("nodemanager_http", addr(nmHttp));
+    announceReady(props, control);
+  }
+
+  /**
+   * Publish the cluster's addresses (and the control port) in {@code cluster.properties}, then {@code ready}, which
+   * the launching script waits for; then answer control commands until stopped.
+   */
+  private void announceReady(Map<String, String> props, ServerSocket control) throws IOException {
     props.put("control_port", Integer.toString(control.getLocalPort()));
     StringBuilder text = new StringBuilder();
     props.forEach((k, v) -> text.append(k).append('=').append(v).append('\n'));
@@ -462,13 +470,7 @@ public final class LocalHadoop {
     props.put("namenode_rpc", addr(nnRpc));
     props.put("namenode_http", addr(nnHttp));
     props.put("resourcemanager_http", addr(rmHttp));
-    props.put("control_port", Integer.toString(control.getLocalPort()));
-    StringBuilder text = new StringBuilder();
-    props.forEach((k, v) -> text.append(k).append('=').append(v).append('\n'));
-    writeAtomically(new File(home, "cluster.properties"), text.toString());
-    writeAtomically(new File(home, "ready"), "ok\n");
-    log("ready");
-    serve(control);
+    announceReady(props, control);
   }
 
   /**
