@@ -107,10 +107,12 @@ CHILD = textwrap.dedent(
 )
 
 
-def test_a_transaction_over_two_tables_rolls_forward_and_commits_each_once(lake_root: Path) -> None:
-    """Landing posts and users together; the process dies after the posts table's snapshot, before the users one."""
-    # The users table's metadata folder cannot be written (a file stands in its place): its first commit fails
-    # after the commit point, as a process killed between the two table commits would leave it.
+def die_between_the_two_tables(lake_root: Path) -> Path:
+    """Run CHILD so that it stops after the posts table's commit, before the users one; returns what stops it.
+
+    The users table's metadata folder cannot be written (a file stands in its place): its first commit fails
+    after the commit point, as a process killed between the two table commits would leave it.
+    """
     blocker = lake_root / "raw/x/users/_iceberg/metadata"
     blocker.parent.mkdir(parents=True)
     blocker.write_text("in the way")
@@ -118,6 +120,12 @@ def test_a_transaction_over_two_tables_rolls_forward_and_commits_each_once(lake_
         [sys.executable, "-c", CHILD, str(lake_root)], cwd=REPO, capture_output=True, text=True, timeout=120
     )
     assert child.returncode != 0
+    return blocker
+
+
+def test_a_transaction_over_two_tables_rolls_forward_and_commits_each_once(lake_root: Path) -> None:
+    """Landing posts and users together; the process dies after the posts table's snapshot, before the users one."""
+    blocker = die_between_the_two_tables(lake_root)
     lake = Lake(str(lake_root))
     posts, users = DatasetRef("raw", "x", "posts"), DatasetRef("raw", "x", "users")
     storage = lake.storage
@@ -138,13 +146,7 @@ def test_a_roll_forward_after_its_snapshot_expired_does_not_commit_again(lake_ro
     journal counts as abandoned (``stale_after``) the posts partition is re-run more often than the table keeps
     snapshots. The roll-forward must still know the posts table holds the transaction: committing it again would
     put back the files those re-runs replaced (deleted since) in place of theirs."""
-    blocker = lake_root / "raw/x/users/_iceberg/metadata"
-    blocker.parent.mkdir(parents=True)
-    blocker.write_text("in the way")
-    child = subprocess.run(
-        [sys.executable, "-c", CHILD, str(lake_root)], cwd=REPO, capture_output=True, text=True, timeout=120
-    )
-    assert child.returncode != 0
+    blocker = die_between_the_two_tables(lake_root)
     lake = Lake(str(lake_root))
     posts, users = DatasetRef("raw", "x", "posts"), DatasetRef("raw", "x", "users")
     journal_path = lake_root / "_zaloni/txn/txn-posts-users.json"
