@@ -18,6 +18,7 @@ from pyiceberg.io.pyarrow import PyArrowFileIO
 
 from airflow_zaloni.cli import main as zaloni
 from airflow_zaloni.lake import CommitConflictError, DatasetRef, Lake, LakeError
+from airflow_zaloni.lake.journal import apply_journal
 from airflow_zaloni.lake.table_history import MANIFESTS_TO_MERGE, SNAPSHOTS_TO_KEEP
 from airflow_zaloni.lake.tables import PARTITION_COLUMN, ensure_namespace, live_data_files, not_a_table_reason
 from tests.lake.test_lake_on_hdfs import ingest
@@ -164,6 +165,24 @@ def test_a_roll_forward_after_its_snapshot_expired_does_not_commit_again(lake_ro
     assert lake.table(posts).current_snapshot() == table.current_snapshot()  # no second commit of posts
     assert scan_ids(lake, posts) == {D1: [100 + SNAPSHOTS_TO_KEEP + 4]}
     assert scan_ids(lake, users) == {D1: [1, 2, 3]}
+
+
+def test_a_late_roll_forward_never_moves_the_watermark_back(lake_root: Path) -> None:
+    """A writer on another edge node stalled past ``stale_after`` after its commit point; another worker rolled
+    its journal forward and committed the next interval. When the stalled writer wakes and finishes its own
+    journal, the dataset's state (watermark, version) must stay the newer one."""
+    lake = Lake(str(lake_root))
+    land(lake, None, 100)
+    stalled = {
+        "txn_id": "txn-stalled",
+        "moves": [],
+        "states": {lake.dataset_path(REF): lake.state(REF)},  # what its journal wrote down: version 1, up to 100
+        "tables": [],
+    }
+    land(lake, 100, 250, partition=D2)
+    assert lake.state(REF)["version"] == 2
+    apply_journal(lake, stalled)
+    assert lake.state(REF)["version"] == 2 and lake.watermark(REF) == 250  # the next interval starts at 250
 
 
 def test_columns_iceberg_cannot_hold_keep_the_dataset_as_files(lake_root: Path, capsys: pytest.CaptureFixture) -> None:
