@@ -36,6 +36,11 @@ def apply_journal(lake: LakeHandle, journal: dict[str, Any]) -> None:
     for move in journal["moves"]:  # object stores: the replaced objects, which the previous snapshot named
         storage.retire(f"{move['dataset']}/{move['partition']}")
     for dataset, state in journal["states"].items():
+        # A journal finished late (its writer stalled past stale_after on another node while someone else rolled
+        # it forward and committed again) must not put an older watermark back: the version only goes up.
+        current = storage.read_json(f"{dataset}/{STATE_NAME}") or {}
+        if int(current.get("version", 0)) >= int(state.get("version", 0)):
+            continue
         storage.write_atomic(f"{dataset}/{STATE_NAME}", json.dumps(state, default=str).encode())
     for dataset in {m["dataset"] for m in journal["moves"]} | set(journal["states"]):
         storage.remove(f"{dataset}/_trash/{txn_id}")

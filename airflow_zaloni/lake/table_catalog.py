@@ -80,20 +80,18 @@ def is_local_root(root: str) -> bool:
     return scheme in ("", "file") or len(scheme) == 1
 
 
+#: ``py-io-impl`` of the tables of a lake on HDFS (a class path: pyiceberg imports it in the catalog's process).
+LAKE_FILE_IO = "airflow_zaloni.lake.iceberg_io.LakeFileIO"
+
+
 def file_io_impl(root: str) -> str | None:
     """The pyiceberg FileIO class (``py-io-impl``) for a lake root, or ``None`` for pyiceberg's default.
 
     pyiceberg's own IOs reach ``file://`` and ``s3://`` (PyArrowFileIO); WebHDFS and ``hdfs://`` roots go through the
-    lake's own fsspec filesystem (``airflow_zaloni.lake.iceberg_io.LakeFileIO``) when that module is installed.
+    lake's own fsspec filesystem (:class:`airflow_zaloni.lake.iceberg_io.LakeFileIO`).
     """
-    scheme = urlsplit(root).scheme
-    if scheme in ("webhdfs", "swebhdfs", "hdfs"):
-        try:
-            import airflow_zaloni.lake.iceberg_io as iceberg_io
-        except ImportError:
-            return None
-        if hasattr(iceberg_io, "LakeFileIO"):
-            return "airflow_zaloni.lake.iceberg_io.LakeFileIO"
+    if urlsplit(root).scheme in ("webhdfs", "swebhdfs", "hdfs"):
+        return LAKE_FILE_IO
     return None
 
 

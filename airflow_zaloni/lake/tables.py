@@ -13,8 +13,9 @@ direct folder readers -- pyarrow, Spark reading a path -- away from it).
   deletes the replaced partitions' files and adds the new ones (:func:`commit_tables`). The snapshot summary carries
   ``zaloni.txn-id``, ``zaloni.run-id``, ``zaloni.try-number``, ``zaloni.watermark-before``/``-after`` (JSON),
   ``zaloni.source``, ``zaloni.producer``, ``zaloni.partitions`` and the files' sha256 (``zaloni.files-sha256``, or
-  a digest of them and ``zaloni.manifests`` when there are many). A roll-forward finds a snapshot with its
-  ``zaloni.txn-id`` and skips it: each table commit happens once.
+  a digest of them and ``zaloni.manifests`` when there are many). The same Iceberg commit adds the transaction id
+  to the table property ``zaloni.txn-ids``; a roll-forward that finds its id there (or in a kept snapshot) skips
+  the table: each table commit happens once, also after its snapshot expired (``table_history.py``).
 - **First commit.** The table is created with everything the dataset already holds: partitions committed before
   (a lake of the layout before tables) are registered in the same first snapshot, so the table and the manifests
   always agree. ``zaloni lake migrate`` does the same for a dataset without a new commit.
@@ -42,6 +43,15 @@ import pyarrow.parquet as pq
 from airflow_zaloni.lake.errors import LakeError
 from airflow_zaloni.lake.manifest import MANIFEST_NAME, schema_from_json
 from airflow_zaloni.lake.paths import DatasetRef
+from airflow_zaloni.lake.table_history import (
+    HOUSEKEEPING_PROPERTIES,
+    MAX_SNAPSHOT_AGE_MS,
+    MIN_SNAPSHOTS_TO_KEEP,
+    commit_properties,
+    expire_snapshots,
+    merging_overwrite,
+    recorded_txn_ids,
+)
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -179,7 +189,10 @@ def snapshot_of(table: Table, snapshot_id: int | None) -> Any:
     snapshot = table.snapshot_by_id(snapshot_id)
     if snapshot is None:
         known = ", ".join(str(s.snapshot_id) for s in table.snapshots()[-10:]) or "none"
-        raise LakeError(f"table {'.'.join(table.name())} has no snapshot {snapshot_id} (latest: {known})")
+        raise LakeError(
+            f"table {'.'.join(table.name())} has no snapshot {snapshot_id} (latest: {known}; older ones expire, "
+            f"see the table's {MIN_SNAPSHOTS_TO_KEEP} and {MAX_SNAPSHOT_AGE_MS})"
+        )
     return snapshot
 
 
@@ -217,6 +230,32 @@ def live_data_files(table: Table, snapshot: Any) -> list[DataFile]:
         for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
             if entry.data_file.content == DataFileContent.DATA:
                 files.append(entry.data_file)
+    return files
+
+
+def partition_data_files(table: Table, snapshot: Any, partitions: set[str]) -> list[DataFile]:
+    """The data files of ``partitions`` in a snapshot (empty ones included), reading only the manifests whose
+    partition summaries can hold one of them: a commit into new partitions reads no manifest at all."""
+    if not partitions:
+        return []
+    from pyiceberg.expressions import In
+    from pyiceberg.expressions.visitors import inclusive_projection, manifest_evaluator
+    from pyiceberg.manifest import DataFileContent
+
+    row_filter = In(PARTITION_COLUMN, partitions)  # type: ignore[call-arg, arg-type]  # pydantic __new__
+    evaluators: dict[int, Any] = {}
+    files = []
+    for manifest in snapshot.manifests(table.io):
+        spec_id = manifest.partition_spec_id
+        if spec_id not in evaluators:
+            spec, schema = table.specs()[spec_id], table.schema()
+            evaluators[spec_id] = manifest_evaluator(spec, schema, inclusive_projection(schema, spec)(row_filter))
+        if not evaluators[spec_id](manifest):
+            continue
+        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
+            data_file = entry.data_file
+            if data_file.content == DataFileContent.DATA and str(data_file.partition[0]) in partitions:
+                files.append(data_file)
     return files
 
 
@@ -303,9 +342,7 @@ def _commit_one(lake: Lake, catalog: Catalog, ref: DatasetRef, entry: dict[str, 
     txn_id = entry["properties"]["zaloni.txn-id"]
     for _attempt in range(5):
         table = load_table(lake, ref)
-        if table is not None and any(
-            s.summary is not None and s.summary["zaloni.txn-id"] == txn_id for s in table.snapshots()
-        ):
+        if table is not None and _holds(table, txn_id):
             return  # committed before (a roll-forward repeats this step)
         existing: dict[str, list[dict[str, Any]]] = {}
         schemas = _schemas(entry["schemas"])
@@ -343,6 +380,15 @@ def _commit_one(lake: Lake, catalog: Catalog, ref: DatasetRef, entry: dict[str, 
             _not_a_table(lake, catalog, ref, table, str(exc))
             return
     raise LakeError(f"{ref}: the table commit of transaction {txn_id} kept conflicting with other writers")
+
+
+def _holds(table: Table, txn_id: str) -> bool:
+    """Whether the table holds transaction ``txn_id`` already: the table property that each lake commit adds its id
+    to says so even after the transaction's snapshot expired (table_history.py), a kept snapshot's summary for a
+    commit made before that property existed."""
+    if txn_id in recorded_txn_ids(table.properties):
+        return True
+    return any(s.summary is not None and s.summary.get("zaloni.txn-id") == txn_id for s in table.snapshots())
 
 
 class _SchemaMismatch(LakeError):
@@ -418,6 +464,7 @@ def _create(lake: Lake, catalog: Catalog, ref: DatasetRef, schemas: list[pa.Sche
             "write.metadata.path": f"{location}/{METADATA_DIR}",
             "write.metadata.delete-after-commit.enabled": "true",
             "write.metadata.previous-versions-max": "50",
+            **HOUSEKEEPING_PROPERTIES,
             "zaloni.dataset": ref.key,
             "zaloni.partition-column": PARTITION_COLUMN,
         },
@@ -458,6 +505,19 @@ def _evolve(table: Table, schemas: list[pa.Schema]) -> Table:
     return table
 
 
+def _changes_schema(table: Table, schemas: list[pa.Schema]) -> bool:
+    """Whether a commit's schemas add a column or change a type (else the schema update, a commit of its own that
+    copies the table's metadata a few times, is skipped). Nested types always count as a change: evolving is safe."""
+    from pyiceberg.io.pyarrow import _ConvertToIcebergWithoutIDs, visit_pyarrow
+    from pyiceberg.types import PrimitiveType
+
+    current = {f.name: f.field_type for f in table.schema().fields}
+    wanted: Any = visit_pyarrow(_iceberg_schema(schemas), _ConvertToIcebergWithoutIDs())
+    return any(
+        not isinstance(f.field_type, PrimitiveType) or current.get(f.name) != f.field_type for f in wanted.fields
+    )
+
+
 def _snapshot(
     lake: Lake,
     table: Table,
@@ -465,25 +525,34 @@ def _snapshot(
     existing: dict[str, list[dict[str, Any]]],
     schemas: list[pa.Schema],
 ) -> None:
-    if schemas and entry["schemas"]:
+    if schemas and entry["schemas"] and _changes_schema(table, _schemas(entry["schemas"])):
         table = _evolve(table, _schemas(entry["schemas"]))
     dataset_path = entry["path"]
     replaced = set(entry["partitions"])
     old = []
     snapshot = table.current_snapshot()
     if snapshot is not None:
-        old = [f for f in live_data_files(table, snapshot) if str(f.partition[0]) in replaced]
+        old = partition_data_files(table, snapshot, replaced)
     added = [(p, f) for p, files in [*existing.items(), *entry["partitions"].items()] for f in files]
     if not old and not added:
         return  # nothing changes in the table (a watermark-only commit): no snapshot
     with table.transaction() as tx:
-        metadata = tx.table_metadata
-        with tx.update_snapshot(snapshot_properties=entry["properties"]).overwrite() as producer:
+        # the transaction id recorded in the same commit as the snapshot (see _holds)
+        tx.set_properties(commit_properties(table.properties, entry["properties"]["zaloni.txn-id"]))
+        metadata = tx.table_metadata  # a copy of the whole metadata each time it is read: read once
+        with merging_overwrite(tx, metadata, table.io, entry["properties"]) as producer:
             for data_file in old:
                 producer.delete_data_file(data_file)
             for partition, f in added:
                 path = f"{dataset_path}/{partition}/{f['path']}"
                 producer.append_data_file(_data_file(lake, metadata, path, partition, f["bytes"]))
+        unnamed = expire_snapshots(tx, table.io)
+    # committed: nothing names these files any more (one left behind is only litter)
+    for path in [*producer.merged_away, *unnamed]:
+        try:
+            table.io.delete(path)
+        except OSError as exc:
+            log.warning("%s: cannot delete %s, which no snapshot names any more: %s", dataset_path, path, exc)
 
 
 def _data_file(lake: Lake, metadata: Any, path: str, partition: str, size: int) -> DataFile:

@@ -35,6 +35,7 @@ from airflow_zaloni.lake import DatasetRef, Lake
 from airflow_zaloni.lake.errors import LakeError
 from airflow_zaloni.lake.iceberg_spark import jdbc_url, spark_catalog_conf
 from airflow_zaloni.lake.table_catalog import CATALOG_NAME, catalog_properties
+from airflow_zaloni.lake.table_history import SNAPSHOTS_TO_KEEP
 from airflow_zaloni.lake.tables import PARTITION_COLUMN, table_name
 from tests.airflow_helpers import run_dag
 from tests.servers.spark_iceberg import read_by_every_engine
@@ -204,6 +205,19 @@ def test_spark_and_pyiceberg_read_the_tables_a_lake_commits(spark_iceberg: Any, 
         1000,
         1001,
     ]
+    read_by_every_engine(lake, ref, spark)
+
+    # a longer history than the table keeps: Spark reads the merged manifests and the expired history too
+    for n in range(SNAPSHOTS_TO_KEEP + 5):
+        ingest(f"dt=2026-12-{1 + n:02d}", 2000 + n, 1)
+    assert [r["i"] for r in spark_rows(spark.sql("SELECT * FROM zaloni.raw.files.orders ORDER BY i"))] == [
+        *range(100, 125),
+        1000,
+        1001,
+        *range(2000, 2000 + SNAPSHOTS_TO_KEEP + 5),
+    ]
+    snapshots = spark.sql("SELECT snapshot_id FROM zaloni.raw.files.orders.snapshots").count()
+    assert snapshots == SNAPSHOTS_TO_KEEP
     read_by_every_engine(lake, ref, spark)
 
 

@@ -7,14 +7,19 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pyarrow as pa
 import pytest
+from pyiceberg.io.pyarrow import PyArrowFileIO
 
 from airflow_zaloni.cli import main as zaloni
 from airflow_zaloni.lake import CommitConflictError, DatasetRef, Lake, LakeError
+from airflow_zaloni.lake.journal import apply_journal
+from airflow_zaloni.lake.table_history import MANIFESTS_TO_MERGE, SNAPSHOTS_TO_KEEP
 from airflow_zaloni.lake.tables import PARTITION_COLUMN, ensure_namespace, live_data_files, not_a_table_reason
 from tests.lake.test_lake_on_hdfs import ingest
 from tests.servers.postgres import PostgresServer, postgres_server  # noqa: F401  (fixture)
@@ -103,10 +108,12 @@ CHILD = textwrap.dedent(
 )
 
 
-def test_a_transaction_over_two_tables_rolls_forward_and_commits_each_once(lake_root: Path) -> None:
-    """Landing posts and users together; the process dies after the posts table's snapshot, before the users one."""
-    # The users table's metadata folder cannot be written (a file stands in its place): its first commit fails
-    # after the commit point, as a process killed between the two table commits would leave it.
+def die_between_the_two_tables(lake_root: Path) -> Path:
+    """Run CHILD so that it stops after the posts table's commit, before the users one; returns what stops it.
+
+    The users table's metadata folder cannot be written (a file stands in its place): its first commit fails
+    after the commit point, as a process killed between the two table commits would leave it.
+    """
     blocker = lake_root / "raw/x/users/_iceberg/metadata"
     blocker.parent.mkdir(parents=True)
     blocker.write_text("in the way")
@@ -114,6 +121,12 @@ def test_a_transaction_over_two_tables_rolls_forward_and_commits_each_once(lake_
         [sys.executable, "-c", CHILD, str(lake_root)], cwd=REPO, capture_output=True, text=True, timeout=120
     )
     assert child.returncode != 0
+    return blocker
+
+
+def test_a_transaction_over_two_tables_rolls_forward_and_commits_each_once(lake_root: Path) -> None:
+    """Landing posts and users together; the process dies after the posts table's snapshot, before the users one."""
+    blocker = die_between_the_two_tables(lake_root)
     lake = Lake(str(lake_root))
     posts, users = DatasetRef("raw", "x", "posts"), DatasetRef("raw", "x", "users")
     storage = lake.storage
@@ -127,6 +140,49 @@ def test_a_transaction_over_two_tables_rolls_forward_and_commits_each_once(lake_
         assert [s.summary["zaloni.txn-id"] for s in lake.table(ref).snapshots()] == ["txn-posts-users"]
         assert scan_ids(lake, ref) == {D1: [1, 2, 3]}
     assert lake.verify() == []
+
+
+def test_a_roll_forward_after_its_snapshot_expired_does_not_commit_again(lake_root: Path) -> None:
+    """The worker that committed the posts table died on another edge node before the users table; until its
+    journal counts as abandoned (``stale_after``) the posts partition is re-run more often than the table keeps
+    snapshots. The roll-forward must still know the posts table holds the transaction: committing it again would
+    put back the files those re-runs replaced (deleted since) in place of theirs."""
+    blocker = die_between_the_two_tables(lake_root)
+    lake = Lake(str(lake_root))
+    posts, users = DatasetRef("raw", "x", "posts"), DatasetRef("raw", "x", "users")
+    journal_path = lake_root / "_zaloni/txn/txn-posts-users.json"
+    journal = json.loads(journal_path.read_text())
+    journal["owner"] = {"host": "edge-2", "pid": 1, "txn_id": "txn-posts-users", "created": time.time()}
+    journal_path.write_text(json.dumps(journal))
+    for n in range(SNAPSHOTS_TO_KEEP + 5):
+        with lake.transaction(run_id=f"rerun-{n}") as txn:
+            txn.writer(posts, D1).write_table(pa.table({"id": [100 + n]}))
+    table = lake.table(posts)
+    assert "txn-posts-users" not in [s.summary["zaloni.txn-id"] for s in table.snapshots()]  # expired
+
+    blocker.unlink()
+    assert Lake(str(lake_root), stale_after=0).recover() == ["txn-posts-users"]
+    assert lake.table(posts).current_snapshot() == table.current_snapshot()  # no second commit of posts
+    assert scan_ids(lake, posts) == {D1: [100 + SNAPSHOTS_TO_KEEP + 4]}
+    assert scan_ids(lake, users) == {D1: [1, 2, 3]}
+
+
+def test_a_late_roll_forward_never_moves_the_watermark_back(lake_root: Path) -> None:
+    """A writer on another edge node stalled past ``stale_after`` after its commit point; another worker rolled
+    its journal forward and committed the next interval. When the stalled writer wakes and finishes its own
+    journal, the dataset's state (watermark, version) must stay the newer one."""
+    lake = Lake(str(lake_root))
+    land(lake, None, 100)
+    stalled = {
+        "txn_id": "txn-stalled",
+        "moves": [],
+        "states": {lake.dataset_path(REF): lake.state(REF)},  # what its journal wrote down: version 1, up to 100
+        "tables": [],
+    }
+    land(lake, 100, 250, partition=D2)
+    assert lake.state(REF)["version"] == 2
+    apply_journal(lake, stalled)
+    assert lake.state(REF)["version"] == 2 and lake.watermark(REF) == 250  # the next interval starts at 250
 
 
 def test_columns_iceberg_cannot_hold_keep_the_dataset_as_files(lake_root: Path, capsys: pytest.CaptureFixture) -> None:
@@ -299,6 +355,58 @@ def test_a_snapshot_naming_replaced_files_is_read_through_the_manifests(lake_roo
     paths = lake.data_files(REF, D1)  # what an engine (DuckDB, Spark) is handed: files that are there
     assert paths and all(Path(p).exists() for p in paths)
     assert any("disagree" in p for p in lake.verify())
+
+
+class CountingFileIO(PyArrowFileIO):
+    """pyiceberg's local FileIO, counting the manifests it opens (``py-io-impl`` of the test's catalog)."""
+
+    manifests_read: ClassVar[list[str]] = []
+
+    def new_input(self, location: str) -> Any:
+        name = location.rsplit("/", 1)[-1]
+        if name.endswith(".avro") and not name.startswith("snap-"):  # snap-*.avro are manifest lists
+            CountingFileIO.manifests_read.append(name)
+        return super().new_input(location)
+
+
+def test_a_commit_reads_a_bounded_number_of_manifests_however_long_the_history(lake_root: Path) -> None:
+    """Without merged manifests and expired snapshots each commit added a manifest and a snapshot, re-read every
+    manifest and rewrote a metadata file that grew by a snapshot: its work grew with the table's history. The work
+    is counted here, not timed."""
+    io = f"{CountingFileIO.__module__}.{CountingFileIO.__qualname__}"
+    lake = Lake(str(lake_root), catalog={"type": "sql", "py-io-impl": io})
+    days = [f"dt=2026-{1 + n // 28:02d}-{1 + n % 28:02d}" for n in range(40)]
+    reads, metadata_bytes = [], []
+    for n, day in enumerate(days):
+        CountingFileIO.manifests_read.clear()
+        land(lake, n * 10, n * 10 + 10, day, f"new-{n}")
+        reads.append(len(CountingFileIO.manifests_read))
+        metadata_bytes.append(Path(lake.table(REF).metadata_location.removeprefix("file://")).stat().st_size)
+    for n in (0, 20, 39):  # re-runs replace old and recent partitions
+        CountingFileIO.manifests_read.clear()
+        land(lake, n * 10, n * 10 + 5, days[n], f"rerun-{n}")
+        reads.append(len(CountingFileIO.manifests_read))
+
+    table = lake.table(REF)
+    assert table is not None
+    # a commit into a new partition reads none, or the MANIFESTS_TO_MERGE it merges; a re-run reads the manifests
+    # that can hold its partition (three times: ours, pyiceberg's deletes and its rewrite) and what it merges
+    assert max(reads[:40]) <= MANIFESTS_TO_MERGE and reads.count(0) >= 30, reads
+    assert max(reads[40:]) <= 2 * MANIFESTS_TO_MERGE, reads
+    assert len(table.current_snapshot().manifests(table.io)) <= MANIFESTS_TO_MERGE
+    summaries = [s.summary["zaloni.txn-id"] for s in table.snapshots()]
+    assert len(summaries) == SNAPSHOTS_TO_KEEP  # the newest ones: time travel reaches the last 20 commits
+    # the metadata file a commit rewrites: commits 21-40 grow it by far less than commits 1-20 did (what grows yet is
+    # bounded too: the metadata log, 50 entries, and the table's last 100 transaction ids)
+    assert metadata_bytes[39] - metadata_bytes[19] < (metadata_bytes[19] - metadata_bytes[0]) / 3, metadata_bytes
+    # and the table's folder holds no manifest or manifest list that nothing names (merged or expired ones)
+    named = {s.manifest_list for s in table.snapshots()}
+    named |= {m.manifest_path for s in table.snapshots() for m in s.manifests(table.io)}
+    folder = Path(table.metadata_location.removeprefix("file://")).parent
+    assert {f"file://{p}" for p in folder.glob("*.avro")} == named
+    ids = scan_ids(lake)
+    assert len(ids) == 40 and ids[days[20]] == list(range(201, 206)) and ids[days[1]] == list(range(11, 21))
+    assert lake.verify() == []
 
 
 def test_a_namespace_another_writer_creates_meanwhile_is_not_an_error(tmp_path: Path) -> None:
