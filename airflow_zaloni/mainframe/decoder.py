@@ -85,7 +85,9 @@ class Rows:
             wide = min(size + 1, self.src.shape[1] - off)
             return self.src[rows, off : off + wide][:, :size]
         buf, starts = self.source
-        return gather_windows(buf, starts[rows] + off, size + 1)[:, :size]
+        at = np.take(starts, rows)  # a copy, whatever ``rows`` is: shifted in place
+        at += off
+        return gather_windows(buf, at, size + 1)[:, :size]
 
     def elements(self, off: int, count: int, size: int) -> Rows:
         """``count`` elements of ``size`` bytes at ``off`` of every row, row-major (rows x count rows)."""
@@ -777,9 +779,9 @@ def gather_windows(buf: np.ndarray, starts: np.ndarray, w: int) -> np.ndarray:
     if not n or not w:
         return np.zeros((n, w), dtype=np.uint8)
     limit = len(buf) - w
-    past_end = starts > limit
-    if not past_end.any():
+    if int(starts.max()) <= limit:
         return _windows(buf, w, starts)
+    past_end = starts > limit
     lo = int(starts[past_end].min())
     tail = np.concatenate([buf[lo:], np.zeros(w, dtype=np.uint8)])
     if limit < 0:  # the buffer is shorter than a window: every window comes from the padded copy
