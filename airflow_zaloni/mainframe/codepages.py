@@ -92,16 +92,19 @@ class CodePage:
         return bytes(int(c) if c < 0x80 else 0xFF for c in self.codepoints)
 
     @functools.cached_property
-    def pair_table(self) -> np.ndarray:
-        """``translate_table`` for two bytes at once (65,536 uint16 entries, native byte order): half the lookups.
-
-        One difference: byte 0x00 becomes 0xFE (no character's byte), so the text kernel finds all-zero fields
-        (nulls with improved_null_detection) in its output instead of with another pass over the input.
-        """
+    def byte_table(self) -> np.ndarray:
+        """``translate_table`` as 256 uint8 entries, except that byte 0x00 becomes 0xFE (no character's byte): the text
+        kernel then finds all-zero fields (nulls with improved_null_detection) in its output instead of with another
+        pass over the input."""
         single = np.frombuffer(self.translate_table, dtype=np.uint8).copy()
         single[0] = ZERO_MARK
+        return single
+
+    @functools.cached_property
+    def pair_table(self) -> np.ndarray:
+        """:attr:`byte_table` for two bytes at once (65,536 uint16 entries, native byte order): half the lookups."""
         pairs = np.arange(65536, dtype=np.uint16).view(np.uint8).reshape(65536, 2)
-        return single[pairs].reshape(-1).view(np.uint16)
+        return self.byte_table[pairs].reshape(-1).view(np.uint16)
 
     @functools.cached_property
     def controls_are_whitespace(self) -> bool:

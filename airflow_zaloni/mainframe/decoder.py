@@ -7,6 +7,7 @@ arrays. OCCURS DEPENDING ON cuts each list to the counter's value (read from the
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,11 +76,18 @@ class Rows:
         return Rows(self.src[rows], source)
 
     def gather(self, rows: np.ndarray, off: int, size: int) -> np.ndarray:
-        """The ``size`` bytes at ``off`` of the given rows, as a compact matrix."""
+        """The ``size`` bytes at ``off`` of the given rows, as a compact matrix.
+
+        Gathered one byte wider where there is one (then cut back by a view): a kernel that reads a field one byte
+        past its end (odd-width text) then reads the last field of the matrix through a view, not a copy.
+        """
         if self.source is None:
-            return self.src[rows, off : off + size]
+            wide = min(size + 1, self.src.shape[1] - off)
+            return self.src[rows, off : off + wide][:, :size]
         buf, starts = self.source
-        return gather_windows(buf, starts[rows] + off, size)
+        at = np.take(starts, rows)  # a copy, whatever ``rows`` is: shifted in place
+        at += off
+        return gather_windows(buf, at, size + 1)[:, :size]
 
     def elements(self, off: int, count: int, size: int) -> Rows:
         """``count`` elements of ``size`` bytes at ``off`` of every row, row-major (rows x count rows)."""
@@ -154,6 +162,21 @@ class _Ctx:
     parent_rows: np.ndarray | None = None  # row -> row of parent
     suffix: np.ndarray | None = None  # "[i]" labels for corrupt-field names (object array) when tracked
     counters: dict[int, np.ndarray] = field(default_factory=dict)
+    _least_avail: int | None = field(default=None, repr=False)
+    _all_valid: bool | None = field(default=None, repr=False)
+
+    def least_avail(self) -> int:
+        """The fewest bytes of the struct any row holds, computed once per level: most fields then lie within every
+        row and need no per-row test."""
+        if self._least_avail is None:
+            self._least_avail = int(self.avail.min()) if len(self.avail) else 0
+        return self._least_avail
+
+    def all_valid(self) -> bool:
+        """No row of the level is null (computed once per level)."""
+        if self._all_valid is None:
+            self._all_valid = bool(self.valid.all())
+        return self._all_valid
 
 
 class _Corrupt:
@@ -189,6 +212,10 @@ class RecordDecoder:
         self.segment_node = self._segment_node()
         self.segment_maps = {k: v for k, v in opts.redefine_segment_id_map.items()}
         self._check_segment_maps()
+        #: The segment ids of each node that is a segment's REDEFINES (by node: looked up per column and batch).
+        self._segment_ids_of = {
+            id(n): self.segment_maps[_norm(n.name)] for n in copybook.walk() if _norm(n.name) in self.segment_maps
+        }
         self.prefix_cols = self._generated_fields()
         self.shared_width = self._shared_width()
 
@@ -298,8 +325,9 @@ class RecordDecoder:
             out.append((f"Seg_Id{i}", pa.string()))
         return out
 
-    @property
+    @functools.cached_property
     def schema(self) -> pa.Schema:
+        """The batches' schema (made once: every batch is assembled against it)."""
         fields = [pa.field(n, t) for n, t in self.prefix_cols]
         fields += [pa.field(n, t) for n, t in self._fields_of(self.cols)]
         if self.opts.generate_corrupt_fields:
@@ -413,7 +441,10 @@ class RecordDecoder:
         # strided slice as for fixed-length records. Bytes past a record's own length belong to the next record: the
         # decoder never reads them, every field checks the record's length (``avail``). With segment REDEFINES only
         # the bytes every record shares are gathered here; each segment's own bytes are gathered for its records.
-        mat = gather_windows(buf, starts, self.shared_width)
+        # One byte wider, cut back by a view (see Rows.gather), unless one byte is shared (a segment id): a 1-byte
+        # window is copied as a byte, several times faster than an item of any other width.
+        pad = 1 if self.shared_width > 1 else 0
+        mat = gather_windows(buf, starts, self.shared_width + pad)[:, : self.shared_width]
         return Rows(mat, (buf, starts) if self.shared_width < w else None)
 
     def decode_matrix(
@@ -564,13 +595,16 @@ class RecordDecoder:
         for col in cols:
             node = col.node
             valid = ctx.valid
-            if _norm(node.name) in self.segment_maps and self._segment_values is not None:
-                match = self.segment_codes().isin(self.segment_maps[_norm(node.name)])
-                valid = valid & match[ctx.rec]
+            segment_ids = self._segment_ids_of.get(id(node))
+            if segment_ids is not None and self._segment_values is not None:
+                match = self.segment_codes().isin(segment_ids)
+                if ctx.rec is not self._top_rec:
+                    match = match[ctx.rec]
+                valid = match if ctx.all_valid() else valid & match
             if node.is_array:
                 arrays = self._decode_array(col, ctx, valid, corrupt)
-            elif (valid is not ctx.valid and np.count_nonzero(valid) < len(valid) * SUBSET_FRACTION) or (
-                ctx.rows.source is not None and self._is_segment_redefine(col)
+            elif (ctx.rows.source is not None and segment_ids is not None) or (
+                valid is not ctx.valid and np.count_nonzero(valid) < len(valid) * SUBSET_FRACTION
             ):
                 # A segment's redefine that under 70% of the rows carry: decode only those rows (the others hold
                 # other data); a more common one is decoded for all rows, the others masked to null.
@@ -596,7 +630,7 @@ class RecordDecoder:
             rows=Rows(ctx.rows.gather(rows, off, node.size)),
             avail=ctx.avail[rows] - off,
             valid=np.ones(len(rows), dtype=bool),
-            rec=ctx.rec[rows],
+            rec=rows if ctx.rec is self._top_rec else ctx.rec[rows],
             node=node if isinstance(node, Group) else ctx.node,
             parent=ctx,
             parent_rows=rows,
@@ -606,7 +640,7 @@ class RecordDecoder:
         if len(rows) == len(valid):
             return arrays
         # Spread back: rows without the segment get null.
-        spread = Spread.of(rows, len(valid))
+        spread = Spread.of_mask(valid)
         return [expand(a, rows, len(valid), spread) for a in arrays]
 
     def _decode_one(self, col: Col, ctx: _Ctx, off: int, corrupt: _Corrupt | None) -> list[pa.Array]:
@@ -626,7 +660,7 @@ class RecordDecoder:
             )
             arrays = self._decode_level(col.children, child, corrupt)
             struct = pa.StructArray.from_arrays(
-                arrays, fields=list(col.type), mask=K.np_array(~ctx.valid) if not ctx.valid.all() else None
+                arrays, fields=list(col.type), mask=K.np_array(~ctx.valid) if not ctx.all_valid() else None
             )
             result = [struct]
             if col.nt:
@@ -639,24 +673,29 @@ class RecordDecoder:
             return result
         assert isinstance(node, Primitive)
         mat = ctx.rows.cols(off, size)
-        present = ctx.avail >= off + size
-        partial = ~present & (ctx.avail > off) if node.kind == "alnum" else None
-        if partial is not None and partial.any():
-            present = present | partial
+        partial: np.ndarray | None = None
+        if ctx.least_avail() >= off + size:
+            keep, keep_all = ctx.valid, ctx.all_valid()  # every row holds the whole field (the usual case)
         else:
-            partial = None
-        keep = present & ctx.valid
+            present = ctx.avail >= off + size
+            partial = ~present & (ctx.avail > off) if node.kind == "alnum" else None
+            if partial is not None and partial.any():
+                present = present | partial
+            else:
+                partial = None
+            keep = present & ctx.valid
+            keep_all = bool(keep.all())
         if (
             node is self.segment_node
             and ctx.rec is self._top_rec
             and self._segment_values is not None
             and col.type == pa.string()
-            and keep.all()
+            and keep_all
         ):
             # The segment field of every record: the reader decoded these very bytes already (as text, unmasked).
             arr, bad = self._segment_values, np.zeros(m, dtype=bool)
         else:
-            arr, bad = self.decode_primitive(node, mat, col.type, None if keep.all() else keep)
+            arr, bad = self.decode_primitive(node, mat, col.type, None if keep_all else keep)
         if partial is not None:
             arr = self._partial_text(node, mat, ctx.avail - off, arr, partial & ctx.valid, col.type)
         result = [arr]
@@ -733,21 +772,21 @@ _ASCII_CONTROLS = np.arange(256) < 0x20
 def gather_windows(buf: np.ndarray, starts: np.ndarray, w: int) -> np.ndarray:
     """The ``w`` bytes at each start of ``buf`` as a (starts x w) matrix; bytes past the end of ``buf`` are zeros.
 
-    Windows come from the buffer itself (one memcpy each); only those that run past its end come from a zero-padded
-    copy of its tail.
+    Windows come from the buffer itself (one memcpy each); those that run past its end are then overwritten from a
+    zero-padded copy of its tail (the last records of a buffer, usually a few).
     """
     n = len(starts)
     if not n or not w:
         return np.zeros((n, w), dtype=np.uint8)
-    past_end = starts > len(buf) - w
-    if not past_end.any():
+    limit = len(buf) - w
+    if int(starts.max()) <= limit:
         return _windows(buf, w, starts)
-    mat = np.empty((n, w), dtype=np.uint8)
-    inside = ~past_end
-    if inside.any():
-        mat[inside] = _windows(buf, w, starts[inside])
+    past_end = starts > limit
     lo = int(starts[past_end].min())
     tail = np.concatenate([buf[lo:], np.zeros(w, dtype=np.uint8)])
+    if limit < 0:  # the buffer is shorter than a window: every window comes from the padded copy
+        return _windows(tail, w, starts - lo)
+    mat = _windows(buf, w, np.minimum(starts, limit))
     mat[past_end] = _windows(tail, w, starts[past_end] - lo)
     return mat
 
@@ -799,16 +838,27 @@ class Spread:
     present: np.ndarray  # row i holds one of the values
     validity: tuple[pa.Buffer | None, int]  # ``present`` as an Arrow validity buffer, and its null count
     upto: np.ndarray  # values at or before row i (the end offset of row i in a spread variable-length array)
-    source: np.ndarray  # the value row i takes (that of an earlier row where no value is present: masked null)
+    source: np.ndarray  # the value row i takes (an earlier row's where none is present: masked null; -1: clip it)
 
     @classmethod
     def of(cls, rows: np.ndarray, m: int) -> Spread:
         present = np.zeros(m, dtype=bool)
         present[rows] = True
+        return cls.of_mask(present)
+
+    @classmethod
+    def of_mask(cls, present: np.ndarray) -> Spread:
+        """The spread of the rows where ``present`` is True."""
         upto = np.cumsum(present, dtype=np.int32)  # (booleans summed into int64 take 10x longer)
-        source = upto - np.int32(1)
-        np.maximum(source, np.int32(0), out=source)
-        return cls(m, present, K.validity_buffer(present), upto, source)
+        # Indexes of the platform's width: np.take converts any other on every call (once here, not per field).
+        upto_idx = upto.astype(np.intp)
+        source = upto_idx - 1  # -1 before the first value: gathered with mode="clip" (the first value, masked)
+        return cls(len(present), present, K.validity_buffer(present), upto_idx, source)
+
+
+#: NumPy integers of each byte width: fixed-width values are gathered as integers of their width (np.take on a
+#: typed array is twice as fast as picking items of an opaque ``V<width>`` type), 16-byte decimals as pairs.
+_WORDS = {1: np.int8, 2: np.int16, 4: np.int32, 8: np.int64}
 
 
 def expand(arr: pa.Array, rows: np.ndarray, m: int, spread: Spread | None = None) -> pa.Array:
@@ -825,23 +875,19 @@ def expand(arr: pa.Array, rows: np.ndarray, m: int, spread: Spread | None = None
     if not len(arr):
         return pa.nulls(m, arr.type)
     if arr.null_count:
-        valid = spread.present & K.bool_values(arr.is_valid())[spread.source]
+        valid = spread.present & np.take(K.bool_values(arr.is_valid()), spread.source, mode="clip")
         vbuf, nulls = K.validity_buffer(valid)
-        mask: pa.Array | None = K.np_array(~valid)
     else:
         vbuf, nulls = spread.validity
-        mask = None
     typ = arr.type
     if pa.types.is_struct(typ):
         children = [expand(arr.field(i), rows, m, spread) for i in range(typ.num_fields)]
-        if mask is None and nulls:
-            mask = K.np_array(~spread.present)
-        return pa.StructArray.from_arrays(children, fields=list(typ), mask=mask)
+        return pa.Array.from_buffers(typ, m, [vbuf], null_count=nulls, children=children)
     if pa.types.is_string(typ) or pa.types.is_binary(typ) or pa.types.is_list(typ):
         offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
         new_offsets = np.empty(m + 1, dtype=np.int32)
         new_offsets[0] = offsets[0]
-        np.take(offsets, spread.upto, out=new_offsets[1:])
+        np.take(offsets, spread.upto, out=new_offsets[1:], mode="clip")  # (mode="raise" buffers ``out``)
         if pa.types.is_list(typ):
             return pa.ListArray.from_arrays(
                 K.np_array(new_offsets), arr.values, type=typ, mask=K.np_array(~_bits(vbuf, m)) if nulls else None
@@ -850,9 +896,14 @@ def expand(arr: pa.Array, rows: np.ndarray, m: int, spread: Spread | None = None
     if pa.types.is_decimal(typ) or pa.types.is_integer(typ) or pa.types.is_floating(typ):
         width = typ.byte_width
         raw = np.frombuffer(arr.buffers()[1], dtype=np.uint8)[arr.offset * width : (arr.offset + len(arr)) * width]
-        values = raw.view(f"V{width}")[spread.source]  # whole values, one copy each
+        if width == 16:
+            values = np.take(raw.view(np.int64).reshape(-1, 2), spread.source, axis=0, mode="clip")  # two words
+        elif width in _WORDS:
+            values = np.take(raw.view(_WORDS[width]), spread.source, mode="clip")
+        else:
+            values = raw.view(f"V{width}")[np.maximum(spread.source, 0)]  # whole values, one copy each
         return pa.Array.from_buffers(typ, m, [vbuf, pa.py_buffer(values)], null_count=nulls)
-    return arr.take(K.np_array(spread.source, valid=spread.present))
+    return arr.take(K.np_array(np.maximum(spread.source, 0), valid=spread.present))
 
 
 def _bits(buf: pa.Buffer | None, m: int) -> np.ndarray:

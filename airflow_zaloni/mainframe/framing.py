@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 #: Bytes read from the input per step; one chunk of records never holds much more than this.
 READ_SIZE = 8 * 1024 * 1024
 
+#: Bytes of a CPU cache line (x86-64, ARM64): the stride that reads every line of a buffer once.
+CACHE_LINE = 64
+
 
 @dataclass
 class Chunk:
@@ -609,10 +612,12 @@ class Framer:
                     count = len(vstarts)
                     range_done = False
                     if count:
-                        keep, range_done = self._select(vstarts - 4, vlengths, base, start, end)
                         vids = np.arange(rid, rid + count, dtype=np.int64)
-                        if keep.any():
-                            if not keep.all():
+                        keep = None
+                        if start is not None or end is not None or not plain_lengths:
+                            keep, range_done = self._select(vstarts - 4, vlengths, base, start, end)
+                        if keep is None or keep.any():
+                            if keep is not None and not keep.all():
                                 vstarts, vlengths, vids = vstarts[keep], vlengths[keep], vids[keep]
                             yield self._emit(
                                 memoryview(data)[:used],
@@ -754,6 +759,10 @@ class Framer:
         # Every block advances one record per step, all in lock-step, with four NumPy calls a step and no test: a
         # finished block stays parked on its end (the next block's BDW is read there, and ignored). Whether the
         # records fit their blocks is checked once at the end, on the whole walk.
+        # Every cache line of the data read once, in order, before the walk: the hardware prefetcher streams them in
+        # at memory speed, where each of the walk's lookups (one per record, in blocks far apart) would otherwise wait
+        # for memory on its own (8 MB: about 1 ms less per read for the walk, and the records' gather gains too).
+        np.frombuffer(data, dtype=np.uint8)[::CACHE_LINE].max()
         heads = [p]
         longest = int((e - p).max())
         header = np.int64(4 + adj)  # a NumPy scalar: a Python int costs a conversion at every step
@@ -768,18 +777,27 @@ class Framer:
                 break
         else:
             return None  # a walk that never ends (lengths of zero): the per-record path names the problem
-        walk = np.stack(heads)  # step x block: the header of each block's record at each step, unclamped
-        head = np.minimum(walk[:-1], e)
-        nxt = walk[1:]
-        live = head < e
-        # A header cut by its block's end, a length of zero or less, a record running past its block: irregular.
-        if (live & ((head + 4 > e) | (nxt <= head + 4) | (nxt > e))).any():
+        # Block x step, so that row-major order is file order: the header of each block's record at each step,
+        # unclamped (a clamped head is below its block's end exactly when the unclamped one is).
+        # Positions within the buffer fit 32 bits (half the bytes to move); records leave as int64.
+        small = np.dtype(np.int32 if n < 2**31 - 1 else np.int64)
+        walk: np.ndarray = np.stack(heads, axis=1, dtype=small, casting="unsafe")
+        e = e.astype(small)
+        live = walk[:, :-1] < e[:, None]
+        counts = np.count_nonzero(live, axis=1)  # records per block (each has one: a block is never empty)
+        starts_all = walk[:, :-1][live]
+        # A record ends where the next one's header starts, the last of a block where the walk took it (the only
+        # record of its block that may end at or past the block's end: exactly at it is regular).
+        last = np.cumsum(counts) - 1
+        ends = np.empty_like(starts_all)
+        ends[:-1] = starts_all[1:]
+        ends[last] = walk[np.arange(len(e)), counts]
+        starts_all += 4
+        lengths_all = ends - starts_all
+        # A length of zero or less, a record running past its block (or a header cut by its end): irregular.
+        if (lengths_all <= 0).any() or (ends[last] > e).any():
             return None
-        # File order is by block, then by step: the transposed walk, row by row.
-        live_t = live.T
-        starts_all = head.T[live_t] + 4
-        lengths_all = nxt.T[live_t] - starts_all
-        return pos, starts_all, lengths_all
+        return pos, starts_all.astype(np.int64), lengths_all.astype(np.int64)
 
     def _block_records(
         self,

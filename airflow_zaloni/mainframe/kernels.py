@@ -116,20 +116,45 @@ def int_values(arr: pa.Array, fill: int) -> np.ndarray:
 
 class Codes:
     """A string column dictionary-encoded once (one hash pass), after which membership tests and counts are NumPy
-    lookups: a batch's segment ids are tested once per REDEFINES group and counted, without hashing again."""
+    lookups: a batch's segment ids are tested once per REDEFINES group and counted, without hashing again.
+
+    One-character ids (the common case) are not encoded at all: their bytes are their codes, a membership test is a
+    comparison per wanted id and a count one ``bincount`` (no gather of an index per row).
+    """
 
     def __init__(self, values: pa.Array) -> None:
+        self._bytes: np.ndarray | None = None  # one byte per value, when every value is one ASCII character
+        self._per_byte: np.ndarray | None = None  # then how many values each byte is
+        self._index: np.ndarray | None = None
         if _one_byte_words(values, self):
             return
         encoded = pc.dictionary_encode(values)
         self.words: list[str | None] = encoded.dictionary.to_pylist()
-        self.index = int_values(encoded.indices, len(self.words))  # null -> one past the words
+        self._index = int_values(encoded.indices, len(self.words))  # null -> one past the words
+
+    @property
+    def index(self) -> np.ndarray:
+        """The code of each value (its word's position in :attr:`words`; null: one past the words)."""
+        if self._index is None:
+            assert self._bytes is not None
+            lookup = np.zeros(256, dtype=np.int64)
+            lookup[[ord(w) for w in self.words if w is not None]] = np.arange(len(self.words))
+            self._index = lookup[self._bytes]
+        return self._index
 
     def isin(self, ids: list[str]) -> np.ndarray:
         wanted = set(ids)
+        if self._bytes is not None:
+            out = np.zeros(len(self._bytes), dtype=bool)
+            for w in self.words:
+                if w in wanted:
+                    out |= self._bytes == ord(w)
+            return out
         return np.array([w in wanted for w in self.words] + [False], dtype=bool)[self.index]
 
     def counts(self) -> dict[str | None, int]:
+        if self._per_byte is not None:
+            return {w: int(self._per_byte[ord(w)]) for w in self.words if w is not None}
         per = np.bincount(self.index, minlength=len(self.words) + 1)
         out: dict[str | None, int] = {w: int(c) for w, c in zip(self.words, per) if c}
         if per[-1]:
@@ -148,17 +173,17 @@ def _one_byte_words(values: pa.Array, codes: Codes) -> bool:
     if not m or values.null_count or not pa.types.is_string(values.type):
         return False
     offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset : values.offset + m + 1]
-    if int(offsets[-1]) - int(offsets[0]) != m or not (np.diff(offsets) == 1).all():
+    # m values of m bytes in all are each one byte exactly when none is empty.
+    if int(offsets[-1]) - int(offsets[0]) != m or int(np.diff(offsets).min()) < 1:
         return False
     data = np.frombuffer(values.buffers()[2], dtype=np.uint8)[int(offsets[0]) : int(offsets[-1])]
-    present = np.flatnonzero(np.bincount(data, minlength=256))
+    per_byte = np.bincount(data, minlength=256)
+    present = np.flatnonzero(per_byte)
     if len(present) > _FEW_WORDS:
         return False
-    distinct = sorted((int(b) for b in present), key=lambda b: int(np.argmax(data == b)))
-    lookup = np.zeros(256, dtype=np.int64)
-    lookup[distinct] = np.arange(len(distinct))
-    codes.words = [chr(b) for b in distinct]
-    codes.index = lookup[data]
+    codes.words = [chr(b) for b in sorted((int(b) for b in present), key=lambda b: int(np.argmax(data == b)))]
+    codes._bytes = data
+    codes._per_byte = per_byte
     return True
 
 
@@ -190,7 +215,7 @@ def string_array(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray | None
         typ = pa.large_binary() if binary else pa.large_string()
         obuf = pa.py_buffer(offsets.astype(np.int64))
     else:
-        obuf = pa.py_buffer(offsets.astype(np.int32))
+        obuf = pa.py_buffer(offsets.astype(np.int32, copy=False))
     return pa.Array.from_buffers(typ, n, [vbuf, obuf, pa.py_buffer(np.ascontiguousarray(data))], null_count=nulls)
 
 
@@ -245,7 +270,12 @@ def _nonzero_rows(mat: np.ndarray) -> np.ndarray:
 
 @functools.lru_cache(maxsize=64)
 def _fixed_offsets(m: int, s: int) -> np.ndarray:
-    return np.arange(0, m * s + 1, s, dtype=np.int64) if s else np.zeros(m + 1, dtype=np.int64)
+    """Offsets of ``m`` strings of ``s`` bytes, as Arrow stores them (int32 unless too large): no conversion per
+    column. Shared by the arrays made from them, so never written to."""
+    dtype = np.int32 if m * s <= 2**31 - 1 else np.int64
+    out = np.arange(0, m * s + 1, s, dtype=dtype) if s else np.zeros(m + 1, dtype=dtype)
+    out.flags.writeable = False
+    return out
 
 
 def _utf8_encode(cp: np.ndarray, keep: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -289,6 +319,8 @@ def _ascii_text(
     m, s = mat.shape
     if m == 0 or s == 0 or mat.strides[1] != 1:
         return None
+    if s == 1:
+        return _ascii_chars(mat, page, trim, null_if_zero, mask)
     width = s + (s & 1)
     src = mat
     if width != s:
@@ -305,20 +337,9 @@ def _ascii_text(
     np.take(page.pair_table, src.view(np.uint16), out=out.view(np.uint16), mode="clip")
     if width != s:
         out[:, s] = 0x20
-    if data.find(b"\xff") >= 0:
-        # A non-ASCII character: the general path encodes UTF-8, unless it lies only in rows outside ``mask`` (another
-        # segment's bytes under a REDEFINES), which become null: blank those and look again.
-        if mask is None:
-            return None
-        out[~mask] = 0x20
-        if data.find(b"\xff") >= 0:
-            return None
-    valid = None
-    if data.find(bytes([ZERO_MARK])) >= 0:
-        marks = out == ZERO_MARK
-        if null_if_zero:
-            valid = ~marks[:, :s].all(axis=1)
-        out[marks] = page.translate_table[0]
+    ascii_only, valid = _searched(data, out, s, page, null_if_zero, mask)
+    if not ascii_only:
+        return None
     if trim in ("both", "left", "right"):
         # Trim only the ends where some row has whitespace (two column checks; codes and ids often have none).
         left = trim != "right" and bool((out[:, 0] <= 0x20).any())
@@ -329,6 +350,46 @@ def _ascii_text(
         width = s
     arr = string_array(_fixed_offsets(m, width), out.reshape(-1), _with_mask(valid, mask))
     return java_trim(arr, trim, ascii_only=True, no_controls=page.controls_are_whitespace)
+
+
+def _searched(
+    data: bytearray, out: np.ndarray, s: int, page: CodePage, null_if_zero: bool, mask: np.ndarray | None
+) -> tuple[bool, np.ndarray | None]:
+    """Search the translated text (``out``: rows x width over ``data``, ``s`` bytes of each row a field's) with
+    ``memchr``: returns False when a non-ASCII character lies in a row that counts (the general path then encodes
+    UTF-8), else True and the rows that are not all-zero with ``null_if_zero`` (None: every row). Rows outside
+    ``mask`` (another segment's bytes under a REDEFINES) become null: they are blanked, not searched."""
+    if data.find(b"\xff") >= 0:
+        if mask is None:
+            return False, None
+        out[~mask] = 0x20
+        if data.find(b"\xff") >= 0:
+            return False, None
+    valid = None
+    if data.find(bytes([ZERO_MARK])) >= 0:
+        marks = out == ZERO_MARK
+        if null_if_zero:
+            valid = ~marks[:, :s].all(axis=1)
+        out[marks] = page.translate_table[0]
+    return True, valid
+
+
+def _ascii_chars(
+    mat: np.ndarray, page: CodePage, trim: str, null_if_zero: bool, mask: np.ndarray | None
+) -> pa.Array | None:
+    """:func:`_ascii_text` of a 1-byte field (a segment id, a flag): one lookup per row through the single-byte table
+    (no pairs, no odd byte to drop), then the same searches of the output."""
+    m = mat.shape[0]
+    data = bytearray(m)
+    out = np.frombuffer(data, dtype=np.uint8).reshape(m, 1)
+    np.take(page.byte_table, mat[:, 0], out=out[:, 0], mode="clip")  # (mode="raise" buffers ``out``)
+    ascii_only, valid = _searched(data, out, 1, page, null_if_zero, mask)
+    if not ascii_only:
+        return None
+    arr = string_array(_fixed_offsets(m, 1), out.reshape(-1), _with_mask(valid, mask))
+    if trim in ("both", "left", "right") and bool((out <= 0x20).any()):
+        return java_trim(arr, trim, ascii_only=True, no_controls=page.controls_are_whitespace)
+    return arr
 
 
 def _extended(mat: np.ndarray, before: int, after: int) -> np.ndarray | None:
@@ -347,15 +408,18 @@ def _extended(mat: np.ndarray, before: int, after: int) -> np.ndarray | None:
         root = root.reshape(-1).view(np.uint8)
     if any(st < 0 for st in root.strides):
         return None
-    start = root.__array_interface__["data"][0]
+    start = root.ctypes.data
     end = start + sum((n - 1) * st for n, st in zip(root.shape, root.strides)) + root.itemsize
-    first = mat.__array_interface__["data"][0] - before
+    first = mat.ctypes.data - before
     if first < start or first + (m - 1) * mat.strides[0] + before + s + after > end:
         return None
+    shape, strides = (m, before + s + after), (mat.strides[0], 1)
+    if root.flags.c_contiguous:  # a view straight onto its memory (as_strided costs a few times more per call)
+        view = np.ndarray(shape, dtype=np.uint8, buffer=root, offset=first - start, strides=strides)
+        view.flags.writeable = False
+        return view
     span = np.lib.stride_tricks.as_strided(root, shape=(end - start,), strides=(1,), writeable=False)
-    return np.lib.stride_tricks.as_strided(
-        span[first - start :], shape=(m, before + s + after), strides=(mat.strides[0], 1), writeable=False
-    )
+    return np.lib.stride_tricks.as_strided(span[first - start :], shape=shape, strides=strides, writeable=False)
 
 
 def _right_aligned(mat: np.ndarray, width: int, fill: int) -> np.ndarray:
@@ -792,22 +856,28 @@ def _packed_word(mat: np.ndarray, has_sign: bool) -> Numbers:
     present = word != 0
     if has_sign:
         sign = word & _U64(0x0F)
-        ok = (sign == 0x0C) | (sign == 0x0D) | (sign == 0x0F)
-        negative = sign == 0x0D
+        ok = (sign >= _U64(0x0C)) & (sign != _U64(0x0E))  # C, D or F
+        negative = sign == _U64(0x0D)
         digits = word >> _U64(4)
     else:
-        ok = np.ones(m, dtype=bool)
+        ok = None
         negative = None
         digits = word
-    # A nibble above 9 carries into the next one when 6 is added to every nibble (the top one is checked apart: its
-    # carry leaves the word).
-    carried = (digits + _NIBBLE_SIXES) ^ digits ^ _NIBBLE_SIXES
-    ok &= ((carried & _NIBBLE_CARRIES) == 0) & ((digits >> _U64(60)) <= 9)
+    # A nibble above 9 carries into the next one when 6 is added to every nibble: the carry into a nibble's low bit
+    # is that bit of (digits + 6...6) ^ digits (the sixes have it clear). The top nibble's carry leaves the word: it
+    # is checked apart, where it can be other than zero (8 unsigned bytes).
+    carried = digits + _NIBBLE_SIXES
+    carried ^= digits
+    carried &= _NIBBLE_CARRIES
+    good = carried == 0
+    if not has_sign and s == 8:
+        good &= (digits >> _U64(60)) <= 9
+    ok = good if ok is None else ok & good
     d = ((digits >> _U64(4)) & _LOW_NIBBLES) * _U64(10) + (digits & _LOW_NIBBLES)
     d = ((d >> _U64(8)) & _U64(0x00FF00FF00FF00FF)) * _U64(100) + (d & _U64(0x00FF00FF00FF00FF))
     d = ((d >> _U64(16)) & _U64(0x0000FFFF0000FFFF)) * _U64(10_000) + (d & _U64(0x0000FFFF0000FFFF))
     d = (d >> _U64(32)) * _U64(100_000_000) + (d & _U64(0xFFFFFFFF))
-    values = d.astype(np.int64)
+    values = d.view(np.int64)  # at most 16 digits: below 2**63
     if negative is not None:
         values = _negate(values, negative)
     return Numbers(values, ok & present, ~ok & present, max_digits=2 * s - 1 if has_sign else 2 * s)

@@ -21,6 +21,9 @@ from airflow_zaloni.mainframe import decode_file
 from airflow_zaloni.mainframe import kernels as K
 from airflow_zaloni.mainframe.codepages import code_page
 from airflow_zaloni.mainframe.decoder import Spread, expand
+from airflow_zaloni.mainframe.errors import DecodeError
+from airflow_zaloni.mainframe.framing import Framer
+from airflow_zaloni.mainframe.options import ReaderOptions
 from airflow_zaloni.mainframe.reader import MainframeReader
 
 RNG = np.random.default_rng(19)
@@ -76,7 +79,8 @@ def packed_fields(m: int, s: int, has_sign: bool) -> np.ndarray:
     nib = RNG.integers(0, 10, size=(m, 2 * s)).astype(np.uint8)
     if has_sign:
         nib[:, -1] = RNG.choice([0x0C, 0x0D, 0x0F], size=m)
-    nib[RNG.random((m, 2 * s)) < 0.01] = 0x0B  # a few corrupt nibbles (sign or digit)
+    bad = RNG.random((m, 2 * s)) < 0.02  # a few corrupt nibbles (sign or digit), E among them (near C, D and F)
+    nib[bad] = RNG.choice([0x0A, 0x0B, 0x0E], size=int(bad.sum()))
     out = ((nib[:, 0::2] << 4) | nib[:, 1::2]).astype(np.uint8)
     out[:5] = 0  # nulls
     out[5:10] = RNG.integers(0, 256, size=(5, s), dtype=np.uint8)  # garbage
@@ -157,6 +161,34 @@ def test_odd_width_codes_without_blanks_keep_every_character_and_nothing_more(wh
     assert K.decode_text(mat, page, policy, True).to_pylist() == [bytes(r).decode("cp037") for r in mat]
 
 
+_JAVA_BLANKS = "".join(chr(c) for c in range(0x21))
+
+
+@pytest.mark.parametrize("policy", ["both", "right", "left", "none"])
+@pytest.mark.parametrize("nulls", [True, False])
+@pytest.mark.parametrize("accented", [False, True])
+def test_one_byte_fields_match_the_table_under_every_trimming_policy(policy: str, nulls: bool, accented: bool) -> None:
+    """1-byte fields (segment ids, flags) are looked up a byte at a time: letters, digits, spaces and zero bytes (and
+    a non-ASCII letter, which takes the general path) come out as the code page's table and Java's trim make them;
+    the rows of another segment (outside the mask) are null whatever bytes they hold."""
+    m = 400
+    page = code_page("cp037")
+    alphabet = "AT9 " + ("é" if accented else "")
+    choices = np.frombuffer(alphabet.encode("cp037") + b"\x00", dtype=np.uint8)
+    field = choices[RNG.integers(0, len(choices), (m, 1))]
+    mask = RNG.random(m) < 0.7
+    mat = field.copy()
+    mat[~mask, 0] = RNG.integers(0, 256, size=int((~mask).sum()))
+    trim = {"both": str.strip, "left": str.lstrip, "right": str.rstrip, "none": lambda v, _: v}[policy]
+
+    def want(raw: int) -> str | None:
+        return None if nulls and raw == 0 else trim(page.chars[raw], _JAVA_BLANKS)
+
+    assert K.decode_text(field, page, policy, nulls).to_pylist() == [want(int(b)) for b in field[:, 0]]
+    got = K.decode_text(mat, page, policy, nulls, mask=mask).to_pylist()
+    assert got == [want(int(b)) if keep else None for b, keep in zip(mat[:, 0], mask)]
+
+
 def test_text_of_other_rows_never_forces_the_slow_path_or_leaks() -> None:
     """Rows outside the mask (another segment's bytes) may hold any byte: they come out null, the others exact."""
     m = 200
@@ -215,6 +247,56 @@ def test_vb_blocks_framed_one_record_per_step_come_out_in_file_order(
     rows = [r for b in decode_file(bytes(data), VB_BOOK, options) for r in b.to_pylist()]
     assert [(r["TEXT"], r["Record_Byte_Length"]) for r in rows] == expected
     assert [r["Record_Id"] for r in rows] == list(range(len(expected)))
+
+
+_LIES = st.sampled_from([0, 0, 0, 0, 1, -1, -7, 300, "zero", "cut"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.lists(st.tuples(st.integers(1, 40), _LIES), min_size=1, max_size=8), min_size=1, max_size=12),
+    st.booleans(),
+)
+def test_vb_walk_frames_what_the_per_record_path_frames_or_leaves_the_read_to_it(
+    blocks: list[list[tuple[int, int | str]]], big: bool
+) -> None:
+    """Record descriptor words may lie (a length too long or too short, zero, a header cut by its block's end): the
+    vectorised walk then frames exactly what the careful per-record path frames, or leaves the read to that path
+    (which names the problem). It never frames a block that the careful path refuses."""
+    data = bytearray()
+    for records in blocks:
+        block = bytearray()
+        for n, lie in records:
+            if lie == "cut":  # a header cut short by the block's end
+                block += b"\x00\x05"[: 1 + n % 2]
+                break
+            said = 0 if lie == "zero" else max(0, n + int(lie))
+            block += (said.to_bytes(2, "big") + b"\0\0" if big else b"\0\0" + said.to_bytes(2, "little")) + bytes(n)
+        data += (len(block).to_bytes(2, "big") + b"\0\0") + block
+    options = {"record_format": "VB", "is_rdw_big_endian": str(big).lower(), "is_bdw_big_endian": "true"}
+    framer = Framer(ReaderOptions.parse(options), 300)
+    # The careful path, block by block: each block's records (start, length), or None when it refuses the block.
+    careful: list[tuple[int, list[tuple[int, int]] | None]] = []
+    pos = 0
+    while pos < len(data):
+        end = pos + 4 + int.from_bytes(data[pos : pos + 2], "big")
+        starts: list[int] = []
+        lengths: list[int] = []
+        raw = bytes(data)
+        try:
+            framer._block_records(raw, pos + 4, end, 0, 0, False, None, None, None, starts, lengths, [], [], "x")
+            careful.append((end, list(zip(starts, lengths))))
+        except DecodeError:
+            careful.append((end, None))
+        pos = end
+    fast = framer._vb_blocks_vectorised(bytes(data))
+    if fast is None:
+        return
+    used, starts_got, lengths_got = fast
+    covered = [records for end, records in careful if end <= used]
+    assert used == ([end for end, _ in careful if end <= used] or [0])[-1]
+    assert all(records is not None for records in covered)
+    assert list(zip(starts_got.tolist(), lengths_got.tolist())) == [r for records in covered for r in records or []]
 
 
 SEGMENTED = """\
