@@ -128,7 +128,13 @@ def test_a_read_never_writes_and_leaves_an_interrupted_commit_to_the_next_writer
         "txn_id": "killed-after-commit-point",
         "owner": {"host": socket.gethostname(), "pid": dead.pid},
         "moves": [],
-        "states": {lake.dataset_path(data.ORDERS): {"watermark": 999, "last_commit": {"committed_at": 1.0}}},
+        "states": {  # as a commit writes it: the next version of the dataset's state
+            lake.dataset_path(data.ORDERS): {
+                "version": lake.state(data.ORDERS)["version"] + 1,
+                "watermark": 999,
+                "last_commit": {"committed_at": 1.0},
+            }
+        },
     }
     (root / "_zaloni" / "txn").mkdir(parents=True, exist_ok=True)
     (root / "_zaloni" / "txn" / "killed-after-commit-point.json").write_text(json.dumps(journal))
