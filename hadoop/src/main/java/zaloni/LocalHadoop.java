@@ -244,6 +244,9 @@ public final class LocalHadoop {
     server.setBoolean(YarnConfiguration.NM_PMEM_CHECK_ENABLED, false);
     server.setBoolean(YarnConfiguration.NM_VMEM_CHECK_ENABLED, false);
     server.setBoolean(YarnConfiguration.NM_DISK_HEALTH_CHECK_ENABLE, false); // a full shared disk must not stop it
+    // The NodeManager still checks its local dirs once when it starts and refuses every container ("No space
+    // available in any of the local directories") when the disk is over 90% used, as a shared CI disk can be.
+    server.setFloat(YarnConfiguration.NM_MAX_PER_DISK_UTILIZATION_PERCENTAGE, 100.0f);
     server.setBoolean(YarnConfiguration.TIMELINE_SERVICE_ENABLED, false);
     server.setInt(YarnConfiguration.RM_NM_HEARTBEAT_INTERVAL_MS, 500);
     server.setInt("yarn.nodemanager.delete.debug-delay-sec", 0);
