@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -13,7 +14,7 @@ CONN = "AIRFLOW_CONN_ZALONI_DEMO_WAREHOUSE"
 
 
 @pytest.fixture
-def demo_samples(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def demo_samples(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     monkeypatch.syspath_prepend(str(REPO / "example_dags"))
     monkeypatch.delenv(CONN, raising=False)
     monkeypatch.delenv("AIRFLOW_CONN_SPARK_LOCAL", raising=False)
@@ -23,8 +24,8 @@ def demo_samples(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-de
 
 
 def test_the_demo_warehouse_connection_follows_the_demo_directory(
-    demo_samples, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+    demo_samples: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Two DAG runs in one process (tests, `airflow dags test` loops) with different demo directories: the
     # connection must name the warehouse file the grow task writes, not the first run's.
     for run in ("first", "second"):
@@ -43,8 +44,8 @@ def test_the_demo_warehouse_connection_follows_the_demo_directory(
     ],
 )
 def test_a_connection_the_user_defined_is_left_alone(
-    demo_samples, theirs: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+    demo_samples: ModuleType, theirs: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ZALONI_DEMO_DIR", str(tmp_path))
     monkeypatch.setenv(CONN, theirs)
     demo_samples.define_demo_connections()

@@ -34,7 +34,11 @@ class FileWatch:
     min_files: int = 1
     min_age: float = 0.0
     trigger_file: str | None = None
-    exclude: tuple[str, ...] = ()  # globs of relative paths never counted (an archive folder inside the drop)
+    exclude: Sequence[str] = ()  # globs of relative paths never counted (an archive folder inside the drop)
+
+    def __post_init__(self) -> None:
+        # a task's list or a trigger's deserialized list: one immutable value however the watch was made
+        object.__setattr__(self, "exclude", tuple(self.exclude))
 
     @classmethod
     def of(cls, task: Any) -> FileWatch:
@@ -42,7 +46,7 @@ class FileWatch:
         ``FileToLakeOperator`` take the same folder, pattern and trigger-file parameters, so that the sensor waits
         for the files the operator lands. An attribute the task lacks keeps its default."""
         given: dict[str, Any] = {f.name: getattr(task, f.name) for f in fields(cls) if hasattr(task, f.name)}
-        return cls(**{**given, "exclude": tuple(given.get("exclude", ()))})
+        return cls(**given)
 
     def selection(self, fs: FileSystem, folder: str, *, exclude: Sequence[str] = (), **settings: Any) -> FileIngest:
         """The files of ``folder`` on ``fs`` that match, old enough, never the trigger file nor the watch's or
