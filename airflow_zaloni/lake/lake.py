@@ -111,6 +111,14 @@ class Lake:
             self._catalog = open_catalog(self)
         return self._catalog
 
+    def close(self) -> None:
+        """Release what the lake holds open: its catalog's database connections (a SQLite catalog keeps its file
+        open, so a lake on a removable mount cannot be unmounted while it lives). The lake opens them again if used."""
+        engine = getattr(self._catalog, "engine", None)
+        if engine is not None:
+            engine.dispose()
+        self._catalog = _UNOPENED
+
     def table(self, ref: DatasetRef) -> Any:
         """The Iceberg table of ``ref`` (pyiceberg ``Table``), or ``None`` when ``ref`` is not a table."""
         from airflow_zaloni.lake.tables import load_table

@@ -342,6 +342,8 @@ def _commit_one(lake: Lake, catalog: Catalog, ref: DatasetRef, entry: dict[str, 
     txn_id = entry["properties"]["zaloni.txn-id"]
     for _attempt in range(5):
         table = load_table(lake, ref)
+        if table is not None:
+            table = _finish_half_made(catalog, ref, table)
         if table is not None and _holds(table, txn_id):
             return  # committed before (a roll-forward repeats this step)
         existing: dict[str, list[dict[str, Any]]] = {}
@@ -450,16 +452,34 @@ def ensure_namespace(catalog: Catalog, namespace: tuple[str, ...]) -> None:
 
 
 def _create(lake: Lake, catalog: Catalog, ref: DatasetRef, schemas: list[pa.Schema]) -> Table:
+    """Create the dataset's table whole -- schema, partition spec and name mapping -- in the catalog's one commit.
+
+    A table created bare and completed by a second commit is left unpartitioned by a writer killed in between; the
+    next commit then writes manifests with an empty partition tuple (seen in the SIGKILL test on HDFS).
+    """
+    from pyiceberg.partitioning import PartitionField, PartitionSpec
+    from pyiceberg.schema import assign_fresh_schema_ids
     from pyiceberg.table.name_mapping import create_mapping_from_schema
     from pyiceberg.transforms import IdentityTransform
 
     ensure_namespace(catalog, table_identifier(ref)[:2])
-    arrow = _iceberg_schema(schemas)
+    # The ids the catalog gives the columns (it assigns fresh ids in the same order), so the partition field and
+    # the name mapping can name them before the table exists.
+    schema = assign_fresh_schema_ids(catalog._convert_schema_if_needed(_iceberg_schema(schemas)))
+    spec = PartitionSpec(
+        PartitionField(
+            source_id=schema.find_field(PARTITION_COLUMN).field_id,
+            field_id=1000,  # the first partition field id of any Iceberg table
+            transform=IdentityTransform(),
+            name=PARTITION_COLUMN,
+        )
+    )
     location = lake_uri(lake, lake.dataset_path(ref))
     table = catalog.create_table(
         table_identifier(ref),
-        schema=arrow,
+        schema=schema,
         location=location,
+        partition_spec=spec,
         properties={
             "write.metadata.path": f"{location}/{METADATA_DIR}",
             "write.metadata.delete-after-commit.enabled": "true",
@@ -467,14 +487,25 @@ def _create(lake: Lake, catalog: Catalog, ref: DatasetRef, schemas: list[pa.Sche
             **HOUSEKEEPING_PROPERTIES,
             "zaloni.dataset": ref.key,
             "zaloni.partition-column": PARTITION_COLUMN,
+            "schema.name-mapping.default": create_mapping_from_schema(schema).model_dump_json(),
         },
     )
-    with table.transaction() as tx:
-        tx.set_properties({"schema.name-mapping.default": create_mapping_from_schema(table.schema()).model_dump_json()})
-        with tx.update_spec() as spec:
-            spec.add_field(PARTITION_COLUMN, IdentityTransform(), PARTITION_COLUMN)
     lake.storage.remove(f"{lake.dataset_path(ref)}/{NOT_A_TABLE}")
-    return catalog.load_table(table_identifier(ref))
+    return table
+
+
+def _finish_half_made(catalog: Catalog, ref: DatasetRef, table: Table) -> Table | None:
+    """A table a writer of an earlier version created bare and was killed before partitioning: without a snapshot
+    it is dropped (the commit creates it whole again); with snapshots on the unpartitioned spec it is dropped too,
+    and the commit registers the dataset's published partitions afresh (the lake's folders are the record)."""
+    if table.spec().fields:
+        return table
+    log.warning(
+        "%s: its Iceberg table has no partition spec (its creation was interrupted); registering the dataset again",
+        ref,
+    )
+    catalog.drop_table(table_identifier(ref))
+    return None
 
 
 def _evolve(table: Table, schemas: list[pa.Schema]) -> Table:

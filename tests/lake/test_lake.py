@@ -204,8 +204,10 @@ def test_full_disk_fails_the_commit_and_publishes_nothing(tmp_path: Path) -> Non
         assert ids_visible_to_pyarrow(mount) == list(range(1, 101))
         assert lake.watermark(REF) == 100
         assert not list((mount / "raw/test/orders/_staging").iterdir())  # the failed attempt cleaned up
+        lake.close()  # its SQLite catalog lives on the mount
     finally:
-        subprocess.run(["umount", str(mount)], check=False)
+        result = subprocess.run(["umount", str(mount)], capture_output=True)
+    assert result.returncode == 0, result.stderr.decode()
 
 
 def test_partition_is_derived_from_the_data_interval() -> None:

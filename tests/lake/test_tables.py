@@ -431,3 +431,44 @@ def test_a_namespace_another_writer_creates_meanwhile_is_not_an_error(tmp_path: 
     assert late.namespace_exists(("raw", "load"))
     with pytest.raises(Exception, match="Empty namespace"):
         ensure_namespace(SqlCatalog("zaloni", **options), ())
+
+
+def test_a_table_is_created_whole_in_one_catalog_commit(lake_root: Path) -> None:
+    """A writer killed right after the catalog created the table must not leave it unpartitioned or unmapped: the
+    table's very first metadata already has the partition spec and the name mapping (the lake's Parquet files carry
+    no Iceberg field ids)."""
+    lake = Lake(str(lake_root))
+    land(lake, None, 10)
+    table = lake.table(REF)
+    assert table is not None
+    first = sorted((lake_root / REF.zone / REF.system / REF.name / "_iceberg" / "metadata").glob("00000-*.json"))
+    assert len(first) == 1
+    metadata = json.loads(first[0].read_text())
+    spec = next(s for s in metadata["partition-specs"] if s["spec-id"] == metadata["default-spec-id"])
+    columns = {f["id"]: f["name"] for f in metadata["schemas"][0]["fields"]}
+    assert [(columns[f["source-id"]], f["transform"]) for f in spec["fields"]] == [(PARTITION_COLUMN, "identity")]
+    mapping = {m["names"][0]: m["field-id"] for m in json.loads(metadata["properties"]["schema.name-mapping.default"])}
+    assert mapping == {name: field_id for field_id, name in columns.items()}
+    assert {f.name: f.field_id for f in table.schema().fields} == mapping
+
+
+def test_a_table_left_unpartitioned_by_an_interrupted_creation_is_registered_again(lake_root: Path) -> None:
+    """A table that an earlier version created bare (partitioned by a second commit that a SIGKILL never let
+    happen): the next commit registers the dataset afresh, every partition with its files, instead of writing
+    manifests with an empty partition tuple."""
+    lake = Lake(str(lake_root))
+    land(lake, None, 100, D1)
+    catalog = lake.table_catalog()
+    table = lake.table(REF)
+    assert table is not None
+    schema, location = table.schema(), table.location()
+    catalog.drop_table((REF.zone, REF.system, REF.name))
+    catalog.create_table((REF.zone, REF.system, REF.name), schema=schema, location=location)  # no partition spec
+
+    land(lake, 100, 150, D2, "after")
+    table = lake.table(REF)
+    assert table is not None and [f.name for f in table.spec().fields] == [PARTITION_COLUMN]
+    files = live_data_files(table, table.current_snapshot())
+    assert sorted({str(f.partition[0]) for f in files}) == [D1, D2]
+    assert scan_ids(lake) == {D1: list(range(1, 101)), D2: list(range(101, 151))}
+    assert lake.verify() == []
