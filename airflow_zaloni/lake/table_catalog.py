@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from airflow_zaloni.lake.errors import LakeError
+from airflow_zaloni.utils.retry import RetryError, RetryPolicy, retry_call
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -250,18 +251,50 @@ def open_catalog(lake: Lake) -> Catalog | None:
             urlsplit(lake.root).scheme,
         )
         return None
-    from pyiceberg.catalog import load_catalog
-
     props = {**props, **file_io_properties(lake)}
     if props["type"] == "sql" and props["uri"].startswith("sqlite"):
         # Tables are created on first commit; SQLite needs its schema made once (idempotent).
         props.setdefault("init_catalog_tables", "true")
     try:
+        return retry_call(
+            lambda: _load_catalog(props),
+            CATALOG_TABLES_RACE,
+            retry_on=(_CatalogTablesCreatedMeanwhile,),
+            what=f"opening the Iceberg catalog of lake {lake.root}",
+        )
+    except Exception as exc:
+        # past the retry budget: the database's own error, not the retry's
+        cause = (exc.last.__cause__ or exc.last) if isinstance(exc, RetryError) else exc
+        where = _without_password(props.get("uri", props["type"]))
+        message = str(cause).replace(props.get("uri", "") or "\0", where)
+        raise LakeError(f"lake {lake.root}: the Iceberg catalog at {where} cannot be opened: {message}") from exc
+
+
+#: How long opening a SQL catalog waits out other processes creating its tables at the same moment.
+CATALOG_TABLES_RACE = RetryPolicy(budget=30, initial=0.05, maximum=1.0)
+
+
+class _CatalogTablesCreatedMeanwhile(Exception):
+    """Another process created the SQL catalog's tables between this one's look and its CREATE TABLE."""
+
+
+def _load_catalog(props: dict[str, str]) -> Catalog:
+    """pyiceberg's ``load_catalog``; a SQL catalog's table creation that lost a race is told apart.
+
+    pyiceberg creates a new SQL catalog's tables when it finds them missing (look, then CREATE TABLE): processes
+    opening a fresh catalog together -- the first tasks of a new lake, on two workers -- all find them missing and
+    all but one then fail ("table iceberg_tables already exists" from SQLite; from PostgreSQL "already exists" or a
+    duplicate key of its type catalog). Opened again, the tables are there.
+    """
+    from pyiceberg.catalog import load_catalog
+
+    try:
         return load_catalog(CATALOG_NAME, **props)
     except Exception as exc:
-        where = _without_password(props.get("uri", props["type"]))
-        message = str(exc).replace(props.get("uri", "") or "\0", where)
-        raise LakeError(f"lake {lake.root}: the Iceberg catalog at {where} cannot be opened: {message}") from exc
+        text = str(exc)
+        if props["type"] == "sql" and ("already exists" in text or "duplicate key value" in text):
+            raise _CatalogTablesCreatedMeanwhile("another process was creating its tables") from exc
+        raise
 
 
 def _without_password(uri: str) -> str:

@@ -46,9 +46,15 @@ def test_killed_edge_worker_task_is_retried_on_the_other_node_and_lands_once(tmp
         run = cluster.api("POST", "/api/v2/dags/edge_lake/dagRuns", {"logical_date": None})
         run_path = f"/api/v2/dags/edge_lake/dagRuns/{run['dag_run_id']}"
 
-        first = cluster.wait_for(
-            "the shared ingest to start", lambda: markers(marker_dir, "shared_ingest").get(1), timeout=240
-        )
+        def shared_ingest_started() -> str | None:
+            node = markers(marker_dir, "shared_ingest").get(1)
+            if node is None and cluster.api("GET", run_path)["state"] == "failed":  # an upstream task failed
+                tasks = cluster.api("GET", f"{run_path}/taskInstances")["task_instances"]
+                states = {t["task_id"]: t["state"] for t in tasks}
+                pytest.fail(f"the DAG run failed before the shared ingest started: {states}")
+            return node
+
+        first = cluster.wait_for("the shared ingest to start", shared_ingest_started, timeout=240)
         time.sleep(3)  # let it stream a few batches into staging
         cluster.kill(f"worker-{first}")
         killed_at = time.monotonic()
