@@ -104,6 +104,24 @@ def spark_iceberg() -> Iterator[SparkIceberg]:
         yield SparkIceberg(spark=spark, jars=jars)
     finally:
         spark.stop()
+        _stop_the_jvm()
+
+
+def _stop_the_jvm() -> None:
+    """End the JVM behind the stopped session: it would live on to the end of the test run, and py4j, cleaned up at
+    interpreter exit, logs into closed streams ("--- Logging error ---" after pytest's summary)."""
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    if gateway is None:
+        return
+    proc = getattr(gateway, "proc", None)
+    gateway.shutdown()
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+    if proc is not None and proc.stdin is not None:
+        proc.stdin.close()  # pyspark's JVM exits when its stdin closes
+        proc.wait(timeout=60)
 
 
 # -- checks shared by the engine tests ----------------------------------------------------------------------------
