@@ -343,7 +343,7 @@ def _commit_one(lake: Lake, catalog: Catalog, ref: DatasetRef, entry: dict[str, 
     for _attempt in range(5):
         table = load_table(lake, ref)
         if table is not None:
-            table = _finish_half_made(catalog, ref, table)
+            table = _dropped_if_half_made(catalog, ref, table)
         if table is not None and _holds(table, txn_id):
             return  # committed before (a roll-forward repeats this step)
         existing: dict[str, list[dict[str, Any]]] = {}
@@ -494,16 +494,16 @@ def _create(lake: Lake, catalog: Catalog, ref: DatasetRef, schemas: list[pa.Sche
     return table
 
 
-def _finish_half_made(catalog: Catalog, ref: DatasetRef, table: Table) -> Table | None:
-    """A table a writer of an earlier version created bare and was killed before partitioning: without a snapshot
-    it is dropped (the commit creates it whole again); with snapshots on the unpartitioned spec it is dropped too,
-    and the commit registers the dataset's published partitions afresh (the lake's folders are the record)."""
+def _dropped_if_half_made(catalog: Catalog, ref: DatasetRef, table: Table) -> Table | None:
+    """``table``, or ``None`` once dropped from the catalog because it has no partition spec.
+
+    Versions before 2026-12-07 created a table bare and partitioned it in a second commit; a writer killed in
+    between left it unpartitioned. Dropped, the commit creates it again whole and registers every partition the
+    dataset's folders hold (they, not the table, are the record of what was published).
+    """
     if table.spec().fields:
         return table
-    log.warning(
-        "%s: its Iceberg table has no partition spec (its creation was interrupted); registering the dataset again",
-        ref,
-    )
+    log.warning("%s: its Iceberg table has no partition spec (its creation was interrupted): registering it again", ref)
     catalog.drop_table(table_identifier(ref))
     return None
 
