@@ -89,9 +89,15 @@ def table_name(ref: DatasetRef) -> str:
 
 
 # -- types -------------------------------------------------------------------------------------------------------------
-def _unsupported(field: pa.Field) -> str | None:
+def _to_iceberg(schema: pa.Schema) -> Any:
+    """``schema`` as an Iceberg schema without field ids: the one conversion behind the type policy, the schema
+    comparison and the creation of a table, so that a table is created from exactly what the policy accepted."""
     from pyiceberg.io.pyarrow import _ConvertToIcebergWithoutIDs, visit_pyarrow
 
+    return visit_pyarrow(schema, _ConvertToIcebergWithoutIDs())
+
+
+def _unsupported(field: pa.Field) -> str | None:
     def has_uint64(t: pa.DataType) -> bool:
         if pa.types.is_uint64(t):
             return True
@@ -102,7 +108,7 @@ def _unsupported(field: pa.Field) -> str | None:
     if has_uint64(field.type):
         return f"{field.name} ({field.type}: values above 2**63 have no Iceberg type)"
     try:
-        visit_pyarrow(pa.schema([field]), _ConvertToIcebergWithoutIDs())
+        _to_iceberg(pa.schema([field]))
     except Exception as exc:  # pyiceberg says "unsupported type" in several exception types
         return f"{field.name} ({field.type}: {str(exc).splitlines()[0]})"
     if field.name == PARTITION_COLUMN:
@@ -121,14 +127,12 @@ _PROMOTABLE = ({"int", "long"}, {"float", "double"})
 
 def schema_conflicts(schemas: list[pa.Schema]) -> list[str]:
     """Columns whose types differ between ``schemas`` beyond what Iceberg can promote (empty: one table holds all)."""
-    from pyiceberg.io.pyarrow import _ConvertToIcebergWithoutIDs, visit_pyarrow
-
     seen: dict[str, set[str]] = {}
     for schema in schemas:
         for f in schema:
             if f.name == PARTITION_COLUMN:
                 continue
-            converted: Any = visit_pyarrow(pa.schema([f]), _ConvertToIcebergWithoutIDs())
+            converted = _to_iceberg(pa.schema([f]))
             seen.setdefault(f.name, set()).add(str(converted.fields[0].field_type))
     return [
         f"{name} ({' / '.join(sorted(types))})"
@@ -465,7 +469,7 @@ def _create(lake: Lake, catalog: Catalog, ref: DatasetRef, schemas: list[pa.Sche
     ensure_namespace(catalog, table_identifier(ref)[:2])
     # The ids the catalog gives the columns (it assigns fresh ids in the same order), so the partition field and
     # the name mapping can name them before the table exists.
-    schema = assign_fresh_schema_ids(catalog._convert_schema_if_needed(_iceberg_schema(schemas)))
+    schema = assign_fresh_schema_ids(_to_iceberg(_iceberg_schema(schemas)))
     spec = PartitionSpec(
         PartitionField(
             source_id=schema.find_field(PARTITION_COLUMN).field_id,
@@ -539,11 +543,10 @@ def _evolve(table: Table, schemas: list[pa.Schema]) -> Table:
 def _changes_schema(table: Table, schemas: list[pa.Schema]) -> bool:
     """Whether a commit's schemas add a column or change a type (else the schema update, a commit of its own that
     copies the table's metadata a few times, is skipped). Nested types always count as a change: evolving is safe."""
-    from pyiceberg.io.pyarrow import _ConvertToIcebergWithoutIDs, visit_pyarrow
     from pyiceberg.types import PrimitiveType
 
     current = {f.name: f.field_type for f in table.schema().fields}
-    wanted: Any = visit_pyarrow(_iceberg_schema(schemas), _ConvertToIcebergWithoutIDs())
+    wanted = _to_iceberg(_iceberg_schema(schemas))
     return any(
         not isinstance(f.field_type, PrimitiveType) or current.get(f.name) != f.field_type for f in wanted.fields
     )
